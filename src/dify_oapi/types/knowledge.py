@@ -1,0 +1,3 @@
+"""Placeholder: filled by the full-API work."""
+
+__all__: list[str] = []
