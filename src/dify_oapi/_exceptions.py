@@ -17,6 +17,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
+    "ConfigurationError",
     "ConflictError",
     "DifyError",
     "EndpointTableError",
@@ -41,6 +42,10 @@ class DifyError(Exception):
 
 class EndpointTableError(DifyError):
     """An endpoint table row is invalid; raised when the table loads."""
+
+
+class ConfigurationError(DifyError, ValueError):
+    """The client was configured with an unusable value (base URL, API key, header)."""
 
 
 class ClientClosedError(DifyError, RuntimeError):
@@ -74,9 +79,7 @@ class APIError(DifyError):
     operation: str
     partial: StreamState | None
 
-    def __init__(
-        self, message: str, *, operation: str, partial: StreamState | None = None
-    ) -> None:
+    def __init__(self, message: str, *, operation: str, partial: StreamState | None = None) -> None:
         super().__init__(f"{operation}: {message}" if operation else message)
         self.operation = operation
         self.partial = partial

@@ -23,7 +23,7 @@ from .types._base import FileMarker, Request
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, no-redef]
 
 __all__ = ["CALL_OPTIONS", "Endpoint", "load_table"]
 
@@ -282,9 +282,8 @@ def load_table(
     position: dict[str, int] = {}
     for i, ep in enumerate(endpoints):
         if ep.name in position:
-            raise EndpointTableError(
-                f"{ep.source}: name {ep.name!r} already used by {endpoints[position[ep.name]].source}"
-            )
+            first = endpoints[position[ep.name]].source
+            raise EndpointTableError(f"{ep.source}: name {ep.name!r} already used by {first}")
         position[ep.name] = i
     for alias, target_name in data.get("aliases", {}).items():
         if target_name not in position:

@@ -1,0 +1,625 @@
+"""The clients: configuration, the one send path with retries, and result handling.
+
+``Client._call`` and ``AsyncClient._call`` are the only places a request is sent. Every
+generated operation method ends there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from . import _services
+from ._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientClosedError,
+    ConfigurationError,
+    InvalidArgumentsError,
+    RequestValidationError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+)
+from ._request import Prepared, check_header_value, prepare
+from ._response import RawResponse, decode_body, status_error
+from ._retry import MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
+from ._services import (
+    ASYNC_SERVICES,
+    INDEX,
+    SYNC_SERVICES,
+    AsyncServiceAttributes,
+    Service,
+    ServiceAttributes,
+    build_services,
+)
+from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream
+from ._table import CALL_OPTIONS, Endpoint, index_endpoints
+from ._version import __version__
+
+__all__ = ["AsyncClient", "Client"]
+
+logger = logging.getLogger("dify_oapi")
+
+DEFAULT_BASE_URL = "https://api.dify.ai/v1"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=120.0, write=60.0, pool=30.0)
+DEFAULT_LIMITS = httpx.Limits(
+    max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0
+)
+DEFAULT_MAX_RETRIES = 2
+MAX_JSON_BYTES = 32 * 1024 * 1024
+MAX_ERROR_BYTES = 64 * 1024
+MAX_EVENT_BYTES = 8 * 1024 * 1024
+
+# Tests replace these to record waits instead of sleeping.
+_sleep = time.sleep
+_async_sleep = asyncio.sleep
+
+C = TypeVar("C", bound="_BaseClient")
+TimeoutTypes = float | httpx.Timeout | None
+
+
+class _Options:
+    """Per-call options popped from the keyword arguments of an operation."""
+
+    __slots__ = (
+        "api_key",
+        "extra_headers",
+        "max_retries",
+        "raw",
+        "retry_unsafe",
+        "stream",
+        "timeout",
+    )
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        pop = kwargs.pop
+        self.stream: bool | None = pop("stream", None)
+        self.raw: bool = bool(pop("raw", False))
+        self.api_key: str | None = pop("api_key", None)
+        self.timeout: TimeoutTypes = pop("timeout", None)
+        self.max_retries: int | None = pop("max_retries", None)
+        self.extra_headers: Mapping[str, str] | None = pop("extra_headers", None)
+        self.retry_unsafe: bool = bool(pop("retry_unsafe", False))
+
+
+def _normalize_base_url(url: str) -> str:
+    parsed = httpx.URL(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"base_url must be an absolute http(s) URL such as {DEFAULT_BASE_URL!r}, got {url!r}"
+        )
+    if parsed.query or parsed.fragment:
+        raise ConfigurationError("base_url must not have a query or fragment")
+    text = str(parsed.copy_with(query=None, fragment=None)).rstrip("/")
+    # The Service API always lives under /v1; a bare host means its default location.
+    if parsed.path in ("", "/"):
+        text += "/v1"
+    return text
+
+
+def _check_api_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigurationError("api_key must be a non-empty string")
+    if key != key.strip() or any(c.isspace() or ord(c) < 32 for c in key):
+        raise ConfigurationError("api_key must not contain whitespace or control characters")
+    return key
+
+
+def _read_capped(response: httpx.Response, cap: int | None, op: str) -> bytes:
+    if cap is None:
+        return response.read()
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise ResponseTooLargeError(f"answer of {declared} bytes exceeds {cap}", operation=op)
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise ResponseTooLargeError(f"answer exceeds {cap} bytes", operation=op)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _aread_capped(response: httpx.Response, cap: int | None, op: str) -> bytes:
+    if cap is None:
+        return await response.aread()
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > cap:
+        raise ResponseTooLargeError(f"answer of {declared} bytes exceeds {cap}", operation=op)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > cap:
+            raise ResponseTooLargeError(f"answer exceeds {cap} bytes", operation=op)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _transport_error(op: str, exc: Exception) -> Exception:
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"{type(exc).__name__}: request timed out", operation=op)
+    if isinstance(exc, RuntimeError) and "closed" in str(exc):
+        return ClientClosedError(f"{op}: the client's connection pool is closed")
+    return APIConnectionError(f"{type(exc).__name__}: {exc}", operation=op)
+
+
+class _BaseClient:
+    """Configuration shared by :class:`Client` and :class:`AsyncClient`."""
+
+    _service_classes: dict[str, type[Service]]
+    _event_stream: Any
+    _binary_stream: Any
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutTypes = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        default_headers: Mapping[str, str] | None = None,
+        limits: httpx.Limits | None = None,
+        verify: bool | str = True,
+        follow_redirects: bool = False,
+        extra_endpoints: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (),
+        max_json_bytes: int = MAX_JSON_BYTES,
+        max_error_bytes: int = MAX_ERROR_BYTES,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+    ) -> None:
+        self._api_key = _check_api_key(api_key if api_key is not None else _env("DIFY_API_KEY"))
+        self.base_url = _normalize_base_url(base_url or _env("DIFY_BASE_URL") or DEFAULT_BASE_URL)
+        self.timeout = _timeout(timeout) if timeout is not None else DEFAULT_TIMEOUT
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError("max_retries must be an int >= 0")
+        self.max_retries = max_retries
+        self.default_headers = dict(default_headers or {})
+        for name, value in self.default_headers.items():
+            check_header_value(name, value, "client")
+        self.max_json_bytes = max_json_bytes
+        self.max_error_bytes = max_error_bytes
+        self.max_event_bytes = max_event_bytes
+        self._limits = limits or DEFAULT_LIMITS
+        self._verify = verify
+        self._follow_redirects = follow_redirects
+        self._closed = False
+        self._services: dict[str, Service] = {}
+        self._index = INDEX
+        paths = (
+            [extra_endpoints]
+            if isinstance(extra_endpoints, (str, os.PathLike))
+            else list(extra_endpoints)
+        )
+        if paths:
+            self._add_tables(paths)
+
+    def _add_tables(self, paths: list[str | os.PathLike[str]]) -> None:
+        extra = _services.load_tables(Path(p) for p in paths)
+        merged = {name: list(eps) for name, eps in _services.ENDPOINTS.items()}
+        for name, eps in extra.items():
+            merged.setdefault(name, []).extend(eps)
+        sync, async_ = build_services({name: merged[name] for name in extra})
+        self._service_classes = {
+            **self._service_classes,
+            **(async_ if isinstance(self, AsyncClient) else sync),
+        }
+        self._index = {**INDEX, **index_endpoints(ep for eps in extra.values() for ep in eps)}
+
+    # -- services ------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        classes = self.__dict__.get("_service_classes") or type(self)._service_classes
+        if name in classes:
+            service = self._services.get(name)
+            if service is None:
+                service = self._services[name] = classes[name](self)
+            return service
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __dir__(self) -> Iterable[str]:
+        return [*super().__dir__(), *self._service_classes]
+
+    @property
+    def operations(self) -> list[str]:
+        """Every name ``call`` accepts: ``service.operation`` and the aliases."""
+        return sorted(self._index)
+
+    def _endpoint(self, name: str) -> Endpoint:
+        try:
+            return self._index[name]
+        except KeyError:
+            import difflib
+
+            close = difflib.get_close_matches(name, self._index, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise InvalidArgumentsError(f"unknown operation {name!r}{hint}") from None
+
+    # -- configuration ---------------------------------------------------------------
+
+    def with_options(
+        self: C,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: TimeoutTypes = None,
+        max_retries: int | None = None,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> C:
+        """A copy with other settings that shares this client's connection pool.
+
+        Closing the copy does not close the pool; closing the original does.
+        """
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._services = {}
+        clone._owns_http = False  # type: ignore[attr-defined]
+        clone._closed = False
+        if api_key is not None:
+            clone._api_key = _check_api_key(api_key)
+        if base_url is not None:
+            clone.base_url = _normalize_base_url(base_url)
+        if timeout is not None:
+            clone.timeout = _timeout(timeout)
+        if max_retries is not None:
+            clone.max_retries = max_retries
+        if default_headers is not None:
+            for name, value in default_headers.items():
+                check_header_value(name, value, "client")
+            clone.default_headers = {**self.default_headers, **default_headers}
+        return clone
+
+    def __repr__(self) -> str:
+        # Never show the key, not even a prefix.
+        key = "set" if self._api_key else "missing"
+        return f"<{type(self).__name__} base_url={self.base_url!r} api_key={key}>"
+
+    def _headers(self, op: str, opts: _Options) -> dict[str, str]:
+        key = _check_api_key(opts.api_key) if opts.api_key is not None else self._api_key
+        if key is None:
+            raise RequestValidationError(
+                "no API key: pass api_key= or set DIFY_API_KEY", operation=op
+            )
+        headers = {
+            "User-Agent": f"dify-oapi2/{__version__}",
+            **self.default_headers,
+            "Authorization": f"Bearer {key}",
+        }
+        if opts.extra_headers:
+            for name, value in opts.extra_headers.items():
+                check_header_value(name, value, op)
+            headers.update(opts.extra_headers)
+        return headers
+
+    def _plan(
+        self, ep: Endpoint, request: Any, kwargs: dict[str, Any]
+    ) -> tuple[Prepared, _Options, dict[str, str], int, bool, httpx.Timeout]:
+        """Everything decided before I/O: request, headers, retry budget, timeout."""
+        if self._closed:
+            raise ClientClosedError(f"{ep.qualname}: the client is closed")
+        opts = _Options(kwargs)
+        prepared = prepare(ep, request, kwargs, stream=opts.stream)
+        headers = self._headers(ep.qualname, opts)
+        retries = self.max_retries if opts.max_retries is None else opts.max_retries
+        if not prepared.replayable:
+            retries = 0
+        safe = ep.safe or opts.retry_unsafe
+        timeout = _timeout(opts.timeout) if opts.timeout is not None else self.timeout
+        return prepared, opts, headers, retries, safe, timeout
+
+    def _drive(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        """The whole life of one call, without I/O: a generator the sync and async clients run.
+
+        It yields ``(_SEND, attempt)`` to have the request sent (receiving ``(response, body)``
+        or the transport exception thrown in) and ``(_SLEEP, seconds)`` between attempts, and
+        returns the call's result.
+        """
+        prepared, opts, headers, retries, safe, timeout = self._plan(ep, request, kwargs)
+        op = ep.qualname
+        if prepared.content is not None:
+            headers["Content-Type"] = "application/json"
+        if prepared.streaming and ep.stream is not None:
+            headers["Accept"] = "text/event-stream"
+        send = _Send(
+            prepared,
+            self.base_url + prepared.path,
+            headers,
+            timeout,
+            self.max_json_bytes if ep.response is not bytes else None,
+            self.max_error_bytes,
+        )
+        attempt = 0
+        while True:
+            try:
+                response, body = yield _SEND, send
+            except (httpx.HTTPError, RuntimeError) as exc:
+                if isinstance(exc, RuntimeError) and "closed" not in str(exc):
+                    raise
+                retry = isinstance(exc, httpx.HTTPError) and RetryPolicy.retry_on_error(
+                    exc, safe=safe
+                )
+                delay = self._retry_delay(op, attempt, retries, type(exc).__name__, None)
+                if not retry or delay is None:
+                    raise _transport_error(op, exc) from exc
+                attempt += 1
+                yield _SLEEP, delay
+                continue
+            if response.status_code < 300:
+                break
+            error = status_error(op, response, body)
+            if RetryPolicy.retry_on_status(error.status_code, error.code, safe=safe):
+                delay = self._retry_delay(
+                    op, attempt, retries, f"HTTP {error.status_code}", response
+                )
+                if delay is not None:
+                    attempt += 1
+                    yield _SLEEP, delay
+                    continue
+            raise error
+        if not prepared.streaming:
+            result = decode_body(ep, response, body)
+            return RawResponse(response, result) if opts.raw else result
+        if ep.stream is None:
+            return self._binary_stream(response, op)
+        if body is not None:  # a streaming request answered with something other than SSE
+            raise ResponseDecodeError(
+                "expected an event stream, got "
+                f"{response.headers.get('content-type') or 'no content type'!r}",
+                operation=op,
+                status_code=response.status_code,
+                body=body[:4096],
+            )
+        return self._event_stream(response, ep, self.max_event_bytes)
+
+    def _retry_delay(
+        self, op: str, attempt: int, retries: int, reason: str, response: httpx.Response | None
+    ) -> float | None:
+        """The wait before the next attempt, or ``None`` to give up now."""
+        if attempt >= retries:
+            return None
+        wait = retry_after_seconds(response.headers) if response is not None else None
+        if wait is not None and wait > MAX_RETRY_AFTER:
+            logger.debug("%s: not retrying, server asked to wait %.0fs", op, wait)
+            return None
+        delay = wait if wait is not None and wait > 0 else RetryPolicy(retries).backoff(attempt + 1)
+        logger.debug(
+            "%s: retry %d of %d in %.2fs after %s", op, attempt + 1, retries, delay, reason
+        )
+        return delay
+
+
+_SEND = "send"
+_SLEEP = "sleep"
+
+
+class _Send:
+    """One request as the I/O layer needs it; sent again unchanged on retry."""
+
+    __slots__ = ("error_cap", "headers", "json_cap", "prepared", "timeout", "url")
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        url: str,
+        headers: dict[str, str],
+        timeout: httpx.Timeout,
+        json_cap: int | None,
+        error_cap: int,
+    ) -> None:
+        self.prepared = prepared
+        self.url = url
+        self.headers = headers
+        self.timeout = timeout
+        self.json_cap = json_cap
+        self.error_cap = error_cap
+
+    def cap(self, response: httpx.Response) -> int | None:
+        """How much of the body to read now (``None``: all), or -1 to leave it streaming."""
+        if response.status_code >= 300:
+            return self.error_cap
+        if not self.prepared.streaming:
+            return self.json_cap
+        is_sse = "text/event-stream" in response.headers.get("content-type", "")
+        if self.prepared.endpoint.stream is None or is_sse:
+            return -1
+        return self.error_cap
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+def _timeout(value: Any) -> httpx.Timeout:
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, (int, float)) and value > 0:
+        return httpx.Timeout(
+            float(value), connect=min(float(value), DEFAULT_TIMEOUT.connect or 5.0)
+        )
+    raise ConfigurationError(f"timeout must be a positive number or httpx.Timeout, got {value!r}")
+
+
+class Client(_BaseClient, ServiceAttributes):
+    """Synchronous client. ``client.chat.send(query=..., user=...)`` or ``client.call(...)``.
+
+    ``api_key`` and ``base_url`` default to ``DIFY_API_KEY`` and ``DIFY_BASE_URL``. Pass
+    ``http_client`` or ``transport`` to control the connection layer; a client you pass in
+    is never closed by this one.
+    """
+
+    _service_classes = SYNC_SERVICES
+    _event_stream = Stream
+    _binary_stream = BinaryStream
+
+    def __init__(
+        self,
+        *,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass http_client or transport, not both")
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            transport=transport,
+            limits=self._limits,
+            verify=self._verify,
+            follow_redirects=self._follow_redirects,
+            timeout=self.timeout,
+        )
+
+    def call(self, name: str, request: Any = None, /, **kwargs: Any) -> Any:
+        """Call an operation by name: ``client.call("chat.send", query=..., user=...)``."""
+        return self._call(self._endpoint(name), request, kwargs)
+
+    def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        driver = self._drive(ep, request, kwargs)
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                action, arg = driver.send(value) if error is None else driver.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            value = error = None
+            if action is _SLEEP:
+                _sleep(arg)
+                continue
+            try:
+                value = self._send(arg)
+            except (httpx.HTTPError, RuntimeError) as exc:
+                error = exc
+
+    def _send(self, send: _Send) -> tuple[httpx.Response, bytes | None]:
+        prepared = send.prepared
+        with prepared.multipart() as files:
+            request = self._http.build_request(
+                prepared.endpoint.method,
+                send.url,
+                params=prepared.params,
+                content=prepared.content,
+                data=prepared.form,
+                files=files,
+                headers=send.headers,
+                timeout=send.timeout,
+            )
+            response = self._http.send(request, stream=True)
+        cap = send.cap(response)
+        if cap == -1:
+            return response, None
+        try:
+            return response, _read_capped(response, cap, prepared.endpoint.qualname)
+        finally:
+            response.close()
+
+    def close(self) -> None:
+        """Close the connection pool (only if this client created it). Safe to call twice."""
+        self._closed = True
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncClient(_BaseClient, AsyncServiceAttributes):
+    """Asynchronous client with the same operations: ``await client.chat.send(...)``."""
+
+    _service_classes = ASYNC_SERVICES
+    _event_stream = AsyncStream
+    _binary_stream = AsyncBinaryStream
+
+    def __init__(
+        self,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass http_client or transport, not both")
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            transport=transport,
+            limits=self._limits,
+            verify=self._verify,
+            follow_redirects=self._follow_redirects,
+            timeout=self.timeout,
+        )
+
+    async def call(self, name: str, request: Any = None, /, **kwargs: Any) -> Any:
+        """Call an operation by name: ``await client.call("chat.send", ...)``."""
+        return await self._call(self._endpoint(name), request, kwargs)
+
+    async def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        driver = self._drive(ep, request, kwargs)
+        value: Any = None
+        error: BaseException | None = None
+        while True:
+            try:
+                action, arg = driver.send(value) if error is None else driver.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            value = error = None
+            if action is _SLEEP:
+                await _async_sleep(arg)
+                continue
+            try:
+                value = await self._send(arg)
+            except (httpx.HTTPError, RuntimeError) as exc:
+                error = exc
+
+    async def _send(self, send: _Send) -> tuple[httpx.Response, bytes | None]:
+        prepared = send.prepared
+        with prepared.multipart() as files:
+            request = self._http.build_request(
+                prepared.endpoint.method,
+                send.url,
+                params=prepared.params,
+                content=prepared.content,
+                data=prepared.form,
+                files=files,
+                headers=send.headers,
+                timeout=send.timeout,
+            )
+            response = await self._http.send(request, stream=True)
+        cap = send.cap(response)
+        if cap == -1:
+            return response, None
+        try:
+            return response, await _aread_capped(response, cap, prepared.endpoint.qualname)
+        finally:
+            await response.aclose()
+
+    async def close(self) -> None:
+        """Close the connection pool (only if this client created it). Safe to call twice."""
+        self._closed = True
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+assert set(_Options.__slots__) == CALL_OPTIONS, "call options and _Options disagree"

@@ -1,0 +1,311 @@
+"""Building a request from an endpoint row and the caller's arguments, before any I/O.
+
+Everything the caller got wrong is raised here: unknown or missing arguments
+(:class:`InvalidArgumentsError`), wrong types and unsafe values (:class:`RequestValidationError`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+
+from ._exceptions import InvalidArgumentsError, RequestValidationError
+from ._table import MODE_FIELD, Endpoint
+from .types._base import Request
+
+__all__ = ["Prepared", "prepare"]
+
+_FIELD_PATH = re.compile(r" - at `(\$[^`]*)`$")
+_json_encode = msgspec.json.Encoder().encode
+_UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
+
+
+class FilePart:
+    """One file field: where its bytes come from and what it is called."""
+
+    __slots__ = ("content", "content_type", "filename", "offset", "path")
+
+    def __init__(
+        self,
+        filename: str,
+        *,
+        path: str | None = None,
+        content: Any = None,
+        content_type: str | None = None,
+    ) -> None:
+        self.filename = filename
+        self.path = path
+        self.content = content
+        self.content_type = content_type
+        # Remember where a caller's file object starts so a retry can send it again.
+        self.offset: int | None = None
+        if content is not None and not isinstance(content, (bytes, bytearray)):
+            try:
+                self.offset = content.tell()
+            except (AttributeError, OSError, ValueError):
+                self.offset = None
+
+    @property
+    def replayable(self) -> bool:
+        return (
+            self.content is None
+            or isinstance(self.content, (bytes, bytearray))
+            or (self.offset is not None)
+        )
+
+
+class Prepared:
+    """A request ready to send: everything but the base URL, key and transport."""
+
+    __slots__ = ("content", "endpoint", "files", "form", "params", "path", "streaming")
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        path: str,
+        params: list[tuple[str, str | int | float | bool | None]] | None,
+        content: bytes | None,
+        form: dict[str, str] | None,
+        files: dict[str, FilePart] | None,
+        streaming: bool,
+    ) -> None:
+        self.endpoint = endpoint
+        self.path = path
+        self.params = params
+        self.content = content
+        self.form = form
+        self.files = files
+        self.streaming = streaming
+
+    @property
+    def replayable(self) -> bool:
+        """Whether the body can be sent again (a one-shot file stream cannot)."""
+        return not self.files or all(f.replayable for f in self.files.values())
+
+    @contextmanager
+    def multipart(self) -> Iterator[dict[str, Any] | None]:
+        """httpx ``files=`` for one attempt; files opened here are closed after it."""
+        if not self.files:
+            yield None
+            return
+        with ExitStack() as stack:
+            parts: dict[str, Any] = {}
+            for name, part in self.files.items():
+                if part.path is not None:
+                    body: Any = stack.enter_context(open(part.path, "rb"))
+                else:
+                    body = part.content
+                    if part.offset is not None:
+                        body.seek(part.offset)
+                parts[name] = (
+                    (part.filename, body, part.content_type)
+                    if part.content_type
+                    else (part.filename, body)
+                )
+            yield parts
+
+
+def prepare(
+    ep: Endpoint,
+    request: Request | None,
+    kwargs: Mapping[str, Any],
+    *,
+    stream: bool | None,
+) -> Prepared:
+    """Check the arguments of one call and encode them as the row says."""
+    op = ep.qualname
+    if stream and not ep.streams:
+        raise InvalidArgumentsError(f"{op}() cannot stream; it takes no stream argument")
+    streaming = ep.stream_only or bool(stream)
+    cls = ep.request
+    if cls is None:
+        if request is not None or kwargs:
+            names = sorted(kwargs) or ["a positional request"]
+            raise InvalidArgumentsError(f"{op}() takes no arguments, got {', '.join(names)}")
+        return Prepared(ep, ep.path, None, None, None, None, streaming)
+    if request is not None:
+        if kwargs:
+            raise InvalidArgumentsError(
+                f"{op}() takes either a {cls.__name__} or keyword arguments, not both"
+            )
+        if type(request) is not cls:
+            raise RequestValidationError(
+                f"expected a {cls.__name__}, got {type(request).__name__}", operation=op
+            )
+        values = {f: getattr(request, f) for f in ep.fields}
+        values = {k: v for k, v in values.items() if v is not msgspec.UNSET}
+    else:
+        _check_names(ep, kwargs)
+        values = {k: v for k, v in kwargs.items() if v is not msgspec.UNSET}
+    if MODE_FIELD in ep.fields and ep.stream is not None:
+        mode = "streaming" if streaming else "blocking"
+        given = values.get(MODE_FIELD)
+        if given is not None and given != mode:
+            raise InvalidArgumentsError(
+                f"{op}(): response_mode={given!r} conflicts with stream={bool(stream)}; "
+                "use stream=True or stream=False instead"
+            )
+        values[MODE_FIELD] = mode
+    files = {name: values.pop(name) for name in ep.file_fields if name in values}
+    data = _validate(ep, cls, values, files)
+    path = _expand_path(ep, data)
+    params = _query(ep, data) if ep.query_fields else None
+    content = form = parts = None
+    if ep.multipart:
+        form = {k: _form_value(data[k]) for k in ep.body_fields if k in data}
+        parts = {name: _file_part(op, name, value) for name, value in files.items()}
+    elif ep.body_fields:
+        if ep.path_fields or ep.query_fields:
+            data = {k: data[k] for k in ep.body_fields if k in data}
+        content = _json_encode(data)
+    return Prepared(ep, path, params, content, form, parts, streaming)
+
+
+def _check_names(ep: Endpoint, kwargs: Mapping[str, Any]) -> None:
+    allowed = ep.fields
+    unknown = [k for k in kwargs if k not in allowed]
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, allowed, n=1)
+            hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise InvalidArgumentsError(
+            f"{ep.qualname}() got unexpected keyword argument(s) {', '.join(hints)}; "
+            f"allowed: {', '.join(allowed)}"
+        )
+    missing = [k for k in ep.required if k not in kwargs]
+    if missing:
+        raise InvalidArgumentsError(
+            f"{ep.qualname}() missing required keyword argument(s) "
+            f"{', '.join(repr(m) for m in missing)}; allowed: {', '.join(allowed)}"
+        )
+
+
+@cache
+def _factory_defaults(cls: type[Request]) -> tuple[tuple[str, Any], ...]:
+    """Fields with a default factory (such as ``inputs={}``): always sent."""
+    return tuple(
+        (f.name, f.default_factory)
+        for f in msgspec.structs.fields(cls)
+        if f.default_factory is not msgspec.NODEFAULT
+    )
+
+
+def _validate(
+    ep: Endpoint, cls: type[Request], values: dict[str, Any], files: dict[str, Any]
+) -> dict[str, Any]:
+    """Round-trip through builtins so nested structs and wrong types are caught too."""
+    for name, factory in _factory_defaults(cls):
+        if name not in values:
+            values[name] = factory()
+    try:
+        data: dict[str, Any] = msgspec.to_builtins(values)
+        check = dict(data)
+        for name in files:
+            check[name] = None  # file fields are typed Any for msgspec; checked in _file_part
+        msgspec.convert(check, cls)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _FIELD_PATH.search(message)
+        field = match.group(1) if match else None
+        raise RequestValidationError(message, operation=ep.qualname, field=field) from None
+    except TypeError as exc:  # to_builtins met a value it cannot encode
+        raise RequestValidationError(
+            f"cannot encode the request: {exc}", operation=ep.qualname
+        ) from None
+    return data
+
+
+def _segment(op: str, name: str, value: Any) -> str:
+    text = _scalar(value)
+    if text in ("", ".", ".."):
+        raise RequestValidationError(
+            f"path field {name!r} must not be {text!r}", operation=op, field=f"$.{name}"
+        )
+    # safe="" also encodes "/", so an id can never change the path or reach the query.
+    return quote(text, safe="")
+
+
+def _expand_path(ep: Endpoint, data: dict[str, Any]) -> str:
+    path = ep.path
+    for name in ep.path_fields:
+        path = path.replace("{" + name + "}", _segment(ep.qualname, name, data[name]))
+    return path
+
+
+def _scalar(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return _json_encode(value).decode()
+
+
+def _query(ep: Endpoint, data: dict[str, Any]) -> list[tuple[str, str | int | float | bool | None]]:
+    params: list[tuple[str, str | int | float | bool | None]] = []
+    for name in ep.query_fields:
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            params.extend((name, _scalar(v)) for v in value)
+        else:
+            params.append((name, _scalar(value)))
+    return params
+
+
+def _form_value(value: Any) -> str:
+    return _scalar(value)
+
+
+def _file_part(op: str, name: str, value: Any) -> FilePart:
+    field = f"$.{name}"
+
+    def bad(reason: str) -> RequestValidationError:
+        return RequestValidationError(f"file field {name!r}: {reason}", operation=op, field=field)
+
+    content_type = None
+    if isinstance(value, tuple):
+        if len(value) not in (2, 3) or not isinstance(value[0], str):
+            raise bad("a tuple must be (filename, content) or (filename, content, content_type)")
+        filename, content = value[0], value[1]
+        if len(value) == 3:
+            content_type = value[2]
+    elif isinstance(value, (str, os.PathLike)):
+        path = Path(value)
+        if not path.exists():
+            raise bad(f"no such file: {os.fspath(value)!r}")
+        if not path.is_file():
+            raise bad(f"not a regular file: {os.fspath(value)!r}")
+        return FilePart(path.name, path=os.fspath(path))
+    else:
+        content = value
+        raw_name = getattr(value, "name", None)
+        filename = os.path.basename(raw_name) if isinstance(raw_name, str) else name
+    if not isinstance(content, (bytes, bytearray)) and not (
+        hasattr(content, "read") and not isinstance(content, io.TextIOBase)
+    ):
+        raise bad(f"expected a path, bytes or a binary file, got {type(content).__name__}")
+    if not filename or "/" in filename or "\\" in filename:
+        raise bad(f"file name {filename!r} must be non-empty without '/' or '\\'")
+    return FilePart(filename, content=content, content_type=content_type)
+
+
+def check_header_value(name: str, value: str, op: str) -> None:
+    """Refuse header values that could split a header (CR, LF, NUL)."""
+    if _UNSAFE_HEADER.search(value) or _UNSAFE_HEADER.search(name):
+        raise RequestValidationError(f"header {name!r} contains a line break or NUL", operation=op)

@@ -1,0 +1,409 @@
+"""Server-sent event streams and binary downloads.
+
+SSE framing comes from httpx-sse; each ``data:`` payload is decoded straight into the row's
+tagged union of event structs on the JSON ``event`` field. What the stream has produced so
+far is kept in a :class:`StreamState` that travels with any error raised mid-stream.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from functools import cache
+from typing import Any, Generic, TypeVar
+
+import httpx
+import msgspec
+from httpx_sse import EventSource, ServerSentEvent
+
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    StreamInterruptedError,
+    status_error_class,
+)
+from ._table import Endpoint
+from .types import events as ev
+
+__all__ = ["AsyncBinaryStream", "AsyncStream", "BinaryStream", "Stream", "StreamState"]
+
+E = TypeVar("E")
+
+_FINAL = (ev.MessageEndEvent, ev.WorkflowFinishedEvent, ev.WorkflowPausedEvent)
+_tag_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+class StreamState:
+    """What a stream has produced so far: ids, answer text, events.
+
+    Carried by every error raised mid-stream as ``error.partial``, so a caller can stop the
+    task (``task_id``), continue the conversation (``conversation_id``, ``message_id``) or
+    re-attach to a workflow run (``workflow_run_id``).
+    """
+
+    __slots__ = (
+        "_chunks",
+        "_replaced",
+        "conversation_id",
+        "events",
+        "finished",
+        "message_id",
+        "task_id",
+        "workflow_run_id",
+    )
+
+    def __init__(self) -> None:
+        self.task_id: str | None = None
+        self.message_id: str | None = None
+        self.conversation_id: str | None = None
+        self.workflow_run_id: str | None = None
+        self.events: list[Any] = []
+        self.finished = False
+        self._chunks: list[str] = []
+        self._replaced = False
+
+    @property
+    def answer(self) -> str:
+        """The answer text received so far (message, agent_message or text_chunk deltas)."""
+        if len(self._chunks) > 1:
+            self._chunks[:] = ["".join(self._chunks)]
+        return self._chunks[0] if self._chunks else ""
+
+    def _update(self, event: Any) -> None:
+        self.events.append(event)
+        if type(event) is ev.UnknownEvent:
+            raw = event.raw
+            for key in ("task_id", "message_id", "conversation_id", "workflow_run_id"):
+                value = raw.get(key)
+                if isinstance(value, str) and value:
+                    setattr(self, key, value)
+            return
+        if event.task_id:
+            self.task_id = event.task_id
+        if event.message_id:
+            self.message_id = event.message_id
+        if event.conversation_id:
+            self.conversation_id = event.conversation_id
+        if event.workflow_run_id:
+            self.workflow_run_id = event.workflow_run_id
+        kind = type(event)
+        if kind is ev.MessageEvent:
+            if self._replaced:
+                # New Agent apps close with one `message` holding the whole answer.
+                self._chunks[:] = [event.answer]
+            else:
+                self._chunks.append(event.answer)
+        elif kind is ev.AgentMessageEvent:
+            self._replaced = True
+            self._chunks.append(event.answer)
+        elif kind is ev.TextChunkEvent:
+            if event.data is not None:
+                self._chunks.append(event.data.text)
+        elif kind is ev.MessageReplaceEvent:
+            self._chunks[:] = [event.answer]
+        elif kind in _FINAL:
+            self.finished = True
+
+    def __repr__(self) -> str:
+        return (
+            f"<StreamState task_id={self.task_id!r} message_id={self.message_id!r} "
+            f"conversation_id={self.conversation_id!r} workflow_run_id={self.workflow_run_id!r} "
+            f"events={len(self.events)} answer_chars={len(self.answer)}>"
+        )
+
+
+@cache
+def _union_decoder(union: Any) -> tuple[msgspec.json.Decoder[Any], frozenset[str]]:
+    members = getattr(union, "__args__", None) or (union,)
+    tags = frozenset(m.__struct_config__.tag for m in members)
+    return msgspec.json.Decoder(union), tags
+
+
+class _Decoder:
+    """Turns SSE frames into events and keeps the stream's state."""
+
+    __slots__ = ("decode", "known", "max_event_bytes", "op", "state")
+
+    def __init__(self, ep: Endpoint, max_event_bytes: int) -> None:
+        decoder, self.known = _union_decoder(ep.stream)
+        self.decode = decoder.decode
+        self.op = ep.qualname
+        self.state = StreamState()
+        self.max_event_bytes = max_event_bytes
+
+    def feed(self, sse: ServerSentEvent) -> Any:
+        """The decoded event, or ``None`` for frames to skip (pings, comments)."""
+        data = sse.data
+        if not data or sse.event == "ping":
+            return None
+        if len(data) > self.max_event_bytes:
+            raise ResponseTooLargeError(
+                f"a stream event exceeded {self.max_event_bytes} bytes",
+                operation=self.op,
+                partial=self.state,
+            )
+        try:
+            event = self.decode(data)
+        except msgspec.ValidationError as exc:
+            event = self._fallback(data, exc)
+        except msgspec.DecodeError as exc:
+            raise ResponseDecodeError(
+                f"malformed stream event: {exc}",
+                operation=self.op,
+                body=data[:4096].encode(),
+                partial=self.state,
+            ) from None
+        kind = type(event)
+        if kind is ev.PingEvent:
+            return None
+        if kind is ev.ErrorEvent:
+            self.state._update(event)
+            status = event.status or 500
+            raise status_error_class(status)(
+                event.message or "error event in stream",
+                operation=self.op,
+                status_code=status,
+                code=event.code,
+                body=event.to_dict(),
+                partial=self.state,
+            )
+        self.state._update(event)
+        return event
+
+    def _fallback(self, data: str, exc: msgspec.ValidationError) -> Any:
+        raw = _tag_decoder.decode(data)
+        tag = raw.get("event")
+        if isinstance(tag, str) and tag not in self.known:
+            return ev.UnknownEvent(event=tag, raw=raw)
+        if tag is None:
+            return ev.UnknownEvent(event="", raw=raw)
+        raise ResponseDecodeError(
+            f"stream event {tag!r} does not match its schema: {exc}",
+            operation=self.op,
+            body=data[:4096].encode(),
+            partial=self.state,
+        ) from None
+
+    def interrupted(self, exc: BaseException | None) -> APIError:
+        if isinstance(exc, httpx.TimeoutException):
+            return APITimeoutError(
+                f"stream stalled: {type(exc).__name__}", operation=self.op, partial=self.state
+            )
+        reason = f": {type(exc).__name__}: {exc}" if exc else " before its final event"
+        return StreamInterruptedError(
+            f"stream ended{reason}", operation=self.op, partial=self.state
+        )
+
+
+class _StreamBase:
+    __slots__ = ("_decoder", "response")
+
+    response: httpx.Response
+    _decoder: _Decoder
+
+    @property
+    def state(self) -> StreamState:
+        """Ids, answer text and events received so far."""
+        return self._decoder.state
+
+    @property
+    def answer(self) -> str:
+        return self._decoder.state.answer
+
+    @property
+    def task_id(self) -> str | None:
+        return self._decoder.state.task_id
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self._decoder.state.conversation_id
+
+    @property
+    def message_id(self) -> str | None:
+        return self._decoder.state.message_id
+
+    @property
+    def workflow_run_id(self) -> str | None:
+        return self._decoder.state.workflow_run_id
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._decoder.op} {self._decoder.state!r}>"
+
+
+class Stream(_StreamBase, Generic[E]):
+    """Iterate to receive events; leaving the loop early closes the connection.
+
+    Use it as a context manager, or call :meth:`close`, when you may stop before the end.
+    """
+
+    __slots__ = ("_iterator",)
+
+    def __init__(self, response: httpx.Response, ep: Endpoint, max_event_bytes: int) -> None:
+        self.response = response
+        self._decoder = _Decoder(ep, max_event_bytes)
+        self._iterator = self._events()
+
+    def _events(self) -> Generator[Any, None, None]:
+        decoder = self._decoder
+        feed = decoder.feed
+        try:
+            for sse in EventSource(self.response).iter_sse():
+                event = feed(sse)
+                if event is not None:
+                    yield event
+        except httpx.TransportError as exc:
+            raise decoder.interrupted(exc) from exc
+        finally:
+            self.response.close()
+        if not decoder.state.finished:
+            raise decoder.interrupted(None)
+
+    def __iter__(self) -> Iterator[E | ev.UnknownEvent]:
+        return self._iterator
+
+    def __next__(self) -> E | ev.UnknownEvent:
+        result: E | ev.UnknownEvent = next(self._iterator)
+        return result
+
+    def close(self) -> None:
+        self._iterator.close()
+        self.response.close()
+
+    def __enter__(self) -> Stream[E]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncStream(_StreamBase, Generic[E]):
+    """Async twin of :class:`Stream`: ``async for event in stream``."""
+
+    __slots__ = ("_iterator",)
+
+    def __init__(self, response: httpx.Response, ep: Endpoint, max_event_bytes: int) -> None:
+        self.response = response
+        self._decoder = _Decoder(ep, max_event_bytes)
+        self._iterator = self._events()
+
+    async def _events(self) -> AsyncGenerator[Any, None]:
+        decoder = self._decoder
+        feed = decoder.feed
+        try:
+            async for sse in EventSource(self.response).aiter_sse():
+                event = feed(sse)
+                if event is not None:
+                    yield event
+        except httpx.TransportError as exc:
+            raise decoder.interrupted(exc) from exc
+        finally:
+            await self.response.aclose()
+        if not decoder.state.finished:
+            raise decoder.interrupted(None)
+
+    def __aiter__(self) -> AsyncIterator[E | ev.UnknownEvent]:
+        return self._iterator
+
+    async def __anext__(self) -> E | ev.UnknownEvent:
+        result: E | ev.UnknownEvent = await self._iterator.__anext__()
+        return result
+
+    async def close(self) -> None:
+        await self._iterator.aclose()
+        await self.response.aclose()
+
+    async def __aenter__(self) -> AsyncStream[E]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class BinaryStream:
+    """A binary answer read in chunks, never held whole in memory."""
+
+    __slots__ = ("operation", "response")
+
+    def __init__(self, response: httpx.Response, operation: str) -> None:
+        self.response = response
+        self.operation = operation
+
+    @property
+    def content_type(self) -> str | None:
+        content_type: str | None = self.response.headers.get("content-type")
+        return content_type
+
+    def iter_bytes(self, chunk_size: int = 65536) -> Iterator[bytes]:
+        try:
+            yield from self.response.iter_bytes(chunk_size)
+        except httpx.TransportError as exc:
+            raise APIConnectionError(
+                f"download interrupted: {type(exc).__name__}", operation=self.operation
+            ) from exc
+        finally:
+            self.response.close()
+
+    def write_to(self, path: str | os.PathLike[str], chunk_size: int = 65536) -> int:
+        """Write the body to ``path`` chunk by chunk; returns the number of bytes."""
+        written = 0
+        with open(path, "wb") as f:
+            for chunk in self.iter_bytes(chunk_size):
+                f.write(chunk)
+                written += len(chunk)
+        return written
+
+    def close(self) -> None:
+        self.response.close()
+
+    def __enter__(self) -> BinaryStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncBinaryStream:
+    """Async twin of :class:`BinaryStream`."""
+
+    __slots__ = ("operation", "response")
+
+    def __init__(self, response: httpx.Response, operation: str) -> None:
+        self.response = response
+        self.operation = operation
+
+    @property
+    def content_type(self) -> str | None:
+        content_type: str | None = self.response.headers.get("content-type")
+        return content_type
+
+    async def iter_bytes(self, chunk_size: int = 65536) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self.response.aiter_bytes(chunk_size):
+                yield chunk
+        except httpx.TransportError as exc:
+            raise APIConnectionError(
+                f"download interrupted: {type(exc).__name__}", operation=self.operation
+            ) from exc
+        finally:
+            await self.response.aclose()
+
+    async def write_to(self, path: str | os.PathLike[str], chunk_size: int = 65536) -> int:
+        """Write the body to ``path`` chunk by chunk; returns the number of bytes."""
+        written = 0
+        with open(path, "wb") as f:
+            async for chunk in self.iter_bytes(chunk_size):
+                f.write(chunk)
+                written += len(chunk)
+        return written
+
+    async def close(self) -> None:
+        await self.response.aclose()
+
+    async def __aenter__(self) -> AsyncBinaryStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
