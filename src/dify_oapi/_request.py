@@ -209,7 +209,8 @@ def _validate(
         if name not in values:
             values[name] = factory()
     try:
-        data: dict[str, Any] = msgspec.to_builtins(values)
+        # Struct field order, so every call style puts the same bytes on the wire.
+        data: dict[str, Any] = msgspec.to_builtins({k: values[k] for k in ep.fields if k in values})
         check = dict(data)
         for name in files:
             check[name] = None  # file fields are typed Any for msgspec; checked in _file_part

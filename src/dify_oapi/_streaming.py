@@ -32,7 +32,6 @@ __all__ = ["AsyncBinaryStream", "AsyncStream", "BinaryStream", "Stream", "Stream
 
 E = TypeVar("E")
 
-_FINAL = (ev.MessageEndEvent, ev.WorkflowFinishedEvent, ev.WorkflowPausedEvent)
 _tag_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
@@ -104,7 +103,7 @@ class StreamState:
                 self._chunks.append(event.data.text)
         elif kind is ev.MessageReplaceEvent:
             self._chunks[:] = [event.answer]
-        elif kind in _FINAL:
+        if kind.final:
             self.finished = True
 
     def __repr__(self) -> str:
@@ -159,14 +158,15 @@ class _Decoder:
         kind = type(event)
         if kind is ev.PingEvent:
             return None
-        if kind is ev.ErrorEvent:
+        if kind.raises:
             self.state._update(event)
-            status = event.status or 500
+            status = getattr(event, "status", None) or 500
+            message = getattr(event, "message", None) or getattr(event, "error", None)
             raise status_error_class(status)(
-                event.message or "error event in stream",
+                message or f"{kind.__struct_config__.tag} event in stream",
                 operation=self.op,
                 status_code=status,
-                code=event.code,
+                code=getattr(event, "code", None) or kind.__struct_config__.tag,
                 body=event.to_dict(),
                 partial=self.state,
             )

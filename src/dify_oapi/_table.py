@@ -10,6 +10,7 @@ import importlib
 import keyword
 import re
 import sys
+import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -107,10 +108,10 @@ class Endpoint:
             isinstance(self.request, type) and issubclass(self.request, Request)
         ):
             raise fail(f"request {self.request!r} is not a dify_oapi.types.Request struct")
-        if self.response not in (None, bytes) and not (
-            isinstance(self.response, type) and issubclass(self.response, msgspec.Struct)
-        ):
-            raise fail(f"response {self.response!r} is not a msgspec Struct, bytes or None")
+        if self.response not in (None, bytes) and not _is_struct_or_list(self.response):
+            raise fail(
+                f"response {self.response!r} is not a msgspec Struct, a list of one, bytes or None"
+            )
         if self.response is None and self.stream is None and self.request is None:
             pass  # an operation with no fields and no answer body is allowed
         infos = msgspec.structs.fields(self.request) if self.request else ()
@@ -180,6 +181,17 @@ class Endpoint:
         return f"<Endpoint {self.qualname} {self.method} {self.path}>"
 
 
+def _is_struct(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
+def _is_struct_or_list(tp: Any) -> bool:
+    """A struct, or ``list[Struct]`` for answers that are a bare JSON array."""
+    if typing.get_origin(tp) is list:
+        return _is_struct(typing.get_args(tp)[0])
+    return _is_struct(tp)
+
+
 def _is_file(tp: Any) -> bool:
     if getattr(tp, "__metadata__", None) and FileMarker in tp.__metadata__:
         return True
@@ -199,6 +211,8 @@ def _is_event_union(tp: Any) -> bool:
 def _resolve(name: str, namespace: Mapping[str, Any], where: str) -> Any:
     if name == BINARY:
         return bytes
+    if name.startswith("list[") and name.endswith("]"):
+        return list[_resolve(name[5:-1].strip(), namespace, where)]  # type: ignore[misc]
     if ":" in name:
         module, _, attr = name.partition(":")
         try:

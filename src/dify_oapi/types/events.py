@@ -8,7 +8,7 @@ optional so newer servers still decode. An event type this SDK does not know arr
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, ClassVar, Union
 
 from ._base import Model
 from .common import MessageMetadata
@@ -64,7 +64,14 @@ __all__ = [
 
 
 class Event(Model, tag_field="event"):
-    """Fields every event may carry; which ones are set depends on the app type."""
+    """Fields every event may carry; which ones are set depends on the app type.
+
+    ``final``: a stream may end after this event. ``raises``: this event reports a failure,
+    and the stream raises it as an :class:`~dify_oapi.APIStatusError`.
+    """
+
+    final: ClassVar[bool] = False
+    raises: ClassVar[bool] = False
 
     task_id: str | None = None
     message_id: str | None = None
@@ -75,6 +82,9 @@ class Event(Model, tag_field="event"):
 
 class UnknownEvent(Model):
     """An event type this SDK does not know yet: its name and the whole JSON object."""
+
+    final: ClassVar[bool] = False
+    raises: ClassVar[bool] = False
 
     event: str
     raw: dict[str, Any]
@@ -124,6 +134,8 @@ class MessageFileEvent(Event, tag="message_file"):
 class MessageEndEvent(Event, tag="message_end"):
     """The message finished: usage and cited resources."""
 
+    final = True
+
     id: str | None = None
     metadata: MessageMetadata | None = None
     files: list[dict[str, Any]] | None = None
@@ -148,6 +160,8 @@ class TtsMessageEndEvent(Event, tag="tts_message_end"):
 
 class ErrorEvent(Event, tag="error"):
     """An error inside a 200 stream; streams raise it as an :class:`APIStatusError`."""
+
+    raises = True
 
     status: int | None = None
     code: str | None = None
@@ -208,6 +222,8 @@ class WorkflowFinishedData(Model):
 
 class WorkflowFinishedEvent(Event, tag="workflow_finished"):
     """The run ended; ``data.status`` is ``succeeded``, ``failed``, ``stopped`` or newer."""
+
+    final = True
 
     data: WorkflowFinishedData | None = None
 
@@ -381,6 +397,8 @@ class WorkflowPausedData(Model):
 
 class WorkflowPausedEvent(Event, tag="workflow_paused"):
     """The run paused (for example on human input); the stream ends here."""
+
+    final = True
 
     data: WorkflowPausedData | None = None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from ._base import UNSET, FileInput, Model, Request, UnsetType
 from .events import ErrorEvent, Event, PingEvent
@@ -112,6 +112,7 @@ __all__ = [
     "UpdateSegmentRequest",
     "UpdateTagRequest",
     "VectorSetting",
+    "WebsiteCrawlDatasource",
 ]
 
 IndexingTechnique = Literal["high_quality", "economy"]
@@ -1067,8 +1068,9 @@ if TYPE_CHECKING:
     ]
 else:
     # msgspec cannot tell these untagged shapes apart, so at run time the items are
-    # taken as they come (structs are encoded to objects like any nested struct).
-    DatasourceInfo = Any
+    # taken as they come (structs are encoded to objects like any nested struct). The
+    # annotation keeps the alias an object of its own, so generated stubs can name it.
+    DatasourceInfo = Annotated[Any, "DatasourceInfo"]
 
 
 class RunPipelineRequest(Request):
@@ -1096,6 +1098,8 @@ class DatasourceProcessingEvent(Event, tag="datasource_processing"):
 class DatasourceCompletedEvent(Event, tag="datasource_completed"):
     """A batch of datasource results (several may come, one per page of results)."""
 
+    final = True
+
     data: dict[str, Any] | list[Any] | None = None
     total: int | None = None
     completed: int | None = None
@@ -1104,6 +1108,8 @@ class DatasourceCompletedEvent(Event, tag="datasource_completed"):
 
 class DatasourceErrorEvent(Event, tag="datasource_error"):
     """The datasource node failed."""
+
+    raises = True
 
     error: str | None = None
 
