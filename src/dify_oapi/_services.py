@@ -11,8 +11,9 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
+import httpx
 import msgspec
 
 from . import types
@@ -23,6 +24,16 @@ __all__ = ["ENDPOINTS", "INDEX", "SERVICE_NAMES", "Service", "build_services"]
 
 TABLE_DIR = Path(__file__).parent / "endpoints"
 SERVICE_NAMES = ("chat", "chatflow", "completion", "dify", "knowledge", "workflow")
+
+
+class CallOptions(TypedDict, total=False):
+    """Per-call options every operation takes besides ``stream`` and ``raw``."""
+
+    api_key: str | None
+    timeout: float | httpx.Timeout | None
+    max_retries: int | None
+    extra_headers: Mapping[str, str] | None
+    retry_unsafe: bool
 
 
 class Service:

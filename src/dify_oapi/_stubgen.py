@@ -26,10 +26,11 @@ _HEADER = """\
 import builtins
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypedDict, overload
 
 import httpx
 from msgspec import UnsetType
+from typing_extensions import Required, Unpack
 
 from ._response import RawResponse
 from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream
@@ -44,6 +45,13 @@ INDEX: dict[str, Endpoint]
 SYNC_SERVICES: dict[str, type[Service]]
 ASYNC_SERVICES: dict[str, type[Service]]
 
+class CallOptions(TypedDict, total=False):
+    api_key: str | None
+    timeout: float | httpx.Timeout | None
+    max_retries: int | None
+    extra_headers: Mapping[str, str] | None
+    retry_unsafe: bool
+
 class Service:
     _endpoints: dict[str, Endpoint]
     def __init__(self, client: Any) -> None: ...
@@ -56,12 +64,6 @@ def build_services(
 ) -> tuple[dict[str, type[Service]], dict[str, type[Service]]]: ...
 def load_tables(paths: Iterable[str | Path]) -> dict[str, list[Endpoint]]: ...
 """
-
-_OPTIONS = (
-    "api_key: str | None = None, timeout: float | httpx.Timeout | None = None, "
-    "max_retries: int | None = None, extra_headers: Mapping[str, str] | None = None, "
-    "retry_unsafe: bool = False"
-)
 
 
 def _names() -> dict[int, str]:
@@ -112,17 +114,35 @@ def _returns(ep: Endpoint, names: dict[int, str], is_async: bool) -> dict[str, s
     return out
 
 
-def _families(ep: Endpoint, names: dict[int, str]) -> list[tuple[list[str], list[str]]]:
-    """(positional, keyword) parameters: a ready request struct, or its fields as keywords."""
-    if ep.request is None:
-        return [([], [])]
-    fields = []
-    for f in msgspec.structs.fields(ep.request):
-        if f.name == MODE_FIELD and ep.stream is not None:
+def _args_name(ep: Endpoint) -> str:
+    assert ep.request is not None
+    return ep.request.__name__ + "Args"
+
+
+def _args_typeddict(cls: type, skip_mode: bool, names: dict[int, str]) -> str:
+    """The keyword arguments of one request struct (and the call options) as a TypedDict."""
+    lines = [
+        f"class {cls.__name__}{'StreamArgs' if skip_mode else 'Args'}(CallOptions, total=False):"
+    ]
+    for f in msgspec.structs.fields(cls):
+        if skip_mode and f.name == MODE_FIELD:
             continue  # set from ``stream``
         required = f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
-        fields.append(f"{f.name}: {render(f.type, names)}" + ("" if required else " = ..."))
-    return [([f"request: {ep.request.__name__}", "/"], []), ([], fields)]
+        tp = render(f.type, names)
+        lines.append(f"    {f.name}: {'Required[' + tp + ']' if required else tp}")
+    return "\n".join(lines) + "\n"
+
+
+def _families(ep: Endpoint) -> list[tuple[list[str], str]]:
+    """(positional parameters, ``**kwargs`` TypedDict): a request struct, or its fields."""
+    if ep.request is None:
+        return [([], "CallOptions")]
+    kwargs = ep.request.__name__ + ("StreamArgs" if _skips_mode(ep) else "Args")
+    return [([f"request: {ep.request.__name__}", "/"], "CallOptions"), ([], kwargs)]
+
+
+def _skips_mode(ep: Endpoint) -> bool:
+    return ep.stream is not None and ep.request is not None and MODE_FIELD in ep.fields
 
 
 def _method(name: str, ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]:
@@ -143,9 +163,10 @@ def _method(name: str, ep: Endpoint, names: dict[int, str], is_async: bool) -> l
         ]
     define = "async def" if is_async else "def"
     lines: list[str] = []
-    for positional, keyword in _families(ep, names):
+    for positional, kwargs in _families(ep):
         for extra, returns in variants:
-            params = ", ".join(["self", *positional, "*", *keyword, *extra, _OPTIONS])
+            keyword = ["*", *extra] if extra else []
+            params = ", ".join(["self", *positional, *keyword, f"**kwargs: Unpack[{kwargs}]"])
             lines.append(f"    @overload\n    {define} {name}({params}) -> {returns}: ...")
     if len(lines) == 1:
         lines[0] = lines[0].removeprefix("    @overload\n")
@@ -171,6 +192,15 @@ def generate() -> str:
     """The stub text for the shipped tables."""
     names = _names()
     out = [_HEADER]
+    written: set[str] = set()
+    for endpoints in ENDPOINTS.values():
+        for ep in endpoints:
+            if ep.request is None:
+                continue
+            key = ep.request.__name__ + ("StreamArgs" if _skips_mode(ep) else "Args")
+            if key not in written:
+                written.add(key)
+                out.append(_args_typeddict(ep.request, _skips_mode(ep), names))
     for is_async in (False, True):
         prefix = "Async" if is_async else ""
         attrs = []

@@ -261,10 +261,11 @@ def load_table(
         target = (path.parent / f"{ref}.toml").resolve()
         if target in _including or target == path.resolve():
             raise EndpointTableError(f"{label}: include {ref!r} is circular")
-        for ep in load_table(
-            target, namespace, service=service, _including=(*_including, path.resolve())
-        ):
-            endpoints.append(ep)
+        if not target.is_file():
+            raise EndpointTableError(f"{label}: include {ref!r}: no table at {target}")
+        endpoints.extend(
+            load_table(target, namespace, service=service, _including=(*_including, path.resolve()))
+        )
     for index, row in enumerate(rows, 1):
         where = f"{label}: row {index} ({row.get('name', '?')!r})"
         extra = set(row) - _ROW_KEYS
