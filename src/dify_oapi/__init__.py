@@ -35,6 +35,7 @@ from ._response import RawResponse
 from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream, StreamState
 from ._table import Endpoint, load_table
 from ._version import __version__
+from ._waiters import IndexingFailedError, IndexingTimeoutError
 
 __all__ = [
     "APIConnectionError",
@@ -54,6 +55,8 @@ __all__ = [
     "DifyError",
     "Endpoint",
     "EndpointTableError",
+    "IndexingFailedError",
+    "IndexingTimeoutError",
     "InternalServerError",
     "InvalidArgumentsError",
     "NotFoundError",

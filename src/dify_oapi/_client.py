@@ -10,7 +10,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +27,7 @@ from ._exceptions import (
     ResponseDecodeError,
     ResponseTooLargeError,
 )
+from ._pagination import Pager
 from ._request import Prepared, check_header_value, prepare
 from ._response import RawResponse, decode_body, status_error
 from ._retry import MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
@@ -39,9 +40,11 @@ from ._services import (
     ServiceAttributes,
     build_services,
 )
-from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream
+from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream, StreamState
 from ._table import CALL_OPTIONS, Endpoint, index_endpoints
 from ._version import __version__
+from ._waiters import async_wait_for_indexing, wait_for_indexing
+from .types import DocumentIndexingStatus
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -323,6 +326,7 @@ class _BaseClient:
         or the transport exception thrown in) and ``(_SLEEP, seconds)`` between attempts, and
         returns the call's result.
         """
+        user = kwargs.get("user") if request is None else getattr(request, "user", None)
         prepared, opts, headers, retries, safe, timeout = self._plan(ep, request, kwargs)
         op = ep.qualname
         if prepared.content is not None:
@@ -378,7 +382,30 @@ class _BaseClient:
                 status_code=response.status_code,
                 body=body[:4096],
             )
-        return self._event_stream(response, ep, self.max_event_bytes)
+        resumer = self._resumer(ep, user, opts.api_key) if ep.resume else None
+        return self._event_stream(response, ep, self.max_event_bytes, resumer)
+
+    def _resumer(self, ep: Endpoint, user: Any, api_key: str | None) -> Any:
+        """Re-attaches to a run through the row named by ``resume`` (its events endpoint)."""
+        target = self._endpoint(f"{ep.service}.{ep.resume}")
+
+        def resume(state: StreamState) -> Any:
+            kwargs: dict[str, Any] = {"workflow_run_id": state.workflow_run_id, "user": user}
+            if api_key is not None:
+                kwargs["api_key"] = api_key
+            return self._call(target, None, kwargs)
+
+        return resume
+
+    @staticmethod
+    def _collecting(ep: Endpoint, kwargs: dict[str, Any]) -> bool:
+        """Pop ``collect``; a collected call streams and returns the blocking shape."""
+        if not kwargs.pop("collect", False):
+            return False
+        if ep.stream is None or ep.response is None or kwargs.get("raw"):
+            raise InvalidArgumentsError(f"{ep.qualname}() cannot collect a stream")
+        kwargs["stream"] = True
+        return True
 
     def _retry_delay(
         self, op: str, attempt: int, retries: int, reason: str, response: httpx.Response | None
@@ -484,6 +511,7 @@ class Client(_BaseClient, ServiceAttributes):
         return self._call(self._endpoint(name), request, kwargs)
 
     def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        collect = self._collecting(ep, kwargs)
         driver = self._drive(ep, request, kwargs)
         value: Any = None
         error: BaseException | None = None
@@ -491,7 +519,7 @@ class Client(_BaseClient, ServiceAttributes):
             try:
                 action, arg = driver.send(value) if error is None else driver.throw(error)
             except StopIteration as stop:
-                return stop.value
+                return stop.value.collect() if collect else stop.value
             value = error = None
             if action is _SLEEP:
                 _sleep(arg)
@@ -500,6 +528,11 @@ class Client(_BaseClient, ServiceAttributes):
                 value = self._send(arg)
             except (httpx.HTTPError, RuntimeError) as exc:
                 error = exc
+
+    def _iterate(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Iterator[Any]:
+        pager = Pager(ep, request, kwargs)
+        while not pager.done:
+            yield from pager.advance(self._call(ep, None, pager.next_kwargs()))
 
     def _send(self, send: _Send) -> tuple[httpx.Response, bytes | None]:
         prepared = send.prepared
@@ -522,6 +555,32 @@ class Client(_BaseClient, ServiceAttributes):
             return response, _read_capped(response, cap, prepared.endpoint.qualname)
         finally:
             response.close()
+
+    def wait_for_indexing(
+        self,
+        *,
+        dataset_id: str,
+        batch: str,
+        timeout: float = 600.0,
+        poll_interval: float = 2.0,
+        raise_on_failure: bool = True,
+        **options: Any,
+    ) -> list[DocumentIndexingStatus]:
+        """Poll a document batch until every document is completed (or failed, paused).
+
+        Returns the final statuses. A failed document raises :class:`IndexingFailedError`
+        (with every status) unless ``raise_on_failure=False``; the deadline raises
+        :class:`IndexingTimeoutError` with the last statuses seen.
+        """
+        return wait_for_indexing(
+            self,
+            dataset_id=dataset_id,
+            batch=batch,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            raise_on_failure=raise_on_failure,
+            **options,
+        )
 
     def close(self) -> None:
         """Close the connection pool (only if this client created it). Safe to call twice."""
@@ -567,6 +626,7 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         return await self._call(self._endpoint(name), request, kwargs)
 
     async def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        collect = self._collecting(ep, kwargs)
         driver = self._drive(ep, request, kwargs)
         value: Any = None
         error: BaseException | None = None
@@ -574,7 +634,7 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
             try:
                 action, arg = driver.send(value) if error is None else driver.throw(error)
             except StopIteration as stop:
-                return stop.value
+                return (await stop.value.collect()) if collect else stop.value
             value = error = None
             if action is _SLEEP:
                 await _async_sleep(arg)
@@ -583,6 +643,14 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
                 value = await self._send(arg)
             except (httpx.HTTPError, RuntimeError) as exc:
                 error = exc
+
+    async def _iterate(
+        self, ep: Endpoint, request: Any, kwargs: dict[str, Any]
+    ) -> AsyncIterator[Any]:
+        pager = Pager(ep, request, kwargs)
+        while not pager.done:
+            for item in pager.advance(await self._call(ep, None, pager.next_kwargs())):
+                yield item
 
     async def _send(self, send: _Send) -> tuple[httpx.Response, bytes | None]:
         prepared = send.prepared
@@ -606,6 +674,27 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         finally:
             await response.aclose()
 
+    async def wait_for_indexing(
+        self,
+        *,
+        dataset_id: str,
+        batch: str,
+        timeout: float = 600.0,
+        poll_interval: float = 2.0,
+        raise_on_failure: bool = True,
+        **options: Any,
+    ) -> list[DocumentIndexingStatus]:
+        """Async twin of :meth:`Client.wait_for_indexing`."""
+        return await async_wait_for_indexing(
+            self,
+            dataset_id=dataset_id,
+            batch=batch,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            raise_on_failure=raise_on_failure,
+            **options,
+        )
+
     async def close(self) -> None:
         """Close the connection pool (only if this client created it). Safe to call twice."""
         self._closed = True
@@ -622,4 +711,4 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         await self.close()
 
 
-assert set(_Options.__slots__) == CALL_OPTIONS, "call options and _Options disagree"
+assert {*_Options.__slots__, "collect"} == CALL_OPTIONS, "call options and _Options disagree"

@@ -102,9 +102,15 @@ def _describe(ep: Endpoint) -> str:
     return "\n".join(lines)
 
 
-def _method(ep: Endpoint, name: str, owner: str) -> Any:
-    def operation(self: Service, request: Any = None, /, **kwargs: Any) -> Any:
-        return self._client._call(ep, request, kwargs)
+def _method(ep: Endpoint, name: str, owner: str, pages: bool = False) -> Any:
+    if pages:
+
+        def operation(self: Service, request: Any = None, /, **kwargs: Any) -> Any:
+            return self._client._iterate(ep, request, kwargs)
+    else:
+
+        def operation(self: Service, request: Any = None, /, **kwargs: Any) -> Any:
+            return self._client._call(ep, request, kwargs)
 
     operation.__name__ = name
     operation.__qualname__ = f"{owner}.{name}"
@@ -126,6 +132,11 @@ class _NamespaceAccessor:
         return self.cls if obj is None else self.cls(obj._client)
 
 
+def iter_name_for(ep: Endpoint) -> str:
+    """The item iterator of a paginated ``list_<things>`` row: ``iter_<things>``."""
+    return "iter_" + ep.name.removeprefix("list_")
+
+
 def build_service(name: str, endpoints: Iterable[Endpoint], prefix: str = "") -> type[Service]:
     """A service class for ``name``: canonical methods plus alias namespaces."""
     title = prefix + "".join(p.capitalize() for p in name.split("_")) + "Service"
@@ -135,6 +146,10 @@ def build_service(name: str, endpoints: Iterable[Endpoint], prefix: str = "") ->
     for ep in endpoints:
         by_name[ep.name] = ep
         attrs[ep.name] = _method(ep, ep.name, title)
+        if ep.paginate:
+            # Every item across pages: list_documents -> iter_documents.
+            iter_name = iter_name_for(ep)
+            attrs[iter_name] = _method(ep, iter_name, title, pages=True)
         for alias in ep.aliases:
             head, _, rest = alias.partition(".")
             if rest:

@@ -8,7 +8,7 @@ far is kept in a :class:`StreamState` that travels with any error raised mid-str
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -20,6 +20,7 @@ from ._exceptions import (
     APIConnectionError,
     APIError,
     APITimeoutError,
+    DifyError,
     ResponseDecodeError,
     ResponseTooLargeError,
     StreamInterruptedError,
@@ -124,14 +125,17 @@ def _union_decoder(union: Any) -> tuple[msgspec.json.Decoder[Any], frozenset[str
 class _Decoder:
     """Turns SSE frames into events and keeps the stream's state."""
 
-    __slots__ = ("decode", "known", "max_event_bytes", "op", "state")
+    __slots__ = ("decode", "endpoint", "known", "max_event_bytes", "op", "seen", "state")
 
     def __init__(self, ep: Endpoint, max_event_bytes: int) -> None:
         decoder, self.known = _union_decoder(ep.stream)
         self.decode = decoder.decode
+        self.endpoint = ep
         self.op = ep.qualname
         self.state = StreamState()
         self.max_event_bytes = max_event_bytes
+        # Keys of events already delivered before a resume; None on a fresh stream.
+        self.seen: set[tuple[Any, ...]] | None = None
 
     def feed(self, sse: ServerSentEvent) -> Any:
         """The decoded event, or ``None`` for frames to skip (pings, comments)."""
@@ -158,6 +162,8 @@ class _Decoder:
         kind = type(event)
         if kind is ev.PingEvent:
             return None
+        if self.seen is not None and _replay_key(event) in self.seen:
+            return None  # a re-attached stream replays node events already delivered
         if kind.raises:
             self.state._update(event)
             status = getattr(event, "status", None) or 500
@@ -198,11 +204,42 @@ class _Decoder:
         )
 
 
+def _replay_key(event: Any) -> tuple[Any, ...] | None:
+    """Identity of a workflow or node event, for dropping replays after a resume."""
+    data = getattr(event, "data", None)
+    ident = getattr(data, "id", None)
+    if ident is None:
+        return None
+    return (type(event), ident, getattr(data, "index", None), getattr(data, "retry_index", None))
+
+
+def assemble(state: StreamState, response_type: Any) -> Any:
+    """The blocking-mode answer built from a finished stream's state and final events."""
+    fields: dict[str, Any] = {
+        "answer": state.answer,
+        "task_id": state.task_id,
+        "message_id": state.message_id,
+        "id": state.message_id,
+        "conversation_id": state.conversation_id,
+        "workflow_run_id": state.workflow_run_id,
+        "event": "message",
+    }
+    for event in state.events:
+        kind = type(event)
+        if kind is ev.MessageEndEvent:
+            fields["metadata"] = event.metadata
+            fields["created_at"] = event.created_at
+        elif kind is ev.WorkflowFinishedEvent or kind is ev.WorkflowPausedEvent:
+            fields["data"] = event.data
+    return msgspec.convert({k: v for k, v in fields.items() if v is not None}, response_type)
+
+
 class _StreamBase:
-    __slots__ = ("_decoder", "response")
+    __slots__ = ("_decoder", "_resumer", "response")
 
     response: httpx.Response
     _decoder: _Decoder
+    _resumer: Callable[[StreamState], Any] | None
 
     @property
     def state(self) -> StreamState:
@@ -232,6 +269,20 @@ class _StreamBase:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._decoder.op} {self._decoder.state!r}>"
 
+    def _check_resumable(self) -> Callable[[StreamState], Any]:
+        if self._resumer is None:
+            raise DifyError(f"{self._decoder.op} streams cannot be resumed")
+        if not self._decoder.state.workflow_run_id:
+            raise DifyError(f"{self._decoder.op}: no workflow_run_id received; cannot resume")
+        return self._resumer
+
+    def _adopt(self, previous: _StreamBase) -> None:
+        """Continue ``previous``: same state, and drop events it already delivered."""
+        decoder = self._decoder
+        decoder.state = previous._decoder.state
+        decoder.seen = {key for e in decoder.state.events if (key := _replay_key(e)) is not None}
+        self._resumer = previous._resumer
+
 
 class Stream(_StreamBase, Generic[E]):
     """Iterate to receive events; leaving the loop early closes the connection.
@@ -241,10 +292,34 @@ class Stream(_StreamBase, Generic[E]):
 
     __slots__ = ("_iterator",)
 
-    def __init__(self, response: httpx.Response, ep: Endpoint, max_event_bytes: int) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        ep: Endpoint,
+        max_event_bytes: int,
+        resumer: Callable[[StreamState], Stream[E]] | None = None,
+    ) -> None:
         self.response = response
         self._decoder = _Decoder(ep, max_event_bytes)
+        self._resumer = resumer
         self._iterator = self._events()
+
+    def collect(self) -> Any:
+        """Read the whole stream and return the operation's blocking-mode answer."""
+        for _ in self._iterator:
+            pass
+        return assemble(self._decoder.state, self._decoder.endpoint.response)
+
+    def resume(self) -> Stream[E]:
+        """Re-attach to the workflow run and continue where this stream stopped.
+
+        The new stream carries this one's state; node events it replays are dropped.
+        """
+        resumer = self._check_resumable()
+        self.close()
+        stream: Stream[E] = resumer(self._decoder.state)
+        stream._adopt(self)
+        return stream
 
     def _events(self) -> Generator[Any, None, None]:
         decoder = self._decoder
@@ -284,10 +359,31 @@ class AsyncStream(_StreamBase, Generic[E]):
 
     __slots__ = ("_iterator",)
 
-    def __init__(self, response: httpx.Response, ep: Endpoint, max_event_bytes: int) -> None:
+    def __init__(
+        self,
+        response: httpx.Response,
+        ep: Endpoint,
+        max_event_bytes: int,
+        resumer: Callable[[StreamState], Any] | None = None,
+    ) -> None:
         self.response = response
         self._decoder = _Decoder(ep, max_event_bytes)
+        self._resumer = resumer
         self._iterator = self._events()
+
+    async def collect(self) -> Any:
+        """Read the whole stream and return the operation's blocking-mode answer."""
+        async for _ in self._iterator:
+            pass
+        return assemble(self._decoder.state, self._decoder.endpoint.response)
+
+    async def resume(self) -> AsyncStream[E]:
+        """Re-attach to the workflow run and continue where this stream stopped."""
+        resumer = self._check_resumable()
+        await self.close()
+        stream: AsyncStream[E] = await resumer(self._decoder.state)
+        stream._adopt(self)
+        return stream
 
     async def _events(self) -> AsyncGenerator[Any, None]:
         decoder = self._decoder

@@ -30,7 +30,16 @@ __all__ = ["CALL_OPTIONS", "Endpoint", "load_table"]
 
 #: Keyword arguments every generated method takes besides the request fields.
 CALL_OPTIONS = frozenset(
-    {"stream", "raw", "api_key", "timeout", "max_retries", "extra_headers", "retry_unsafe"}
+    {
+        "stream",
+        "raw",
+        "collect",
+        "api_key",
+        "timeout",
+        "max_retries",
+        "extra_headers",
+        "retry_unsafe",
+    }
 )
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -49,6 +58,7 @@ _ROW_KEYS = frozenset(
         "idempotent",
         "operation_id",
         "paginate",
+        "resume",
     }
 )
 #: ``response = "bytes"`` declares a binary answer (audio, file preview, zip).
@@ -81,6 +91,7 @@ class Endpoint:
     idempotent: bool | None = None
     operation_id: str = ""
     paginate: str = ""
+    resume: str = ""
     source: str = "<python>"
     # Derived in __post_init__:
     path_fields: tuple[str, ...] = field(init=False)
@@ -91,6 +102,7 @@ class Endpoint:
     required: tuple[str, ...] = field(init=False)
     multipart: bool = field(init=False)
     safe: bool = field(init=False)
+    item_type: Any = field(init=False)
 
     def __post_init__(self) -> None:
         where = f"{self.source}: endpoint {self.qualname or '?'}"
@@ -145,8 +157,20 @@ class Endpoint:
         query = tuple(n for n in rest if n in self.query or not to_body)
         if self.stream is not None and not _is_event_union(self.stream):
             raise fail(f"stream {self.stream!r} is not a tagged union of event structs")
-        if self.paginate not in ("", "page", "cursor"):
-            raise fail(f"paginate {self.paginate!r} must be 'page' or 'cursor'")
+        item_type = None
+        if self.paginate:
+            if self.paginate not in ("page", "cursor"):
+                raise fail(f"paginate {self.paginate!r} must be 'page' or 'cursor'")
+            if not self.name.startswith("list_"):
+                raise fail("a paginated row's name must start with 'list_'")
+            cursor = ("page",) if self.paginate == "page" else ("first_id", "last_id")
+            if not any(c in names for c in cursor):
+                raise fail(f"paginate = {self.paginate!r} needs a request field {cursor}")
+            item_type = _list_item(self.response)
+            if item_type is None:
+                raise fail("a paginated row's response needs a 'data: list[...]' field")
+        if self.resume and self.stream is None:
+            raise fail("resume needs a streaming row")
         for alias in self.aliases:
             parts = alias.split(".")
             if not all(p.isidentifier() and not keyword.iskeyword(p) for p in parts):
@@ -161,6 +185,7 @@ class Endpoint:
         setattr_(self, "multipart", bool(files))
         idempotent = self.idempotent
         setattr_(self, "safe", self.method != "POST" if idempotent is None else idempotent)
+        setattr_(self, "item_type", item_type)
 
     @property
     def qualname(self) -> str:
@@ -190,6 +215,16 @@ def _is_struct_or_list(tp: Any) -> bool:
     if typing.get_origin(tp) is list:
         return _is_struct(typing.get_args(tp)[0])
     return _is_struct(tp)
+
+
+def _list_item(response: Any) -> Any:
+    """The item type of a paged answer's ``data: list[Item]`` field, if it has one."""
+    if not (isinstance(response, type) and issubclass(response, msgspec.Struct)):
+        return None
+    for f in msgspec.structs.fields(response):
+        if f.name == "data" and typing.get_origin(f.type) is list:
+            return typing.get_args(f.type)[0]
+    return None
 
 
 def _is_file(tp: Any) -> bool:
@@ -275,7 +310,9 @@ def load_table(
             if not isinstance(row.get(key), str):
                 raise EndpointTableError(f"{where}: missing or non-string {key!r}")
         kwargs: dict[str, Any] = {
-            k: row[k] for k in ("doc", "body", "idempotent", "operation_id", "paginate") if k in row
+            k: row[k]
+            for k in ("doc", "body", "idempotent", "operation_id", "paginate", "resume")
+            if k in row
         }
         for key in ("request", "response", "stream"):
             if key in row:
@@ -305,6 +342,9 @@ def load_table(
             raise EndpointTableError(f"{label}: alias {alias!r} names unknown {target_name!r}")
         i = position[target_name]
         endpoints[i] = replace(endpoints[i], aliases=(*endpoints[i].aliases, alias))
+    for ep in endpoints:
+        if ep.resume and ep.resume not in position:
+            raise EndpointTableError(f"{ep.source}: resume names unknown row {ep.resume!r}")
     seen: dict[str, str] = {}
     for ep in endpoints:
         for key in (ep.name, *ep.aliases):

@@ -42,3 +42,22 @@ async def async_calls(client: AsyncClient) -> None:
 def iterate(stream: Stream[ChatEvent]) -> None:
     for event in stream:
         assert_type(event, ChatEvent | UnknownEvent)
+
+
+def helpers(client: Client) -> None:
+    from collections.abc import Iterator
+
+    from dify_oapi.types import ConversationMessage, Document, WorkflowRunResponse
+
+    assert_type(client.knowledge.iter_documents(dataset_id="d"), Iterator[Document])
+    assert_type(client.chat.iter_messages(conversation_id="c", user="u"), Iterator[ConversationMessage])
+    assert_type(client.chat.send(query="q", user="u", collect=True), ChatResponse)
+    assert_type(client.workflow.run(user="u", collect=True), WorkflowRunResponse)
+
+
+def async_helpers(client: AsyncClient) -> None:
+    from collections.abc import AsyncIterator
+
+    from dify_oapi.types import Document
+
+    assert_type(client.knowledge.iter_documents(dataset_id="d"), AsyncIterator[Document])
