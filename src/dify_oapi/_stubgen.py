@@ -67,7 +67,7 @@ def iter_name_for(ep: Endpoint) -> str: ...
 """
 
 
-def _names() -> dict[int, str]:
+def type_names() -> dict[int, str]:
     """Public names of :mod:`dify_oapi.types` by object identity (structs and unions)."""
     return {id(value): name for name, value in vars(dtypes).items() if not name.startswith("_")}
 
@@ -200,7 +200,7 @@ def _class(
 
 def generate() -> str:
     """The stub text for the shipped tables."""
-    names = _names()
+    names = type_names()
     out = [_HEADER]
     written: set[str] = set()
     for endpoints in ENDPOINTS.values():

@@ -50,7 +50,9 @@ def helpers(client: Client) -> None:
     from dify_oapi.types import ConversationMessage, Document, WorkflowRunResponse
 
     assert_type(client.knowledge.iter_documents(dataset_id="d"), Iterator[Document])
-    assert_type(client.chat.iter_messages(conversation_id="c", user="u"), Iterator[ConversationMessage])
+    assert_type(
+        client.chat.iter_messages(conversation_id="c", user="u"), Iterator[ConversationMessage]
+    )
     assert_type(client.chat.send(query="q", user="u", collect=True), ChatResponse)
     assert_type(client.workflow.run(user="u", collect=True), WorkflowRunResponse)
 
