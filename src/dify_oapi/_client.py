@@ -6,7 +6,6 @@ generated operation method ends there.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -62,7 +61,13 @@ MAX_EVENT_BYTES = 8 * 1024 * 1024
 
 # Tests replace these to record waits instead of sleeping.
 _sleep = time.sleep
-_async_sleep = asyncio.sleep
+
+
+async def _async_sleep(seconds: float) -> None:
+    import asyncio  # only async users pay for importing asyncio
+
+    await asyncio.sleep(seconds)
+
 
 C = TypeVar("C", bound="_BaseClient")
 TimeoutTypes = float | httpx.Timeout | None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -76,20 +77,15 @@ _OPTION_PARAMS = [
 ]
 
 
+@cache
 def _signature(ep: Endpoint) -> inspect.Signature:
+    """For help() and IDE introspection; the stubs carry the types."""
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
     if ep.request is not None:
         params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_ONLY, default=None))
-        for f in msgspec.structs.fields(ep.request):
-            required = f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
-            params.append(
-                inspect.Parameter(
-                    f.name,
-                    inspect.Parameter.KEYWORD_ONLY,
-                    default=inspect.Parameter.empty if required else msgspec.UNSET,
-                    annotation=f.type,
-                )
-            )
+        for name in ep.fields:
+            default = inspect.Parameter.empty if name in ep.required else msgspec.UNSET
+            params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))
     return inspect.Signature(params + _OPTION_PARAMS)
 
 

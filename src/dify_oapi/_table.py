@@ -13,6 +13,7 @@ import sys
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ class Endpoint:
             )
         if self.response is None and self.stream is None and self.request is None:
             pass  # an operation with no fields and no answer body is allowed
-        infos = msgspec.structs.fields(self.request) if self.request else ()
+        infos = struct_fields(self.request) if self.request else ()
         names = tuple(f.name for f in infos)
         required = tuple(
             f.name
@@ -217,11 +218,17 @@ def _is_struct_or_list(tp: Any) -> bool:
     return _is_struct(tp)
 
 
+@cache
+def struct_fields(cls: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo, ...]:
+    """``msgspec.structs.fields``, once per struct: resolving annotations is slow."""
+    return msgspec.structs.fields(cls)
+
+
 def _list_item(response: Any) -> Any:
     """The item type of a paged answer's ``data: list[Item]`` field, if it has one."""
     if not (isinstance(response, type) and issubclass(response, msgspec.Struct)):
         return None
-    for f in msgspec.structs.fields(response):
+    for f in struct_fields(response):
         if f.name == "data" and typing.get_origin(f.type) is list:
             return typing.get_args(f.type)[0]
     return None
