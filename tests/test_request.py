@@ -150,8 +150,9 @@ def test_multipart_structured_form_field_is_json(tmp_path: Path) -> None:
         "data": '{"indexing_technique":"high_quality","process_rule":{"mode":"automatic"}}'
     }
     assert prepared.files is not None and prepared.files["file"].filename == "doc.md"
-    with prepared.multipart() as files:
+    with prepared.multipart() as (files, form):
         assert files is not None and files["file"][0] == "doc.md"
+        assert form == prepared.form
 
 
 def test_unknown_and_missing_arguments_raise_type_error(

@@ -541,13 +541,13 @@ class Client(_BaseClient, ServiceAttributes):
 
     def _send(self, send: _Send) -> tuple[httpx.Response, bytes | None]:
         prepared = send.prepared
-        with prepared.multipart() as files:
+        with prepared.multipart() as (files, form):
             request = self._http.build_request(
                 prepared.endpoint.method,
                 send.url,
                 params=prepared.params,
                 content=prepared.content,
-                data=prepared.form,
+                data=form,
                 files=files,
                 headers=send.headers,
                 timeout=send.timeout,
@@ -659,13 +659,13 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
 
     async def _send(self, send: _Send) -> tuple[httpx.Response, bytes | None]:
         prepared = send.prepared
-        with prepared.multipart() as files:
+        with prepared.multipart() as (files, form):
             request = self._http.build_request(
                 prepared.endpoint.method,
                 send.url,
                 params=prepared.params,
                 content=prepared.content,
-                data=prepared.form,
+                data=form,
                 files=files,
                 headers=send.headers,
                 timeout=send.timeout,

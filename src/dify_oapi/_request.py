@@ -93,10 +93,14 @@ class Prepared:
         return not self.files or all(f.replayable for f in self.files.values())
 
     @contextmanager
-    def multipart(self) -> Iterator[dict[str, Any] | None]:
-        """httpx ``files=`` for one attempt; files opened here are closed after it."""
+    def multipart(self) -> Iterator[tuple[Any, dict[str, str] | None]]:
+        """httpx ``(files=, data=)`` for one attempt; files opened here close after it."""
+        if not self.endpoint.multipart:
+            yield None, None
+            return
         if not self.files:
-            yield None
+            # A multipart row called without its (optional) file is still multipart.
+            yield [(k, (None, v)) for k, v in (self.form or {}).items()] or None, None
             return
         with ExitStack() as stack:
             parts: dict[str, Any] = {}
@@ -112,7 +116,7 @@ class Prepared:
                     if part.content_type
                     else (part.filename, body)
                 )
-            yield parts
+            yield parts, self.form
 
 
 def prepare(

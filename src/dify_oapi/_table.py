@@ -283,7 +283,7 @@ def load_table(
     ``aliases`` (extra names, ``"resource.verb" = "canonical_name"``) and ``endpoint``
     (the rows).
     """
-    path = Path(source)
+    path = Path(source).resolve()
     label = path.as_posix()
     service = service or path.stem
     if not service.isidentifier() or keyword.iskeyword(service):
