@@ -5,6 +5,7 @@
 >>> client.chat.send(query="Hello", user="user-1").answer
 """
 
+from ._batch import BatchResult
 from ._client import AsyncClient, Client
 from ._exceptions import (
     APIConnectionError,
@@ -47,6 +48,7 @@ __all__ = [
     "AsyncStream",
     "AuthenticationError",
     "BadRequestError",
+    "BatchResult",
     "BinaryStream",
     "Client",
     "ClientClosedError",

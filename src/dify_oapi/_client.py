@@ -9,13 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
 from . import _services
+from ._batch import BatchResult, aiter_batch, iter_batch
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -561,6 +562,39 @@ class Client(_BaseClient, ServiceAttributes):
         finally:
             response.close()
 
+    def batch(
+        self,
+        name: str,
+        items: Iterable[Any],
+        *,
+        concurrency: int = 8,
+        on_result: Callable[[BatchResult[Any], int], None] | None = None,
+        **options: Any,
+    ) -> list[BatchResult[Any]]:
+        """Call operation ``name`` once per item (keyword dicts or request structs).
+
+        At most ``concurrency`` calls run at once; results come back in input order, each with
+        its value or its error; ``on_result(result, done_count)`` is called as each finishes
+        in order. ``options`` (e.g. ``collect=True``, ``api_key=``) apply to every call.
+        """
+        return list(
+            self.iter_batch(name, items, concurrency=concurrency, on_result=on_result, **options)
+        )
+
+    def iter_batch(
+        self,
+        name: str,
+        items: Iterable[Any],
+        *,
+        concurrency: int = 8,
+        on_result: Callable[[BatchResult[Any], int], None] | None = None,
+        **options: Any,
+    ) -> Iterator[BatchResult[Any]]:
+        """Like :meth:`batch`, yielding each result in input order as soon as it is ready."""
+        return iter_batch(
+            self, name, items, concurrency=concurrency, on_result=on_result, options=options
+        )
+
     def wait_for_indexing(
         self,
         *,
@@ -678,6 +712,37 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
             return response, await _aread_capped(response, cap, prepared.endpoint.qualname)
         finally:
             await response.aclose()
+
+    async def batch(
+        self,
+        name: str,
+        items: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 8,
+        on_result: Callable[[BatchResult[Any], int], None] | None = None,
+        **options: Any,
+    ) -> list[BatchResult[Any]]:
+        """Async twin of :meth:`Client.batch` (tasks, not threads)."""
+        return [
+            result
+            async for result in self.iter_batch(
+                name, items, concurrency=concurrency, on_result=on_result, **options
+            )
+        ]
+
+    def iter_batch(
+        self,
+        name: str,
+        items: Iterable[Any] | AsyncIterable[Any],
+        *,
+        concurrency: int = 8,
+        on_result: Callable[[BatchResult[Any], int], None] | None = None,
+        **options: Any,
+    ) -> AsyncIterator[BatchResult[Any]]:
+        """Async twin of :meth:`Client.iter_batch`."""
+        return aiter_batch(
+            self, name, items, concurrency=concurrency, on_result=on_result, options=options
+        )
 
     async def wait_for_indexing(
         self,
