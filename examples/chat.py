@@ -60,8 +60,9 @@ def main(client: Client) -> None:
     print("Recent conversations:")
     for conversation in islice(client.chat.iter_conversations(user=USER, limit=20), 5):
         print(f"- {conversation.name or '(untitled)'} ({conversation.id})")
-    print("This conversation:")
-    for message in client.chat.iter_messages(conversation_id=conversation_id, user=USER):
+    print("This conversation (iter_messages yields newest first; shown oldest first):")
+    history = list(client.chat.iter_messages(conversation_id=conversation_id, user=USER))
+    for message in reversed(history):
         print(f"  you: {message.query}")
         print(f"  bot: {message.answer}")
 

@@ -74,7 +74,7 @@ HISTORY_OUTPUT = (
     "Recent conversations:\n"
     "- Sea stories (conv-1)\n"
     "- (untitled) (conv-0)\n"
-    "This conversation:\n"
+    "This conversation (iter_messages yields newest first; shown oldest first):\n"
     f"  you: {FIRST_QUERY}\n"
     "  bot: I answer questions.\n"
     f"  you: {SECOND_QUERY}\n"

@@ -89,7 +89,7 @@ def test_cursor_first_id_for_message_history(client: Client, httpx_mock: HTTPXMo
         url=f"{url}&first_id=m3", json={"data": [{"id": "m2"}], "has_more": False}
     )
     ids = [m.id for m in client.chat.iter_messages(conversation_id="c", user="u")]
-    assert ids == ["m5", "m6", "m3", "m4", "m2"]
+    assert ids == ["m6", "m5", "m4", "m3", "m2"]  # newest first throughout
 
 
 def test_cursor_last_id_for_conversations(client: Client, httpx_mock: HTTPXMock) -> None:
@@ -100,6 +100,16 @@ def test_cursor_last_id_for_conversations(client: Client, httpx_mock: HTTPXMock)
     )
     httpx_mock.add_response(url=f"{url}&last_id=c3", json={"data": [], "has_more": True})
     assert [c.id for c in client.chat.iter_conversations(user="u")] == ["c1", "c2", "c3"]
+
+
+def test_short_page_ends_lists_without_has_more(client: Client, httpx_mock: HTTPXMock) -> None:
+    url = f"{BASE}/app/feedbacks?limit=2"
+    httpx_mock.add_response(url=url, json={"data": [{"id": "f1"}, {"id": "f2"}]})
+    httpx_mock.add_response(
+        url=f"{BASE}/app/feedbacks?page=2&limit=2", json={"data": [{"id": "f3"}]}
+    )
+    assert [f.id for f in client.dify.iter_feedbacks(limit=2)] == ["f1", "f2", "f3"]
+    assert len(httpx_mock.get_requests()) == 2
 
 
 def test_iterator_refuses_stream_and_raw(client: Client) -> None:
@@ -298,7 +308,7 @@ def test_resume_needs_a_run_id(client: Client, httpx_mock: HTTPXMock) -> None:
     with pytest.raises(StreamInterruptedError):
         list(stream)
     with pytest.raises(DifyError, match="cannot be resumed"):
-        stream.resume()  # type: ignore[attr-defined]
+        stream.resume()
 
 
 async def test_async_resume_and_collect(aclient: AsyncClient, httpx_mock: HTTPXMock) -> None:

@@ -2,6 +2,8 @@
 
 ``page`` rows advance ``page`` until ``has_more`` is false; ``cursor`` rows pass the id of the
 last item (``last_id``) or of the first, oldest one (``first_id``) of the page just read.
+``first_id`` lists (message history) page backwards in time while each page is oldest first,
+so their items are yielded newest first throughout.
 """
 
 from __future__ import annotations
@@ -47,8 +49,11 @@ class Pager:
         """The items of ``page``; sets ``done`` when no further page exists."""
         items: list[Any] = list(page.data)
         has_more = getattr(page, "has_more", None)
+        limit = self.kwargs.get("limit") or getattr(page, "limit", None)
         if not items or has_more is False:
             self.done = True
+        elif has_more is None and isinstance(limit, int) and len(items) < limit:
+            self.done = True  # no has_more (e.g. feedbacks): a short page is the last
         elif self.endpoint.paginate == "page":
             number = self.kwargs.get("page") or getattr(page, "page", None) or 1
             total_pages = getattr(page, "total_pages", None)
@@ -58,4 +63,6 @@ class Pager:
         else:
             item = items[-1] if self.cursor_field == "last_id" else items[0]
             self.kwargs[self.cursor_field] = item.id
+        if self.cursor_field == "first_id":
+            items.reverse()
         return items
