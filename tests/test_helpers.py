@@ -298,6 +298,31 @@ def test_resume_after_a_cut_equals_an_uninterrupted_run(
     assert resumed.answer == "Bonjour" and len(resumed.state.events) == len(RUN)
 
 
+def test_follow_resumes_transparently(client: Client, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:2]))
+    httpx_mock.add_response(
+        url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[1:5])
+    )
+    httpx_mock.add_response(
+        url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[3:])
+    )
+    stream = client.workflow.run(user="u", stream=True)
+    events = list(stream.follow(max_resumes=2))
+    assert events == [msgspec.convert(e, ev.WorkflowEvent) for e in RUN]
+    assert len(httpx_mock.get_requests()) == 3
+
+
+def test_follow_gives_up_after_max_resumes(client: Client, httpx_mock: HTTPXMock) -> None:
+    httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:2]))
+    httpx_mock.add_response(
+        url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[2:3])
+    )
+    stream = client.workflow.run(user="u", stream=True)
+    with pytest.raises(StreamInterruptedError) as info:
+        list(stream.follow(max_resumes=1))
+    assert info.value.partial is not None and len(info.value.partial.events) == 3
+
+
 def test_resume_needs_a_run_id(client: Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         url=f"{BASE}/chat-messages",

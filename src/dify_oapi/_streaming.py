@@ -321,6 +321,24 @@ class Stream(_StreamBase, Generic[E]):
         stream._adopt(self)
         return stream
 
+    def follow(self, max_resumes: int = 3) -> Iterator[E | ev.UnknownEvent]:
+        """Iterate, re-attaching up to ``max_resumes`` times when the connection breaks.
+
+        Events the server replays after a re-attach are dropped, so the events seen are
+        those of one uninterrupted run.
+        """
+        stream: Stream[E] = self
+        resumes = 0
+        while True:
+            try:
+                yield from stream
+                return
+            except APIConnectionError:
+                if resumes >= max_resumes or stream._resumer is None:
+                    raise
+                resumes += 1
+                stream = stream.resume()
+
     def _events(self) -> Generator[Any, None, None]:
         decoder = self._decoder
         feed = decoder.feed
@@ -384,6 +402,21 @@ class AsyncStream(_StreamBase, Generic[E]):
         stream: AsyncStream[E] = await resumer(self._decoder.state)
         stream._adopt(self)
         return stream
+
+    async def follow(self, max_resumes: int = 3) -> AsyncIterator[E | ev.UnknownEvent]:
+        """Async twin of :meth:`Stream.follow`."""
+        stream: AsyncStream[E] = self
+        resumes = 0
+        while True:
+            try:
+                async for event in stream:
+                    yield event
+                return
+            except APIConnectionError:
+                if resumes >= max_resumes or stream._resumer is None:
+                    raise
+                resumes += 1
+                stream = await stream.resume()
 
     async def _events(self) -> AsyncGenerator[Any, None]:
         decoder = self._decoder
