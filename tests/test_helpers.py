@@ -303,8 +303,11 @@ def test_follow_resumes_transparently(client: Client, httpx_mock: HTTPXMock) -> 
     httpx_mock.add_response(
         url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[1:5])
     )
+    # Node events are replayed after a re-attach; text chunks are not.
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[3:])
+        url=f"{BASE}/workflow/wr/events?user=u",
+        headers=SSE_HEADERS,
+        content=sse([RUN[3], *RUN[5:]]),
     )
     stream = client.workflow.run(user="u", stream=True)
     events = list(stream.follow(max_resumes=2))
