@@ -226,3 +226,55 @@ def test_generated_method_signature_and_doc() -> None:
     assert params["query"].kind is inspect.Parameter.KEYWORD_ONLY
     assert "stream" in params and "api_key" in params
     assert "POST /chat-messages" in (Client(api_key="k").chat.send.__doc__ or "")
+
+
+def test_in_flight_requests_are_bounded_by_the_pool(sleeps: list[float]) -> None:
+    import threading
+    import time
+
+    lock = threading.Lock()
+    active = peak = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        time.sleep(0.01)
+        with lock:
+            active -= 1
+        return httpx.Response(200, json={"name": "x"})
+
+    client = Client(
+        api_key=KEY,
+        base_url=BASE,
+        transport=httpx.MockTransport(handler),
+        limits=httpx.Limits(max_connections=3),
+    )
+    threads = [threading.Thread(target=client.dify.get_info) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak == 3
+
+
+def test_waiting_for_a_slot_honours_the_pool_timeout(httpx_mock: HTTPXMock) -> None:
+    from dify_oapi import APITimeoutError
+
+    from .conftest import SSE_HEADERS, sse
+
+    httpx_mock.add_response(headers=SSE_HEADERS, content=sse([{"event": "message", "answer": "x"}]))
+    client = Client(
+        api_key=KEY,
+        base_url=BASE,
+        limits=httpx.Limits(max_connections=1),
+        timeout=httpx.Timeout(5.0, pool=0.05),
+        max_retries=0,
+    )
+    stream = client.chat.send(query="q", user="u", stream=True)  # holds the only slot
+    with pytest.raises(APITimeoutError):
+        client.dify.get_info()
+    stream.close()  # gives the slot back
+    httpx_mock.add_response(json={"name": "x"})
+    assert client.dify.get_info().name == "x"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -467,6 +468,50 @@ class _Send:
         return self.error_cap
 
 
+class _SlotStream(httpx.SyncByteStream):
+    """A response body that gives its concurrency slot back when it closes (once)."""
+
+    def __init__(self, inner: Any, slots: threading.BoundedSemaphore) -> None:
+        self._inner = inner
+        self._slots: threading.BoundedSemaphore | None = slots
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._inner)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release()
+
+
+class _AsyncSlotStream(httpx.AsyncByteStream):
+    """Async twin of :class:`_SlotStream`."""
+
+    def __init__(self, inner: Any, slots: Any) -> None:
+        self._inner = inner
+        self._slots: Any = slots
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._inner.__aiter__()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            slots.release()
+
+
 def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
@@ -504,6 +549,10 @@ class Client(_BaseClient, ServiceAttributes):
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass http_client or transport, not both")
         self._owns_http = http_client is None
+        # At most one request per pooled connection: requests queued inside httpcore's pool
+        # cost time quadratic in the queue length, so the queue lives here instead.
+        limit = self._limits.max_connections if http_client is None else None
+        self._slots = threading.BoundedSemaphore(limit) if limit else None
         self._http = http_client or httpx.Client(
             transport=transport,
             limits=self._limits,
@@ -542,25 +591,42 @@ class Client(_BaseClient, ServiceAttributes):
 
     def _send(self, send: _Send) -> tuple[httpx.Response, bytes | None]:
         prepared = send.prepared
-        with prepared.multipart() as (files, form):
-            request = self._http.build_request(
-                prepared.endpoint.method,
-                send.url,
-                params=prepared.params,
-                content=prepared.content,
-                data=form,
-                files=files,
-                headers=send.headers,
-                timeout=send.timeout,
-            )
-            response = self._http.send(request, stream=True)
+        slots = self._slots
+        if slots is not None:
+            wait = send.timeout.pool
+            if not slots.acquire(timeout=-1 if wait is None else wait):
+                raise httpx.PoolTimeout("no free connection slot within the pool timeout")
+        try:
+            with prepared.multipart() as (files, form):
+                request = self._http.build_request(
+                    prepared.endpoint.method,
+                    send.url,
+                    params=prepared.params,
+                    content=prepared.content,
+                    data=form,
+                    files=files,
+                    headers=send.headers,
+                    timeout=send.timeout,
+                )
+                response = self._http.send(request, stream=True)
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
+        holder = None
+        if slots is not None:
+            holder = response.stream = _SlotStream(response.stream, slots)
         cap = send.cap(response)
         if cap == -1:
+            if holder is not None and response.is_closed:
+                holder.release()  # an in-memory body is closed already
             return response, None
         try:
             return response, _read_capped(response, cap, prepared.endpoint.qualname)
         finally:
             response.close()
+            if holder is not None:
+                holder.release()
 
     def batch(
         self,
@@ -652,6 +718,8 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass http_client or transport, not both")
         self._owns_http = http_client is None
+        self._slot_limit = self._limits.max_connections if http_client is None else None
+        self._slots: Any = None  # an asyncio.Semaphore, made in the running loop on first use
         self._http = http_client or httpx.AsyncClient(
             transport=transport,
             limits=self._limits,
@@ -693,25 +761,45 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
 
     async def _send(self, send: _Send) -> tuple[httpx.Response, bytes | None]:
         prepared = send.prepared
-        with prepared.multipart() as (files, form):
-            request = self._http.build_request(
-                prepared.endpoint.method,
-                send.url,
-                params=prepared.params,
-                content=prepared.content,
-                data=form,
-                files=files,
-                headers=send.headers,
-                timeout=send.timeout,
-            )
-            response = await self._http.send(request, stream=True)
+        slots = self._async_slots()
+        if slots is not None:
+            import asyncio
+
+            try:
+                await asyncio.wait_for(slots.acquire(), send.timeout.pool)
+            except asyncio.TimeoutError:
+                raise httpx.PoolTimeout("no free connection slot within the pool timeout") from None
+        try:
+            with prepared.multipart() as (files, form):
+                request = self._http.build_request(
+                    prepared.endpoint.method,
+                    send.url,
+                    params=prepared.params,
+                    content=prepared.content,
+                    data=form,
+                    files=files,
+                    headers=send.headers,
+                    timeout=send.timeout,
+                )
+                response = await self._http.send(request, stream=True)
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
+        holder = None
+        if slots is not None:
+            holder = response.stream = _AsyncSlotStream(response.stream, slots)
         cap = send.cap(response)
         if cap == -1:
+            if holder is not None and response.is_closed:
+                holder.release()
             return response, None
         try:
             return response, await _aread_capped(response, cap, prepared.endpoint.qualname)
         finally:
             await response.aclose()
+            if holder is not None:
+                holder.release()
 
     async def batch(
         self,
@@ -764,6 +852,13 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
             raise_on_failure=raise_on_failure,
             **options,
         )
+
+    def _async_slots(self) -> Any:
+        if self._slots is None and self._slot_limit:
+            import asyncio
+
+            self._slots = asyncio.Semaphore(self._slot_limit)
+        return self._slots
 
     async def close(self) -> None:
         """Close the connection pool (only if this client created it). Safe to call twice."""
