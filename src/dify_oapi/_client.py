@@ -32,17 +32,9 @@ from ._pagination import Pager
 from ._request import Prepared, check_header_value, prepare
 from ._response import RawResponse, decode_body, status_error
 from ._retry import MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
-from ._services import (
-    ASYNC_SERVICES,
-    INDEX,
-    SYNC_SERVICES,
-    AsyncServiceAttributes,
-    Service,
-    ServiceAttributes,
-    build_services,
-)
+from ._services import AsyncServiceAttributes, Service, ServiceAttributes
 from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream, StreamState
-from ._table import CALL_OPTIONS, Endpoint, index_endpoints
+from ._table import CALL_OPTIONS, Endpoint
 from ._version import __version__
 from ._waiters import async_wait_for_indexing, wait_for_indexing
 from .types import DocumentIndexingStatus
@@ -167,7 +159,7 @@ def _transport_error(op: str, exc: Exception) -> Exception:
 class _BaseClient:
     """Configuration shared by :class:`Client` and :class:`AsyncClient`."""
 
-    _service_classes: dict[str, type[Service]]
+    _is_async: bool
     _event_stream: Any
     _binary_stream: Any
 
@@ -204,55 +196,46 @@ class _BaseClient:
         self._follow_redirects = follow_redirects
         self._closed = False
         self._services: dict[str, Service] = {}
-        self._index = INDEX
         paths = (
             [extra_endpoints]
             if isinstance(extra_endpoints, (str, os.PathLike))
             else list(extra_endpoints)
         )
-        if paths:
-            self._add_tables(paths)
-
-    def _add_tables(self, paths: list[str | os.PathLike[str]]) -> None:
-        extra = _services.load_tables(Path(p) for p in paths)
-        merged = {name: list(eps) for name, eps in _services.ENDPOINTS.items()}
-        for name, eps in extra.items():
-            merged.setdefault(name, []).extend(eps)
-        sync, async_ = build_services({name: merged[name] for name in extra})
-        self._service_classes = {
-            **self._service_classes,
-            **(async_ if isinstance(self, AsyncClient) else sync),
-        }
-        self._index = {**INDEX, **index_endpoints(ep for eps in extra.values() for ep in eps)}
+        self._registry = (
+            _services.Registry(_services.load_tables(Path(p) for p in paths))
+            if paths
+            else _services.SHIPPED
+        )
 
     # -- services ------------------------------------------------------------------
 
     def __getattr__(self, name: str) -> Any:
-        classes = self.__dict__.get("_service_classes") or type(self)._service_classes
-        if name in classes:
+        registry = self.__dict__.get("_registry")
+        if registry is not None and name in registry.names:
             service = self._services.get(name)
             if service is None:
-                service = self._services[name] = classes[name](self)
+                cls = registry.service_class(name, self._is_async)
+                service = self._services[name] = cls(self)
             return service
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __dir__(self) -> Iterable[str]:
-        return [*super().__dir__(), *self._service_classes]
+        return [*super().__dir__(), *self._registry.names]
 
     @property
     def operations(self) -> list[str]:
         """Every name ``call`` accepts: ``service.operation`` and the aliases."""
-        return sorted(self._index)
+        return self._registry.all_names()
 
     def _endpoint(self, name: str) -> Endpoint:
-        try:
-            return self._index[name]
-        except KeyError:
+        ep = self._registry.endpoint(name)
+        if ep is None:
             import difflib
 
-            close = difflib.get_close_matches(name, self._index, n=3)
+            close = difflib.get_close_matches(name, self._registry.all_names(), n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise InvalidArgumentsError(f"unknown operation {name!r}{hint}") from None
+            raise InvalidArgumentsError(f"unknown operation {name!r}{hint}")
+        return ep
 
     # -- configuration ---------------------------------------------------------------
 
@@ -534,7 +517,7 @@ class Client(_BaseClient, ServiceAttributes):
     is never closed by this one.
     """
 
-    _service_classes = SYNC_SERVICES
+    _is_async = False
     _event_stream = Stream
     _binary_stream = BinaryStream
 
@@ -703,7 +686,7 @@ class Client(_BaseClient, ServiceAttributes):
 class AsyncClient(_BaseClient, AsyncServiceAttributes):
     """Asynchronous client with the same operations: ``await client.chat.send(...)``."""
 
-    _service_classes = ASYNC_SERVICES
+    _is_async = True
     _event_stream = AsyncStream
     _binary_stream = AsyncBinaryStream
 

@@ -1,6 +1,7 @@
 """The dispatcher: endpoint tables become service classes with one method per row.
 
-This runs once, at import. Every generated method has the same body: hand the row, the
+Each service's table loads, is checked and becomes classes once, the first time the service
+is used (importing the SDK stays cheap). Every generated method has the same body: hand the row, the
 optional request struct and the keyword arguments to the client's single ``_call``. The
 sync and async clients differ only in that ``_call``, so both share these functions.
 Type checkers read the generated ``_services.pyi`` instead of this module.
@@ -9,7 +10,8 @@ Type checkers read the generated ``_services.pyi`` instead of this module.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict
@@ -21,7 +23,7 @@ from . import types
 from ._exceptions import EndpointTableError
 from ._table import CALL_OPTIONS, Endpoint, index_endpoints, load_table
 
-__all__ = ["ENDPOINTS", "INDEX", "SERVICE_NAMES", "Service", "build_services"]
+__all__ = ["SERVICE_NAMES", "SHIPPED", "Registry", "Service", "build_services"]
 
 TABLE_DIR = Path(__file__).parent / "endpoints"
 SERVICE_NAMES = ("chat", "chatflow", "completion", "dify", "knowledge", "workflow")
@@ -179,15 +181,99 @@ def build_services(
     return sync, async_
 
 
+class _TypesNamespace(Mapping[str, Any]):
+    """:mod:`dify_oapi.types` as a mapping, loading its submodules on demand."""
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return getattr(types, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(types.__all__)
+
+    def __len__(self) -> int:
+        return len(types.__all__)
+
+
+TYPES = _TypesNamespace()
+
+
 def load_tables(paths: Iterable[str | Path]) -> dict[str, list[Endpoint]]:
     """Load table files (service = file stem); ``module:Name`` structs import on demand."""
-    return {Path(p).stem: load_table(p, vars(types)) for p in paths}
+    return {Path(p).stem: load_table(p, TYPES) for p in paths}
 
 
-ENDPOINTS: dict[str, list[Endpoint]] = load_tables(
-    TABLE_DIR / f"{name}.toml" for name in SERVICE_NAMES
-)
-INDEX: dict[str, Endpoint] = index_endpoints(ep for eps in ENDPOINTS.values() for ep in eps)
-SYNC_SERVICES, ASYNC_SERVICES = build_services(ENDPOINTS)
-globals().update({cls.__name__: cls for cls in SYNC_SERVICES.values()})
-globals().update({cls.__name__: cls for cls in ASYNC_SERVICES.values()})
+class Registry:
+    """The services a client can reach: shipped tables plus the client's own, each loaded,
+    checked and turned into classes the first time it is used."""
+
+    def __init__(self, extra: Mapping[str, list[Endpoint]] | None = None) -> None:
+        self._extra = dict(extra or {})
+        self._lock = threading.Lock()
+        self._endpoints: dict[str, list[Endpoint]] = {}
+        self._index: dict[str, dict[str, Endpoint]] = {}
+        self._classes: dict[tuple[str, bool], type[Service]] = {}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return SERVICE_NAMES + tuple(n for n in self._extra if n not in SERVICE_NAMES)
+
+    def endpoints(self, service: str) -> list[Endpoint]:
+        loaded = self._endpoints.get(service)
+        if loaded is None:
+            with self._lock:
+                loaded = self._endpoints.get(service)
+                if loaded is None:
+                    loaded = []
+                    if service in SERVICE_NAMES:
+                        loaded += load_table(TABLE_DIR / f"{service}.toml", TYPES)
+                    loaded += self._extra.get(service, [])
+                    index = index_endpoints(loaded)
+                    self._index[service] = {k.partition(".")[2]: ep for k, ep in index.items()}
+                    self._endpoints[service] = loaded
+        return loaded
+
+    def endpoint(self, name: str) -> Endpoint | None:
+        """The row ``service.operation`` (or ``service.resource.alias``), if it exists."""
+        service, _, rest = name.partition(".")
+        if service not in self.names:
+            return None
+        self.endpoints(service)
+        return self._index[service].get(rest)
+
+    def all_names(self) -> list[str]:
+        return sorted(f"{service}.{key}" for service in self.names for key in self._keys(service))
+
+    def _keys(self, service: str) -> list[str]:
+        self.endpoints(service)
+        return list(self._index[service])
+
+    def service_class(self, service: str, is_async: bool) -> type[Service]:
+        cls = self._classes.get((service, is_async))
+        if cls is None:
+            cls = build_service(service, self.endpoints(service), "Async" if is_async else "")
+            self._classes[service, is_async] = cls
+        return cls
+
+
+SHIPPED = Registry()
+
+# Whole-API views for tools (stub and docs generators, tests); computed on first access.
+_LAZY = {
+    "ENDPOINTS": lambda: {name: SHIPPED.endpoints(name) for name in SERVICE_NAMES},
+    "INDEX": lambda: {name: SHIPPED.endpoint(name) for name in SHIPPED.all_names()},
+    "SYNC_SERVICES": lambda: {name: SHIPPED.service_class(name, False) for name in SERVICE_NAMES},
+    "ASYNC_SERVICES": lambda: {name: SHIPPED.service_class(name, True) for name in SERVICE_NAMES},
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return _LAZY[name]()
+    for service in SERVICE_NAMES:
+        title = service.capitalize() + "Service"
+        if name in (title, "Async" + title):
+            return SHIPPED.service_class(service, name.startswith("Async"))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
