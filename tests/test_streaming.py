@@ -483,3 +483,37 @@ async def test_async_error_event_and_early_close(
         async for _ in second:
             break
     assert second.response.is_closed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [b'data: {"event": "message", "answer": "' + b"x" * 5000],  # a line that never ends
+        [b"data: x\n" * 1000],  # an event whose data lines never stop
+        [b"data: " + b"y" * 300, b"y" * 300, b"y" * 300],  # one line across chunks
+    ],
+)
+def test_oversized_events_end_in_a_typed_error(httpx_mock: HTTPXMock, body: list[bytes]) -> None:
+    from dify_oapi import ResponseTooLargeError
+
+    add_stream(httpx_mock, [sse([{"event": "message", **IDS, "answer": "ok"}]), *body])
+    client = Client(api_key="app-k", base_url=BASE, max_event_bytes=512)
+    stream = client.chat.send(query="q", user="u", stream=True)
+    with pytest.raises(ResponseTooLargeError) as info:
+        list(stream)
+    assert info.value.partial is not None and info.value.partial.answer == "ok"
+    assert stream.response.is_closed
+
+
+def test_events_up_to_the_cap_pass(httpx_mock: HTTPXMock) -> None:
+    answer = "z" * 400
+    add_stream(
+        httpx_mock,
+        sse(
+            [{"event": "message", **IDS, "answer": answer}, {"event": "message_end", **IDS}],
+            newline="\r\n",
+        ),
+    )
+    client = Client(api_key="app-k", base_url=BASE, max_event_bytes=512)
+    stream = client.chat.send(query="q", user="u", stream=True)
+    assert len(list(stream)) == 2 and stream.answer == answer

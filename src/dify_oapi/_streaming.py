@@ -142,12 +142,6 @@ class _Decoder:
         data = sse.data
         if not data or sse.event == "ping":
             return None
-        if len(data) > self.max_event_bytes:
-            raise ResponseTooLargeError(
-                f"a stream event exceeded {self.max_event_bytes} bytes",
-                operation=self.op,
-                partial=self.state,
-            )
         try:
             event = self.decode(data)
         except msgspec.ValidationError as exc:
@@ -193,6 +187,13 @@ class _Decoder:
             partial=self.state,
         ) from None
 
+    def too_large(self) -> ResponseTooLargeError:
+        return ResponseTooLargeError(
+            f"a stream event exceeded {self.max_event_bytes} characters",
+            operation=self.op,
+            partial=self.state,
+        )
+
     def interrupted(self, exc: BaseException | None) -> APIError:
         if isinstance(exc, httpx.TimeoutException):
             return APITimeoutError(
@@ -232,6 +233,47 @@ def assemble(state: StreamState, response_type: Any) -> Any:
         elif kind is ev.WorkflowFinishedEvent or kind is ev.WorkflowPausedEvent:
             fields["data"] = event.data
     return msgspec.convert({k: v for k, v in fields.items() if v is not None}, response_type)
+
+
+class _EventTooLarge(Exception):
+    """Raised inside the text source; the stream turns it into ResponseTooLargeError."""
+
+
+class _CappedSource:
+    """What httpx-sse reads: the response's text, refused once one event grows past ``cap``.
+
+    httpx-sse buffers a line, and the data lines of an event, until they end; without a cap
+    a server that never ends a line or an event would exhaust memory. Counting happens after
+    decompression, so a small compressed body cannot hide a huge event.
+    """
+
+    __slots__ = ("_cap", "_response", "headers")
+
+    def __init__(self, response: httpx.Response, cap: int) -> None:
+        self._response = response
+        self._cap = cap
+        self.headers = response.headers
+
+    def _measure(self, run: int, tail: str, text: str) -> tuple[int, str]:
+        joined = tail + text
+        # A blank line (two line ends in a row) ends an event.
+        end = max(joined.rfind("\n\n"), joined.rfind("\r\r"), joined.rfind("\n\r"))
+        run = len(joined) - end - 2 if end >= 0 else run + len(text)
+        if run > self._cap:
+            raise _EventTooLarge
+        return run, joined[-2:]
+
+    def iter_text(self) -> Iterator[str]:
+        run, tail = 0, ""
+        for text in self._response.iter_text():
+            run, tail = self._measure(run, tail, text)
+            yield text
+
+    async def aiter_text(self) -> AsyncIterator[str]:
+        run, tail = 0, ""
+        async for text in self._response.aiter_text():
+            run, tail = self._measure(run, tail, text)
+            yield text
 
 
 class _StreamBase:
@@ -342,13 +384,16 @@ class Stream(_StreamBase, Generic[E]):
     def _events(self) -> Generator[Any, None, None]:
         decoder = self._decoder
         feed = decoder.feed
+        source: Any = _CappedSource(self.response, decoder.max_event_bytes)
         try:
-            for sse in EventSource(self.response).iter_sse():
+            for sse in EventSource(source).iter_sse():
                 event = feed(sse)
                 if event is not None:
                     yield event
         except httpx.TransportError as exc:
             raise decoder.interrupted(exc) from exc
+        except _EventTooLarge:
+            raise decoder.too_large() from None
         finally:
             self.response.close()
         if not decoder.state.finished:
@@ -421,13 +466,16 @@ class AsyncStream(_StreamBase, Generic[E]):
     async def _events(self) -> AsyncGenerator[Any, None]:
         decoder = self._decoder
         feed = decoder.feed
+        source: Any = _CappedSource(self.response, decoder.max_event_bytes)
         try:
-            async for sse in EventSource(self.response).aiter_sse():
+            async for sse in EventSource(source).aiter_sse():
                 event = feed(sse)
                 if event is not None:
                     yield event
         except httpx.TransportError as exc:
             raise decoder.interrupted(exc) from exc
+        except _EventTooLarge:
+            raise decoder.too_large() from None
         finally:
             await self.response.aclose()
         if not decoder.state.finished:
