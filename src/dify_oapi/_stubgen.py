@@ -26,7 +26,7 @@ _HEADER = """\
 import builtins
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypedDict, overload
+from typing import Any, Literal, Protocol, TypedDict, overload
 
 import httpx
 from msgspec import UnsetType
@@ -158,7 +158,8 @@ def _skips_mode(ep: Endpoint) -> bool:
     return ep.stream is not None and ep.request is not None and MODE_FIELD in ep.fields
 
 
-def _method(name: str, ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]:
+def _overloads(ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]:
+    """``__call__`` overloads of one operation: blocking, streaming, raw, collected."""
     ret = _returns(ep, names, is_async)
     variants: list[tuple[list[str], str]]
     if ep.stream_only:
@@ -182,32 +183,60 @@ def _method(name: str, ep: Endpoint, names: dict[int, str], is_async: bool) -> l
         for extra, returns in variants:
             keyword = ["*", *extra] if extra else []
             params = ", ".join(["self", *positional, *keyword, f"**kwargs: Unpack[{kwargs}]"])
-            lines.append(f"    @overload\n    {define} {name}({params}) -> {returns}: ...")
+            lines.append(f"    @overload\n    {define} __call__({params}) -> {returns}: ...")
     if len(lines) == 1:
         lines[0] = lines[0].removeprefix("    @overload\n")
-    if ep.paginate and name == ep.name:
-        iterator = "AsyncIterator" if is_async else "Iterator"
-        item = render(ep.item_type, names)
-        pager = iter_name_for(ep)
-        for positional, kwargs in _families(ep):
-            params = ", ".join(["self", *positional, f"**kwargs: Unpack[{kwargs}]"])
-            lines.append(f"    @overload\n    def {pager}({params}) -> {iterator}[{item}]: ...")
     return lines
 
 
-def _class(
-    title: str,
-    base: str,
-    members: dict[str, Endpoint],
-    names: dict[int, str],
-    is_async: bool,
-    extra: list[str],
-) -> str:
-    body: list[str] = []
-    for name, ep in members.items():
-        body.extend(_method(name, ep, names, is_async))
-    body.extend(extra)
-    return f"class {title}({base}):\n" + ("\n".join(body) if body else "    ...") + "\n"
+def _pager_overloads(ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]:
+    iterator = "AsyncIterator" if is_async else "Iterator"
+    item = render(ep.item_type, names)
+    lines = []
+    for positional, kwargs in _families(ep):
+        params = ", ".join(["self", *positional, f"**kwargs: Unpack[{kwargs}]"])
+        lines.append(f"    @overload\n    def __call__({params}) -> {iterator}[{item}]: ...")
+    return lines
+
+
+class _Operations:
+    """One callable Protocol per distinct operation signature, shared by every name
+    (canonical, alias, other services) that reaches a row of that shape."""
+
+    def __init__(self, names: dict[int, str]) -> None:
+        self.names = names
+        self.protocols: dict[tuple[Any, ...], str] = {}
+        self.text: list[str] = []
+
+    def _protocol(self, key: tuple[Any, ...], titles: tuple[str, str], lines: list[str]) -> str:
+        known = self.protocols.get(key)
+        if known is not None:
+            return known
+        # The plain name when free, else qualified by the service (CompletionSendOp).
+        name = titles[0] if titles[0] not in self.protocols.values() else titles[1]
+        self.protocols[key] = name
+        self.text.append(f"class {name}(Protocol):\n" + "\n".join(lines) + "\n")
+        return name
+
+    def call(self, ep: Endpoint, is_async: bool) -> str:
+        key = ("call", ep.request, ep.response, ep.stream, ep.stream_only, is_async)
+        return self._protocol(
+            key, _titles(ep, ep.name, is_async), _overloads(ep, self.names, is_async)
+        )
+
+    def pager(self, ep: Endpoint, is_async: bool) -> str:
+        key = ("pages", ep.request, ep.item_type, is_async)
+        titles = _titles(ep, iter_name_for(ep), is_async)
+        return self._protocol(key, titles, _pager_overloads(ep, self.names, is_async))
+
+
+def _titles(ep: Endpoint, name: str, is_async: bool) -> tuple[str, str]:
+    prefix = "Async" if is_async else ""
+    return prefix + _camel(name) + "Op", prefix + _camel(ep.service) + _camel(name) + "Op"
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 def generate() -> str:
@@ -223,31 +252,33 @@ def generate() -> str:
             if key not in written:
                 written.add(key)
                 out.append(_args_typeddict(ep.request, _skips_mode(ep), names))
+    ops = _Operations(names)
+    classes: list[str] = []
     for is_async in (False, True):
         prefix = "Async" if is_async else ""
         attrs = []
         for service in SERVICE_NAMES:
-            endpoints = ENDPOINTS[service]
             title = prefix + service.capitalize() + "Service"
-            own: dict[str, Endpoint] = {}
-            groups: dict[str, dict[str, Endpoint]] = {}
-            for ep in endpoints:
-                own[ep.name] = ep
+            body: list[str] = []
+            groups: dict[str, list[str]] = {}
+            for ep in ENDPOINTS[service]:
+                body.append(f"    {ep.name}: {ops.call(ep, is_async)}")
+                if ep.paginate:
+                    body.append(f"    {iter_name_for(ep)}: {ops.pager(ep, is_async)}")
                 for alias in ep.aliases:
                     head, _, rest = alias.partition(".")
                     if rest:
-                        groups.setdefault(head, {})[rest] = ep
+                        groups.setdefault(head, []).append(f"    {rest}: {ops.call(ep, is_async)}")
                     else:
-                        own[alias] = ep
-            props = []
+                        body.append(f"    {alias}: {ops.call(ep, is_async)}")
             for head, members in groups.items():
                 ns = title[: -len("Service")] + head.capitalize() + "Namespace"
-                out.append(_class(ns, "Namespace", members, names, is_async, []))
-                props.append(f"    @property\n    def {head}(self) -> {ns}: ...")
-            out.append(_class(title, "Service", own, names, is_async, props))
+                classes.append(f"class {ns}(Namespace):\n" + "\n".join(members) + "\n")
+                body.append(f"    @property\n    def {head}(self) -> {ns}: ...")
+            classes.append(f"class {title}(Service):\n" + "\n".join(body) + "\n")
             attrs.append(f"    {service}: {title}")
-        out.append(f"class {prefix}ServiceAttributes:\n" + "\n".join(attrs) + "\n")
-    return "\n".join(out)
+        classes.append(f"class {prefix}ServiceAttributes:\n" + "\n".join(attrs) + "\n")
+    return "\n".join(out + ops.text + classes)
 
 
 def main(argv: list[str] | None = None) -> int:
