@@ -326,6 +326,21 @@ def test_follow_gives_up_after_max_resumes(client: Client, httpx_mock: HTTPXMock
     assert info.value.partial is not None and len(info.value.partial.events) == 3
 
 
+def test_collect_after_resume_builds_the_original_blocking_shape(
+    client: Client, httpx_mock: HTTPXMock
+) -> None:
+    httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:3]))
+    httpx_mock.add_response(
+        url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[3:])
+    )
+    stream = client.workflow.run(user="u", stream=True)
+    with pytest.raises(StreamInterruptedError):
+        stream.collect()
+    result = stream.resume().collect()
+    assert isinstance(result, WorkflowRunResponse)
+    assert result.data is not None and result.data.outputs == {"text": "Bonjour"}
+
+
 def test_resume_needs_a_run_id(client: Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         url=f"{BASE}/chat-messages",

@@ -125,12 +125,23 @@ def _union_decoder(union: Any) -> tuple[msgspec.json.Decoder[Any], frozenset[str
 class _Decoder:
     """Turns SSE frames into events and keeps the stream's state."""
 
-    __slots__ = ("decode", "endpoint", "known", "max_event_bytes", "op", "seen", "state")
+    __slots__ = (
+        "decode",
+        "endpoint",
+        "known",
+        "max_event_bytes",
+        "op",
+        "response_type",
+        "seen",
+        "state",
+    )
 
     def __init__(self, ep: Endpoint, max_event_bytes: int) -> None:
         decoder, self.known = _union_decoder(ep.stream)
         self.decode = decoder.decode
         self.endpoint = ep
+        # The blocking shape collect() builds; a resumed stream keeps the original call's.
+        self.response_type = ep.response
         self.op = ep.qualname
         self.state = StreamState()
         self.max_event_bytes = max_event_bytes
@@ -322,6 +333,7 @@ class _StreamBase:
         """Continue ``previous``: same state, and drop events it already delivered."""
         decoder = self._decoder
         decoder.state = previous._decoder.state
+        decoder.response_type = previous._decoder.response_type
         decoder.seen = {key for e in decoder.state.events if (key := _replay_key(e)) is not None}
         self._resumer = previous._resumer
 
@@ -348,9 +360,11 @@ class Stream(_StreamBase, Generic[E]):
 
     def collect(self) -> Any:
         """Read the whole stream and return the operation's blocking-mode answer."""
+        if self._decoder.response_type is None:
+            raise DifyError(f"{self._decoder.op} has no blocking form to collect into")
         for _ in self._iterator:
             pass
-        return assemble(self._decoder.state, self._decoder.endpoint.response)
+        return assemble(self._decoder.state, self._decoder.response_type)
 
     def resume(self) -> Stream[E]:
         """Re-attach to the workflow run and continue where this stream stopped.
@@ -436,9 +450,11 @@ class AsyncStream(_StreamBase, Generic[E]):
 
     async def collect(self) -> Any:
         """Read the whole stream and return the operation's blocking-mode answer."""
+        if self._decoder.response_type is None:
+            raise DifyError(f"{self._decoder.op} has no blocking form to collect into")
         async for _ in self._iterator:
             pass
-        return assemble(self._decoder.state, self._decoder.endpoint.response)
+        return assemble(self._decoder.state, self._decoder.response_type)
 
     async def resume(self) -> AsyncStream[E]:
         """Re-attach to the workflow run and continue where this stream stopped."""

@@ -1,0 +1,51 @@
+"""An in-memory, stateful emulator of the Dify Service API.
+
+Its routes come from the SDK's endpoint tables. Use it in-process as an httpx transport
+(sync and async), or over a real socket for curl, other languages and other SDKs::
+
+    from dify_oapi import Client
+    from dify_oapi.emulator import Emulator
+
+    emulator = Emulator()
+    client = Client(api_key="app-test", base_url="http://emulator.local/v1", transport=emulator)
+    client.chat.send(query="Hello", user="u1").answer          # "Hello" (an echo)
+
+    with emulator.serve(port=0) as server:                     # http://127.0.0.1:<port>/v1
+        ...
+
+    # or blocking, from a shell: python -m dify_oapi.emulator --port 5001
+
+Keys: any key starting with ``app-`` reaches the app routes and any key starting with
+``dataset-`` the knowledge routes (``api_keys=`` restricts them, and can map keys to
+different :class:`AppDefinition` s). A missing or wrong key answers 401 ``unauthorized``.
+
+Behaviour: chat, chatflow (``AppDefinition(mode="advanced-chat")``), agent and completion
+answers echo the query unless scripted; streams carry Dify's event sequence (a ping, one
+``message`` per word, ``message_end`` with usage; chatflow adds ``workflow_started``, node
+events and ``workflow_finished``). Conversations, messages, variables, feedback,
+annotations, uploaded files, workflow runs and logs persist; ``stop`` ends a running stream
+(a run ends ``stopped``); ``GET /workflow/{id}/events`` re-attaches to a run. Knowledge
+bases split documents into chunks, move their indexing status from ``waiting`` through
+``indexing`` to ``completed`` across polls of the batch, and rank chunks for ``retrieve``
+with BM25. Unknown ids answer 404 ``not_found``, invalid fields 400 ``invalid_param``, with
+Dify's ``{"code", "message", "status"}`` body. Ids are uuid4 from a seeded generator
+(``seed=``) and timestamps come from ``clock=`` (default ``time.time``).
+
+Hooks for testing error handling:
+
+- ``Emulator(latency=0.2)``: wait before every answer; ``stream_delay=``: between events.
+- ``emulator.fail_next("chat.send", status=503, times=2, headers={"Retry-After": "0"})``:
+  the next calls of an operation (any operation when omitted) answer that error; ``code``
+  and ``message`` default from the status.
+- ``emulator.cut_stream_after(3, operation="workflow.run")``: the next stream drops its
+  connection after 3 events (a workflow can then ``stream.resume()``).
+- ``emulator.script_reply("first", "second")``: the next answers, in order.
+- ``Emulator(indexing_polls=2)``: how many status polls until a document is indexed
+  (0: at once).
+- ``emulator.clear_faults()``: forget pending failures and cuts.
+"""
+
+from ._core import AppDefinition, Emulator
+from ._server import EmulatorServer, serve
+
+__all__ = ["AppDefinition", "Emulator", "EmulatorServer", "serve"]

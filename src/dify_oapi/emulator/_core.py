@@ -1,0 +1,394 @@
+"""The emulator: an httpx transport (sync and async) over in-memory Dify state."""
+
+from __future__ import annotations
+
+import asyncio
+import email.parser
+import email.policy
+import threading
+import time
+import typing
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import httpx
+import msgspec
+
+from .._services import ENDPOINTS
+from .._table import Endpoint, struct_fields
+from . import _knowledge  # noqa: F401  (registers the knowledge handlers)
+from ._handlers import HANDLERS, ApiError, Ctx, Reply, file_reply
+from ._routes import Route, Router
+from ._sse import AsyncBody, Feed, SyncBody
+from ._state import AppState, Ids, KnowledgeState, StoredFile, Upload
+
+if TYPE_CHECKING:
+    from ._server import EmulatorServer
+
+__all__ = ["AppDefinition", "Emulator"]
+
+_STATUS_CODES = {
+    400: "invalid_param",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "file_too_large",
+    415: "unsupported_file_type",
+    429: "too_many_requests",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class AppDefinition:
+    """What an emulated app answers with.
+
+    ``mode`` is ``chat``, ``agent-chat``, ``advanced-chat`` (chatflow), ``completion`` or
+    ``workflow``; with ``None`` every app route works and chat answers like a chat app.
+    ``replies`` are the answers in order (then echoes), or a function ``(query, inputs) ->
+    answer``; ``outputs`` computes a workflow run's outputs from its inputs (default
+    ``{"text": answer}``). ``variables`` are the conversation variables each new
+    conversation starts with (dicts with ``name``, ``value_type``, ``value``,
+    ``description``); ``follow_ups`` the suggested questions after an answer.
+    ``parameters`` and ``site`` override keys of those answers.
+    """
+
+    name: str = "Emulated app"
+    mode: str | None = None
+    description: str = "An app served by the dify-oapi emulator."
+    tags: Sequence[str] = ()
+    author_name: str = "dify-oapi"
+    opening_statement: str = ""
+    suggested_questions: Sequence[str] = ()
+    follow_ups: Sequence[str] = (
+        "Can you tell me more?",
+        "Why is that?",
+        "What should I do next?",
+    )
+    user_input_form: Sequence[Mapping[str, Any]] = ()
+    variables: Sequence[Mapping[str, Any]] = ()
+    replies: Sequence[str] | Callable[[str, dict[str, Any]], str] | None = None
+    outputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    site: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _Fault:
+    route: Route | None
+    times: int
+    status: int = 0
+    body: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    cut_after: int = 0
+
+
+@cache
+def _field_kinds(cls: type) -> dict[str, tuple[bool, bool]]:
+    """Per request field: (takes a list, takes a JSON document) - how text arrives."""
+    kinds = {}
+    for f in struct_fields(cls):
+        members = typing.get_args(f.type) or (f.type,)
+        origins = {typing.get_origin(m) or m for m in members}
+        is_list = list in origins
+        is_doc = dict in origins or any(
+            isinstance(m, type) and issubclass(m, msgspec.Struct) for m in origins
+        )
+        kinds[f.name] = (is_list, is_doc or is_list)
+    return kinds
+
+
+def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Upload]]:
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise ApiError(400, "invalid_param", "Malformed multipart body.")
+    form: dict[str, str] = {}
+    files: dict[str, Upload] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        content = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if not isinstance(name, str):
+            continue
+        if filename is not None:
+            ctype = StoredFile.guess_type(filename, part.get_content_type())
+            files[name] = Upload(filename, content, ctype)
+        else:
+            form[name] = content.decode("utf-8", "replace")
+    return form, files
+
+
+def _params(
+    row: Endpoint, values: dict[str, str], request: httpx.Request
+) -> tuple[dict[str, Any], dict[str, Upload]]:
+    """The request's fields, validated against the row's request struct."""
+    cls = row.request
+    if cls is None:
+        return {}, {}
+    kinds = _field_kinds(cls)
+    data: dict[str, Any] = {}
+    for name, value in request.url.params.multi_items():
+        if kinds.get(name, (False,))[0]:
+            data.setdefault(name, []).append(value)
+        else:
+            data[name] = value
+    files: dict[str, Upload] = {}
+    content_type = request.headers.get("content-type", "")
+    body = request.content
+    if content_type.startswith("multipart/form-data"):
+        form, files = _multipart(content_type, body)
+        for name, text in form.items():
+            try:
+                data[name] = msgspec.json.decode(text) if kinds.get(name, (0, 0))[1] else text
+            except msgspec.DecodeError:
+                data[name] = text  # fails validation below, naming the field
+    elif body.strip():
+        try:
+            decoded = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            raise ApiError(400, "invalid_param", "Failed to decode JSON object.") from None
+        if not isinstance(decoded, dict):
+            raise ApiError(400, "invalid_param", "The request body must be a JSON object.")
+        data.update(decoded)
+    data.update(values)
+    data = {k: v for k, v in data.items() if k in kinds}  # like Dify, ignore unknown fields
+    for name in row.file_fields:
+        if name in files:
+            data[name] = None
+        elif name in row.required:
+            raise ApiError(400, "no_file_uploaded", "Please upload your file.")
+    try:
+        params: dict[str, Any] = msgspec.to_builtins(msgspec.convert(data, cls, strict=False))
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, "invalid_param", str(exc)) from None
+    for name in row.file_fields:
+        if name in files:
+            params[name] = files[name]
+    return params, {k: v for k, v in files.items() if k in row.file_fields}
+
+
+class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """An in-memory, stateful Dify Service API; an httpx transport, sync and async.
+
+    ``Client(api_key="app-...", base_url="http://emulator.local/v1", transport=Emulator())``
+
+    ``app``: what app keys answer as; ``api_keys``: the accepted keys (an iterable, or a
+    mapping of key to the :class:`AppDefinition` it reaches; by default any ``app-`` and
+    ``dataset-`` key); ``latency``: seconds before each answer; ``stream_delay``: seconds
+    before each stream event; ``indexing_polls``: status polls until a document is
+    indexed; ``seed``: of the uuid4 ids (``None``: random); ``clock``: timestamps.
+    """
+
+    def __init__(
+        self,
+        *,
+        app: AppDefinition | None = None,
+        api_keys: Iterable[str] | Mapping[str, AppDefinition | None] | None = None,
+        latency: float = 0.0,
+        stream_delay: float = 0.0,
+        indexing_polls: int = 2,
+        seed: int | None = 0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.app = app or AppDefinition()
+        if api_keys is None or isinstance(api_keys, Mapping):
+            self._keys = None if api_keys is None else dict(api_keys)
+        else:
+            self._keys = dict.fromkeys(api_keys)
+        self.latency = latency
+        self.stream_delay = stream_delay
+        self.indexing_polls = indexing_polls
+        self.ids = Ids(seed, clock or time.time)
+        self.tenant_id = self.ids.new()
+        self.account_id = self.ids.new()
+        self.knowledge = KnowledgeState()
+        self.files: dict[str, StoredFile] = {}
+        self.pipeline_app = AppDefinition(name="Knowledge pipeline", mode="workflow")
+        self._apps: dict[int, tuple[AppDefinition, AppState]] = {}
+        self._lock = threading.RLock()
+        self._router = Router(ENDPOINTS, HANDLERS)
+        self._faults: list[_Fault] = []
+        self._cuts: list[_Fault] = []
+        self._scripted: deque[str] = deque()
+
+    # -- hooks ------------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        operation: str | None = None,
+        *,
+        status: int = 500,
+        code: str | None = None,
+        message: str | None = None,
+        times: int = 1,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``times`` calls of ``operation`` (any, if ``None``) with an error."""
+        code = code or _STATUS_CODES.get(status, "internal_server_error")
+        body = {"code": code, "message": message or f"Injected {status} {code}", "status": status}
+        route = self._router.for_operation(operation) if operation else None
+        with self._lock:
+            self._faults.append(_Fault(route, times, status, body, dict(headers or {})))
+
+    def cut_stream_after(
+        self, events: int, *, operation: str | None = None, times: int = 1
+    ) -> None:
+        """Drop the connection of the next ``times`` streams after ``events`` data events."""
+        route = self._router.for_operation(operation) if operation else None
+        with self._lock:
+            self._cuts.append(_Fault(route, times, cut_after=events))
+
+    def script_reply(self, *texts: str) -> None:
+        """Queue answers for the next messages and runs of any app (before its ``replies``)."""
+        with self._lock:
+            self._scripted.extend(texts)
+
+    def clear_faults(self) -> None:
+        """Forget injected failures and cuts that have not happened yet."""
+        with self._lock:
+            self._faults.clear()
+            self._cuts.clear()
+
+    def next_scripted(self) -> str | None:
+        return self._scripted.popleft() if self._scripted else None
+
+    # -- state -------------------------------------------------------------------------
+
+    def app_state(self, app: AppDefinition) -> AppState:
+        """The state of one app (holding the definition keeps its id unique)."""
+        if id(app) not in self._apps:
+            self._apps[id(app)] = (app, AppState(self.ids.new(), self.ids.new()))
+        return self._apps[id(app)][1]
+
+    def store(self, upload: Upload, created_by: str | None) -> StoredFile:
+        name, content, ctype = upload
+        f = StoredFile(self.ids.new(), name, content, ctype, created_by, self.ids.now())
+        self.files[f.id] = f
+        return f
+
+    # -- transport ----------------------------------------------------------------------
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        if self.latency:
+            time.sleep(self.latency)
+        reply = self.respond(request)
+        return self._response(reply, SyncBody(reply.feed) if reply.feed else None)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        reply = self.respond(request)
+        return self._response(reply, AsyncBody(reply.feed) if reply.feed else None)
+
+    @staticmethod
+    def _response(reply: Reply, stream: Any) -> httpx.Response:
+        headers = {"content-type": reply.content_type, **reply.headers}
+        if stream is not None:
+            return httpx.Response(reply.status, headers=headers, stream=stream)
+        return httpx.Response(reply.status, headers=headers, content=Emulator.body(reply))
+
+    @staticmethod
+    def body(reply: Reply) -> bytes:
+        if reply.content is not None:
+            return reply.content
+        return (
+            b"" if reply.data is None and reply.status == 204 else msgspec.json.encode(reply.data)
+        )
+
+    def close(self) -> None:
+        """Nothing to release: clients closing this transport leave the state intact."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
+        """Serve this emulator over HTTP/1.1 on a real socket, in a background thread."""
+        from ._server import EmulatorServer
+
+        return EmulatorServer(self, host, port)
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def respond(self, request: httpx.Request) -> Reply:
+        """The answer to one request (its body already read); streams get a ``feed``."""
+        raw = request.url.raw_path.decode("ascii", "replace").partition("?")[0]
+        parts = [unquote(p) for p in raw.strip("/").split("/")]
+        if parts[:1] == ["v1"]:
+            parts = parts[1:]
+        origin = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
+        with self._lock:
+            try:
+                reply = self._dispatch(request, parts, origin)
+            except ApiError as error:
+                return error.reply()
+            if reply.stream:
+                cut = self._take(self._cuts, reply.route)
+                reply.content_type = "text/event-stream; charset=utf-8"
+                reply.headers["cache-control"] = "no-cache"
+                reply.feed = Feed(
+                    self._lock,
+                    reply.task,
+                    reply.prefix,
+                    cut_after=cut.cut_after if cut else None,
+                    delay=self.stream_delay,
+                )
+            return reply
+
+    def _dispatch(self, request: httpx.Request, parts: list[str], origin: str) -> Reply:
+        if request.method == "GET" and len(parts) == 3 and parts[::2] == ["files", "file-preview"]:
+            # The signed download URLs Dify hands out: not an API operation, no key.
+            f = self.files.get(parts[1])
+            if f is None:
+                raise ApiError(404, "not_found", "File not found.")
+            return file_reply(f, attachment=True)
+        found = self._router.find(request.method, parts)
+        if isinstance(found, int):
+            message = (
+                "The method is not allowed for the requested URL."
+                if found == 405
+                else "The requested URL was not found on the server."
+            )
+            raise ApiError(found, _STATUS_CODES[found], message)
+        route, values = found
+        app = self._authorize(route, request.headers.get("authorization", ""))
+        fault = self._take(self._faults, route)
+        if fault is not None:
+            return Reply(fault.status, fault.body, headers=fault.headers)
+        params, files = _params(route.row, values, request)
+        result = route.handler(Ctx(self, route, params, files, app, origin))
+        reply = result if isinstance(result, Reply) else Reply(200, result)
+        if result is None:
+            reply.status = 204
+        reply.route = route
+        return reply
+
+    def _authorize(self, route: Route, header: str) -> AppDefinition:
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise ApiError(
+                401, "unauthorized", "Authorization header must be provided and start with 'Bearer'"
+            )
+        prefix = "dataset-" if route.knowledge else "app-"
+        if not key.startswith(prefix) or (self._keys is not None and key not in self._keys):
+            raise ApiError(401, "unauthorized", "Access token is invalid")
+        return (self._keys or {}).get(key) or self.app
+
+    @staticmethod
+    def _take(rules: list[_Fault], route: Route | None) -> _Fault | None:
+        for rule in rules:
+            if rule.route is None or rule.route is route:
+                rule.times -= 1
+                if rule.times <= 0:
+                    rules.remove(rule)
+                return rule
+        return None

@@ -1,0 +1,875 @@
+"""The emulator, exercised through the SDK: apps, workflows, knowledge bases, errors, hooks."""
+
+from __future__ import annotations
+
+import io
+import signal
+import subprocess
+import sys
+import threading
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+import dify_oapi.emulator._core as core
+from dify_oapi import (
+    AsyncClient,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    InternalServerError,
+    NotFoundError,
+    RateLimitError,
+    StreamInterruptedError,
+)
+from dify_oapi._services import ENDPOINTS
+from dify_oapi.emulator import AppDefinition, Emulator
+from dify_oapi.types import events as ev
+
+BASE = "http://emulator.test/v1"
+NOW = 1_700_000_000
+USER = "user-1"
+
+
+def make(app: AppDefinition | None = None, **options: Any) -> Emulator:
+    return Emulator(app=app, clock=lambda: NOW, **options)
+
+
+@pytest.fixture
+def emulator() -> Emulator:
+    return make()
+
+
+@pytest.fixture
+def client(emulator: Emulator, sleeps: list[float]) -> Iterator[Client]:
+    with Client(api_key="app-test", base_url=BASE, transport=emulator) as c:
+        yield c
+
+
+@pytest.fixture
+def kb(client: Client) -> Client:
+    return client.with_options(api_key="dataset-test")
+
+
+def kinds(events: list[Any]) -> list[str]:
+    return [type(e).__name__.removesuffix("Event") for e in events]
+
+
+# --- routes ------------------------------------------------------------------------------
+
+
+def test_routes_are_the_tables_rows(emulator: Emulator) -> None:
+    rows = {(ep.method, ep.path) for eps in ENDPOINTS.values() for ep in eps}
+    routes = emulator._router.routes
+    assert {(r.method, r.path) for r in routes} == rows
+    assert len(routes) == len(rows)  # shared rows fold into one route
+    chat = next(r for r in routes if r.path == "/chat-messages")
+    assert {r.qualname for r in chat.rows} == {"chat.send", "chatflow.send"}
+    # A literal segment wins over a placeholder.
+    found = emulator._router.find("GET", ["datasets", "tags"])
+    assert not isinstance(found, int) and found[0].row.qualname == "knowledge.list_tags"
+    assert emulator._router.find("GET", ["nope"]) == 404
+    assert emulator._router.find("PUT", ["chat-messages"]) == 405
+
+
+# --- chat -------------------------------------------------------------------------------
+
+
+def test_chat_conversation_persists_across_calls(client: Client) -> None:
+    first = client.chat.send(query="Hello there", user=USER)
+    assert (first.answer, first.mode, first.event) == ("Hello there", "chat", "message")
+    assert first.metadata.usage.total_tokens == 4
+    with client.chat.send(
+        query="What now", user=USER, conversation_id=first.conversation_id, stream=True
+    ) as stream:
+        events = list(stream)
+    assert kinds(events) == ["Message", "Message", "MessageEnd"]
+    assert [e.answer for e in events[:2]] == ["What ", "now"]
+    assert stream.answer == "What now" and stream.conversation_id == first.conversation_id
+    assert events[-1].metadata.usage.completion_tokens == 2
+    other = client.chat.send(query="Separate", user=USER)
+
+    conversations = client.chat.list_conversations(user=USER)
+    assert [c.id for c in conversations.data] == [other.conversation_id, first.conversation_id]
+    assert conversations.data[1].name == "Hello there"
+    assert client.chat.list_conversations(user="someone-else").data == []
+    history = client.chat.list_messages(conversation_id=first.conversation_id, user=USER)
+    assert [(m.query, m.answer) for m in history.data] == [
+        ("Hello there", "Hello there"),
+        ("What now", "What now"),
+    ]
+    assert history.data[1].parent_message_id == history.data[0].id and not history.has_more
+    # Paging backwards from the newest.
+    newest = client.chat.list_messages(conversation_id=first.conversation_id, user=USER, limit=1)
+    assert [m.query for m in newest.data] == ["What now"] and newest.has_more
+    older = client.chat.list_messages(
+        conversation_id=first.conversation_id, user=USER, first_id=newest.data[0].id, limit=1
+    )
+    assert [m.query for m in older.data] == ["Hello there"] and not older.has_more
+    pages = client.chat.iter_conversations(user=USER, limit=1)
+    assert [c.id for c in pages] == [other.conversation_id, first.conversation_id]
+
+
+def test_replies_are_scripted(emulator: Emulator, client: Client) -> None:
+    emulator.script_reply("Scripted one", "Scripted two")
+    assert client.chat.send(query="a", user=USER).answer == "Scripted one"
+    assert client.completion.send(inputs={"query": "b"}, user=USER).answer == "Scripted two"
+    assert client.chat.send(query="c", user=USER).answer == "c"  # back to echoes
+
+    listed = make(AppDefinition(replies=["First", "Second"]))
+    with Client(api_key="app-x", base_url=BASE, transport=listed) as c:
+        answers = [c.chat.send(query=q, user=USER).answer for q in "xyz"]
+    assert answers == ["First", "Second", "z"]
+
+    computed = make(AppDefinition(replies=lambda query, inputs: f"{query.upper()} {inputs}"))
+    with Client(api_key="app-x", base_url=BASE, transport=computed) as c:
+        assert c.chat.send(query="hi", user=USER, inputs={"a": 1}).answer == "HI {'a': 1}"
+
+
+def test_stop_ends_a_running_stream(client: Client) -> None:
+    stream = client.chat.send(query="one two three four five", user=USER, stream=True)
+    received = [next(stream), next(stream)]
+    assert client.chat.stop(task_id=stream.task_id, user=USER).result == "success"
+    received += list(stream)
+    assert kinds(received) == ["Message", "Message", "MessageEnd"]
+    history = client.chat.list_messages(conversation_id=stream.conversation_id, user=USER)
+    assert history.data[0].answer == "one two "
+    # Another user cannot stop the task; an unknown task still answers success, as Dify does.
+    assert client.chat.stop(task_id="unknown", user=USER).result == "success"
+
+
+def test_feedback_suggestions_and_annotations(client: Client) -> None:
+    sent = client.chat.send(query="Rate me", user=USER)
+    client.chat.submit_feedback(message_id=sent.message_id, user=USER, rating="like", content="ok")
+    history = client.chat.list_messages(conversation_id=sent.conversation_id, user=USER)
+    assert history.data[0].feedback.rating == "like"
+    feedbacks = client.dify.list_feedbacks().data
+    assert [(f.message_id, f.rating, f.content) for f in feedbacks] == [
+        (sent.message_id, "like", "ok")
+    ]
+    client.chat.submit_feedback(message_id=sent.message_id, user=USER, rating=None)
+    assert client.dify.list_feedbacks().data == []
+    assert client.chat.get_suggested(message_id=sent.message_id, user=USER).data == [
+        "Can you tell me more?",
+        "Why is that?",
+        "What should I do next?",
+    ]
+    with pytest.raises(NotFoundError):
+        client.chat.get_suggested(message_id=sent.message_id, user="intruder")
+
+    note = client.chat.create_annotation(question="What is Dify?", answer="An LLM app platform.")
+    assert client.chat.send(query="What is Dify?", user=USER).answer == "What is Dify?"
+    job = client.chat.update_annotation_reply(
+        action="enable",
+        score_threshold=0.9,
+        embedding_provider_name="openai",
+        embedding_model_name="text-embedding-3-small",
+    )
+    status = client.chat.get_annotation_reply_status(action="enable", job_id=job.job_id)
+    assert status.job_status == "completed"
+    assert client.chat.send(query="what is dify?", user=USER).answer == "An LLM app platform."
+    listed = client.chat.list_annotations(keyword="dify")
+    assert [(a.id, a.hit_count) for a in listed.data] == [(note.id, 1)] and listed.total == 1
+    client.chat.update_annotation(annotation_id=note.id, question="Q", answer="A")
+    client.chat.delete_annotation(annotation_id=note.id)
+    assert client.chat.list_annotations().data == []
+
+
+def test_conversation_variables_rename_delete() -> None:
+    app = AppDefinition(
+        variables=[{"name": "topic", "value_type": "string", "value": "cats"}],
+        opening_statement="Welcome!",
+    )
+    with Client(api_key="app-x", base_url=BASE, transport=make(app)) as client:
+        sent = client.chat.send(query="Hi", user=USER)
+        conv = sent.conversation_id
+        listed = client.chat.list_conversation_variables(conversation_id=conv, user=USER)
+        (var,) = listed.data
+        assert (var.name, var.value_type, var.value) == ("topic", "string", "cats")
+        updated = client.chat.update_conversation_variable(
+            conversation_id=conv, variable_id=var.id, value="dogs", user=USER
+        )
+        assert updated.value == "dogs"
+        with pytest.raises(BadRequestError) as caught:
+            client.chat.update_conversation_variable(
+                conversation_id=conv, variable_id=var.id, value=3, user=USER
+            )
+        assert caught.value.code == "conversation_variable_type_mismatch"
+        again = client.chat.list_conversation_variables(
+            conversation_id=conv, user=USER, variable_name="topic"
+        )
+        assert [v.value for v in again.data] == ["dogs"]
+        renamed = client.chat.rename_conversation(conversation_id=conv, name="Pets", user=USER)
+        assert (renamed.name, renamed.introduction) == ("Pets", "Welcome!")
+        client.chat.delete_conversation(conversation_id=conv, user=USER)
+        assert client.chat.list_conversations(user=USER).data == []
+        with pytest.raises(NotFoundError) as missing:
+            client.chat.list_messages(conversation_id=conv, user=USER)
+        assert (missing.value.code, missing.value.message) == (
+            "not_found",
+            "Conversation Not Exists.",
+        )
+
+
+def test_chatflow_streams_workflow_events_and_records_the_run(sleeps: list[float]) -> None:
+    emulator = make(AppDefinition(mode="advanced-chat"))
+    with Client(api_key="app-flow", base_url=BASE, transport=emulator) as client:
+        with client.chatflow.send(query="Flow please", user=USER, stream=True) as stream:
+            events = list(stream)
+        assert kinds(events) == [
+            "WorkflowStarted",
+            "NodeStarted",
+            "NodeFinished",
+            "NodeStarted",
+            "Message",
+            "Message",
+            "NodeFinished",
+            "NodeStarted",
+            "NodeFinished",
+            "WorkflowFinished",
+            "MessageEnd",
+        ]
+        assert [e.data.node_type for e in events if isinstance(e, ev.NodeStartedEvent)] == [
+            "start",
+            "llm",
+            "answer",
+        ]
+        assert events[-2].data.outputs == {"answer": "Flow please"}
+        run = client.chatflow.get_run(workflow_run_id=stream.workflow_run_id)
+        assert (run.status, run.outputs) == ("succeeded", {"answer": "Flow please"})
+        blocking = client.chatflow.send(query="Blocking", user=USER)
+        assert (blocking.answer, blocking.mode) == ("Blocking", "advanced-chat")
+        with pytest.raises(BadRequestError) as caught:
+            client.workflow.run(inputs={}, user=USER)
+        assert caught.value.code == "not_workflow_app"
+
+
+def test_agent_and_completion_streams(sleeps: list[float]) -> None:
+    with Client(
+        api_key="app-a", base_url=BASE, transport=make(AppDefinition(mode="agent-chat"))
+    ) as c:
+        with c.chat.send(query="Use tools", user=USER, stream=True) as stream:
+            assert kinds(list(stream)) == [
+                "AgentThought",
+                "AgentMessage",
+                "AgentMessage",
+                "MessageEnd",
+            ]
+        assert stream.answer == "Use tools"
+        with pytest.raises(BadRequestError, match="blocking"):
+            c.chat.send(query="x", user=USER)
+    with Client(
+        api_key="app-c", base_url=BASE, transport=make(AppDefinition(mode="completion"))
+    ) as c:
+        with c.completion.send(inputs={"query": "Write two"}, user=USER, stream=True) as stream:
+            events = list(stream)
+        assert kinds(events) == ["Message", "Message", "MessageEnd"]
+        assert events[0].conversation_id is None and stream.answer == "Write two"
+        assert c.completion.send(user=USER, query="Legacy query").answer == "Legacy query"
+        with pytest.raises(BadRequestError) as caught:
+            c.chat.send(query="x", user=USER)
+        assert caught.value.code == "not_chat_app"
+
+
+# --- app-level ---------------------------------------------------------------------------
+
+
+def test_files_audio_and_app_info(emulator: Emulator, client: Client) -> None:
+    uploaded = client.dify.upload_file(file=("notes.md", b"# Notes\n"), user=USER)
+    assert (uploaded.name, uploaded.size, uploaded.extension) == ("notes.md", 8, "md")
+    assert client.dify.preview_file(file_id=uploaded.id) == b"# Notes\n"
+    raw = client.dify.preview_file(file_id=uploaded.id, as_attachment=True, raw=True)
+    assert raw.headers["content-disposition"] == 'attachment; filename="notes.md"'
+    signed = httpx.Client(transport=emulator).get(uploaded.source_url)  # no key needed
+    assert signed.content == b"# Notes\n"
+    end_user = client.dify.get_end_user(end_user_id=uploaded.created_by)
+    assert (end_user.external_user_id, end_user.type) == (USER, "service-api")
+
+    with client.dify.text_to_audio(text="Say hi", user=USER, stream=True) as audio:
+        assert audio.content_type == "audio/mpeg"
+        assert b"".join(audio.iter_bytes()).endswith(b"Say hi")
+    sent = client.chat.send(query="Read me", user=USER)
+    assert client.dify.text_to_audio(message_id=sent.message_id).startswith(b"ID3")
+    assert client.dify.audio_to_text(file=("a.mp3", b"spoken text")).text == "spoken text"
+    with pytest.raises(Exception) as unsupported:
+        client.dify.audio_to_text(file=("a.txt", b"x"))
+    assert unsupported.value.status_code == 415
+
+    # A chat message can carry an uploaded file.
+    with_file = client.chat.send(
+        query="See file",
+        user=USER,
+        files=[
+            {"type": "document", "transfer_method": "local_file", "upload_file_id": uploaded.id}
+        ],
+    )
+    (message,) = client.chat.list_messages(conversation_id=with_file.conversation_id).data
+    assert message.message_files[0].filename == "notes.md"
+
+
+def test_app_answers_come_from_the_definition() -> None:
+    app = AppDefinition(
+        name="Helper",
+        mode="chat",
+        tags=["support"],
+        opening_statement="Hi!",
+        suggested_questions=["How?"],
+        user_input_form=[{"text-input": {"label": "Name", "variable": "name", "required": True}}],
+        parameters={"more_like_this": {"enabled": True}},
+        site={"title": "Helper site"},
+    )
+    with Client(api_key="app-x", base_url=BASE, transport=make(app)) as client:
+        info = client.dify.get_info()
+        assert (info.name, info.mode, info.tags) == ("Helper", "chat", ["support"])
+        params = client.dify.get_parameters()
+        assert (params.opening_statement, params.suggested_questions) == ("Hi!", ["How?"])
+        assert params.user_input_form[0]["text-input"]["variable"] == "name"
+        assert params.more_like_this == {"enabled": True}
+        assert client.dify.get_site().title == "Helper site"
+        assert client.dify.get_meta().tool_icons == {}
+
+
+# --- workflows ---------------------------------------------------------------------------
+
+
+def test_workflow_stream_detail_logs_and_events(client: Client) -> None:
+    with client.workflow.run(inputs={"query": "Translate this"}, user=USER, stream=True) as stream:
+        events = list(stream)
+    assert kinds(events) == [
+        "WorkflowStarted",
+        "NodeStarted",
+        "NodeFinished",
+        "NodeStarted",
+        "TextChunk",
+        "TextChunk",
+        "NodeFinished",
+        "NodeStarted",
+        "NodeFinished",
+        "WorkflowFinished",
+    ]
+    assert stream.answer == "Translate this"
+    assert events[-1].data.outputs == {"text": "Translate this"}
+    detail = client.workflow.get_run(workflow_run_id=stream.workflow_run_id)
+    assert (detail.status, detail.inputs, detail.total_steps) == (
+        "succeeded",
+        '{"query": "Translate this"}',
+        3,
+    )
+    blocking = client.workflow.run(inputs={"query": "Again"}, user=USER)
+    assert (blocking.data.status, blocking.data.outputs) == ("succeeded", {"text": "Again"})
+    logs = client.workflow.list_logs()
+    assert [log.workflow_run.id for log in logs.data] == [
+        blocking.workflow_run_id,
+        stream.workflow_run_id,
+    ]
+    assert logs.data[0].created_by_end_user.session_id == USER and logs.total == 2
+    assert client.workflow.list_logs(status="stopped").data == []
+    # Re-attaching to a finished run gives its closing event only.
+    replay = list(client.workflow.stream_events(workflow_run_id=stream.workflow_run_id, user=USER))
+    assert kinds(replay) == ["WorkflowFinished"] and replay[0].data.status == "succeeded"
+    with pytest.raises(NotFoundError):
+        client.workflow.stream_events(workflow_run_id=stream.workflow_run_id, user="other")
+    with pytest.raises(NotFoundError):
+        client.workflow.run_by_id(workflow_id="unknown", inputs={}, user=USER)
+    by_id = client.workflow.run_by_id(workflow_id=detail.workflow_id, inputs={"q": "x"}, user=USER)
+    assert by_id.data.outputs == {"text": "x"}
+
+
+def test_workflow_outputs_from_the_definition(sleeps: list[float]) -> None:
+    app = AppDefinition(mode="workflow", outputs=lambda inputs: {"sum": inputs["a"] + inputs["b"]})
+    with Client(api_key="app-x", base_url=BASE, transport=make(app)) as client:
+        assert client.workflow.run(inputs={"a": 2, "b": 3}, user=USER).data.outputs == {"sum": 5}
+
+
+def test_workflow_stop_marks_the_run_stopped(client: Client) -> None:
+    stream = client.workflow.run(inputs={"query": "a b c d"}, user=USER, stream=True)
+    first = [next(stream) for _ in range(5)]
+    assert kinds(first)[-1] == "TextChunk"
+    client.workflow.stop(task_id=stream.task_id, user=USER)
+    rest = list(stream)
+    assert kinds(rest) == ["WorkflowFinished"] and rest[0].data.status == "stopped"
+    detail = client.workflow.get_run(workflow_run_id=stream.workflow_run_id)
+    assert (detail.status, detail.outputs) == ("stopped", {})
+    assert [
+        log.workflow_run.status for log in client.workflow.list_logs(status="stopped").data
+    ] == ["stopped"]
+
+
+def test_cut_stream_then_resume(emulator: Emulator, client: Client) -> None:
+    emulator.cut_stream_after(5, operation="workflow.run")
+    stream = client.workflow.run(inputs={"query": "one two three four"}, user=USER, stream=True)
+    received = []
+    with pytest.raises(StreamInterruptedError) as caught:
+        for event in stream:
+            received.append(event)
+    assert len(received) == 5 and caught.value.partial.answer == "one "
+    assert client.workflow.get_run(workflow_run_id=stream.workflow_run_id).status == "running"
+    resumed = stream.resume()
+    rest = list(resumed)
+    assert kinds(rest) == ["TextChunk"] * 3 + [
+        "NodeFinished",
+        "NodeStarted",
+        "NodeFinished",
+        "WorkflowFinished",
+    ]
+    assert resumed.answer == "one two three four"
+    assert client.workflow.get_run(workflow_run_id=stream.workflow_run_id).status == "succeeded"
+
+
+def test_events_with_state_snapshot_replay_delivered_nodes(
+    emulator: Emulator, client: Client
+) -> None:
+    emulator.cut_stream_after(3)
+    stream = client.workflow.run(inputs={"query": "x"}, user=USER, stream=True)
+    with pytest.raises(StreamInterruptedError):
+        list(stream)
+    replay = client.workflow.stream_events(
+        workflow_run_id=stream.workflow_run_id, user=USER, include_state_snapshot=True
+    )
+    assert kinds(list(replay)) == [
+        "WorkflowStarted",
+        "NodeStarted",
+        "NodeFinished",
+        "NodeStarted",
+        "TextChunk",
+        "NodeFinished",
+        "NodeStarted",
+        "NodeFinished",
+        "WorkflowFinished",
+    ]
+
+
+# --- knowledge ---------------------------------------------------------------------------
+
+PETS = "Cats purr when they are content.\nDogs bark at the mail carrier.\nParrots can mimic speech."
+
+
+def test_documents_index_across_polls_and_retrieve_ranks(kb: Client, sleeps: list[float]) -> None:
+    k = kb.knowledge
+    ds = k.create_dataset(name="Pets", indexing_technique="economy")
+    created = k.create_document_by_text(dataset_id=ds.id, name="pets", text=PETS)
+    assert (created.document.indexing_status, created.document.display_status) == (
+        "waiting",
+        "queuing",
+    )
+    polls = [
+        k.get_indexing_status(dataset_id=ds.id, batch=created.batch).data[0].indexing_status
+        for _ in range(3)
+    ]
+    assert polls == ["indexing", "completed", "completed"]
+    segments = k.list_segments(dataset_id=ds.id, document_id=created.document.id)
+    assert [s.content for s in segments.data] == PETS.split("\n") and segments.total == 3
+
+    filed = k.create_document_by_file(
+        dataset_id=ds.id,
+        file=("birds.txt", b"Owls hunt at night.||Sparrows chirp at dawn."),
+        data={"process_rule": {"mode": "custom", "rules": {"segmentation": {"separator": "||"}}}},
+    )
+    statuses = kb.wait_for_indexing(dataset_id=ds.id, batch=filed.batch, poll_interval=0.5)
+    assert [s.indexing_status for s in statuses] == ["completed"] and sleeps == [0.5]
+    assert statuses[0].total_segments == 2
+
+    found = k.retrieve(dataset_id=ds.id, query="Which animal will bark at the mail?")
+    top = found.records[0]
+    assert top.segment.content == "Dogs bark at the mail carrier."
+    assert top.segment.document.name == "pets" and 0 < top.score < 1
+    assert len(found.records) == 2  # the dataset's default top_k
+    assert found.records[0].score > found.records[1].score
+    owls = k.retrieve(
+        dataset_id=ds.id,
+        query="owls at night",
+        retrieval_model={
+            "search_method": "keyword_search",
+            "reranking_enable": False,
+            "top_k": 5,
+            "score_threshold_enabled": True,
+            "score_threshold": 0.5,
+        },
+    )
+    assert [r.segment.content for r in owls.records] == ["Owls hunt at night."]
+    assert k.retrieve(dataset_id=ds.id, query="zebra").records == []
+    assert k.get_dataset(dataset_id=ds.id).document_count == 2
+    assert (
+        k.get_segment(
+            dataset_id=ds.id, document_id=created.document.id, segment_id=top.segment.id
+        ).data.hit_count
+        == 1
+    )
+
+
+def test_max_tokens_split_and_downloads(emulator: Emulator, kb: Client) -> None:
+    k = kb.knowledge
+    ds = k.create_dataset(name="Split")
+    doc = k.create_document_by_text(
+        dataset_id=ds.id,
+        name="words",
+        text="a b c d e f g",
+        process_rule={
+            "mode": "custom",
+            "rules": {"segmentation": {"separator": "\\n", "max_tokens": 3}},
+        },
+    )
+    segments = k.list_segments(dataset_id=ds.id, document_id=doc.document.id).data
+    assert [s.content for s in segments] == ["a b c", "d e f", "g"]
+    detail = k.get_document(dataset_id=ds.id, document_id=doc.document.id)
+    assert detail.segment_count == 3 and detail.document_process_rule["mode"] == "custom"
+    url = k.download_document(dataset_id=ds.id, document_id=doc.document.id).url
+    assert httpx.Client(transport=emulator).get(url).content == b"a b c d e f g"
+    info = k.get_document_file(dataset_id=ds.id, document_id=doc.document.id)
+    assert (info.name, info.size) == ("words.txt", 13)
+    archive = zipfile.ZipFile(
+        io.BytesIO(k.download_documents_zip(dataset_id=ds.id, document_ids=[doc.document.id]))
+    )
+    assert archive.read("words.txt") == b"a b c d e f g"
+    # New text is split and indexed again.
+    again = k.update_document_by_text(
+        dataset_id=ds.id, document_id=doc.document.id, name="words", text="x y"
+    )
+    assert again.document.indexing_status == "waiting" and again.batch != doc.batch
+    assert [
+        s.content for s in k.list_segments(dataset_id=ds.id, document_id=doc.document.id).data
+    ] == ["x y"]
+    k.delete_document(dataset_id=ds.id, document_id=doc.document.id)
+    with pytest.raises(NotFoundError):
+        k.get_document(dataset_id=ds.id, document_id=doc.document.id)
+
+
+def test_segments_and_child_chunks(kb: Client) -> None:
+    k = kb.knowledge
+    ds = k.create_dataset(name="Tree")
+    doc = k.create_document_by_text(
+        dataset_id=ds.id,
+        name="tree",
+        text="Roots hold. Trunks stand.\n\nLeaves fall. Seeds grow.",
+        process_rule={
+            "mode": "hierarchical",
+            "rules": {
+                "segmentation": {"separator": "\n\n"},
+                "parent_mode": "paragraph",
+                "subchunk_segmentation": {"separator": ". "},
+            },
+        },
+    )
+    assert doc.document.doc_form == "hierarchical_model"
+    ids = {"dataset_id": ds.id, "document_id": doc.document.id}
+    parents = k.list_segments(**ids).data
+    assert [[c.content for c in s.child_chunks] for s in parents] == [
+        ["Roots hold", "Trunks stand."],
+        ["Leaves fall", "Seeds grow."],
+    ]
+    created = k.create_segments(
+        **ids, segments=[{"content": "Bark protects.", "keywords": ["bark"]}]
+    )
+    new = created.data[0]
+    assert (new.position, new.keywords, new.status) == (3, ["bark"], "completed")
+    updated = k.update_segment(
+        **ids, segment_id=new.id, segment={"content": "Bark shields.", "enabled": False}
+    )
+    assert (updated.data.content, updated.data.enabled) == ("Bark shields.", False)
+    chunk = k.create_child_chunk(**ids, segment_id=parents[0].id, content="Soil feeds.").data
+    assert (chunk.type, chunk.position) == ("customized", 3)
+    listed = k.list_child_chunks(**ids, segment_id=parents[0].id, limit=2)
+    assert (listed.total, listed.total_pages, len(listed.data)) == (3, 2, 2)
+    k.update_child_chunk(**ids, segment_id=parents[0].id, child_chunk_id=chunk.id, content="Soil.")
+    k.delete_child_chunk(**ids, segment_id=parents[0].id, child_chunk_id=chunk.id)
+    assert k.list_child_chunks(**ids, segment_id=parents[0].id).total == 2
+    k.delete_segment(**ids, segment_id=new.id)
+    assert [s.position for s in k.list_segments(**ids).data] == [1, 2]
+    with pytest.raises(NotFoundError) as missing:
+        k.get_segment(**ids, segment_id=new.id)
+    assert missing.value.message == "Segment not found."
+
+
+def test_tags_and_metadata(kb: Client) -> None:
+    k = kb.knowledge
+    a = k.create_dataset(name="A")
+    b = k.create_dataset(name="B")
+    tag = k.create_tag(name="pets")
+    assert (tag.type, tag.binding_count) == ("knowledge", "0")
+    k.bind_tags(tag_ids=[tag.id], target_id=a.id)
+    assert [(t.name, t.binding_count) for t in k.list_tags()] == [("pets", "1")]
+    assert [t.name for t in k.list_dataset_tags(dataset_id=a.id).data] == ["pets"]
+    assert [d.name for d in k.list_datasets(tag_ids=[tag.id]).data] == ["A"]
+    assert [d.name for d in k.list_datasets().data] == ["B", "A"]
+    assert k.get_dataset(dataset_id=a.id).tags[0].name == "pets"
+    k.update_tag(tag_id=tag.id, name="animals")
+    k.unbind_tags(tag_ids=[tag.id], target_id=a.id)
+    assert k.list_dataset_tags(dataset_id=a.id).total == 0
+    k.delete_tag(tag_id=tag.id)
+    assert k.list_tags() == []
+
+    field = k.create_metadata_field(dataset_id=b.id, type="string", name="author")
+    doc1 = k.create_document_by_text(dataset_id=b.id, name="one", text="shared words here")
+    doc2 = k.create_document_by_text(dataset_id=b.id, name="two", text="shared words there")
+    for doc in (doc1, doc2):
+        kb.wait_for_indexing(dataset_id=b.id, batch=doc.batch, poll_interval=0.01)
+    k.update_document_metadata(
+        dataset_id=b.id,
+        operation_data=[
+            {
+                "document_id": doc2.document.id,
+                "metadata_list": [{"id": field.id, "name": "author", "value": "Ann"}],
+            }
+        ],
+    )
+    listed = k.list_metadata_fields(dataset_id=b.id)
+    assert [(f.name, f.count) for f in listed.doc_metadata] == [("author", 1)]
+    assert (
+        k.get_document(dataset_id=b.id, document_id=doc2.document.id).doc_metadata[0].value == "Ann"
+    )
+    filtered = k.retrieve(
+        dataset_id=b.id,
+        query="shared words",
+        retrieval_model={
+            "search_method": "keyword_search",
+            "reranking_enable": False,
+            "top_k": 5,
+            "score_threshold_enabled": False,
+            "metadata_filtering_conditions": {
+                "logical_operator": "and",
+                "conditions": [{"name": "author", "comparison_operator": "is", "value": "Ann"}],
+            },
+        },
+    )
+    assert [r.segment.document.name for r in filtered.records] == ["two"]
+    assert filtered.records[0].segment.document.doc_metadata == {"author": "Ann"}
+    k.update_metadata_field(dataset_id=b.id, metadata_id=field.id, name="writer")
+    assert (
+        k.get_document(dataset_id=b.id, document_id=doc2.document.id).doc_metadata[0].name
+        == "writer"
+    )
+    k.update_built_in_metadata_fields(dataset_id=b.id, action="enable")
+    assert k.list_metadata_fields(dataset_id=b.id).built_in_field_enabled is True
+    assert "document_name" in [
+        f.name for f in k.list_built_in_metadata_fields(dataset_id=b.id).fields
+    ]
+    k.delete_metadata_field(dataset_id=b.id, metadata_id=field.id)
+    assert k.get_document(dataset_id=b.id, document_id=doc2.document.id).doc_metadata == []
+    k.update_document_status(dataset_id=b.id, action="disable", document_ids=[doc1.document.id])
+    assert (
+        k.get_document(dataset_id=b.id, document_id=doc1.document.id).display_status == "disabled"
+    )
+    k.delete_dataset(dataset_id=b.id)
+    with pytest.raises(NotFoundError) as missing:
+        k.get_dataset(dataset_id=b.id)
+    assert (missing.value.code, missing.value.message) == ("not_found", "Dataset not found.")
+
+
+def test_empty_file_fails_indexing(kb: Client) -> None:
+    from dify_oapi import IndexingFailedError
+
+    ds = kb.knowledge.create_dataset(name="Empty")
+    doc = kb.knowledge.create_document_by_file(dataset_id=ds.id, file=("scan.pdf", b"%PDF-1.7 ..."))
+    with pytest.raises(IndexingFailedError, match="no text"):
+        kb.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
+
+
+def test_indexing_polls_zero_indexes_at_once(sleeps: list[float]) -> None:
+    with Client(api_key="dataset-x", base_url=BASE, transport=make(indexing_polls=0)) as kb:
+        ds = kb.knowledge.create_dataset(name="Now")
+        doc = kb.knowledge.create_document_by_text(dataset_id=ds.id, name="d", text="ready")
+        assert doc.document.indexing_status == "completed"
+        assert kb.knowledge.retrieve(dataset_id=ds.id, query="ready").records
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def test_keys_are_checked(emulator: Emulator, client: Client) -> None:
+    with pytest.raises(AuthenticationError) as wrong_kind:
+        client.knowledge.list_datasets()  # an app key on a knowledge route
+    assert (wrong_kind.value.code, wrong_kind.value.message) == (
+        "unauthorized",
+        "Access token is invalid",
+    )
+    with pytest.raises(AuthenticationError):
+        client.dify.get_info(api_key="dataset-x")
+    raw = httpx.Client(transport=emulator, base_url=BASE)
+    answer = raw.get("/info")
+    assert answer.status_code == 401
+    assert answer.json() == {
+        "code": "unauthorized",
+        "message": "Authorization header must be provided and start with 'Bearer'",
+        "status": 401,
+    }
+    limited = make(api_keys=["app-good", "dataset-good"])
+    with Client(api_key="app-bad", base_url=BASE, transport=limited) as c:
+        with pytest.raises(AuthenticationError):
+            c.dify.get_info()
+        assert c.dify.get_info(api_key="app-good").name == "Emulated app"
+        assert c.knowledge.list_tags(api_key="dataset-good") == []
+
+
+def test_invalid_params_and_unknown_routes(emulator: Emulator) -> None:
+    raw = httpx.Client(transport=emulator, base_url=BASE, headers={"Authorization": "Bearer app-x"})
+    bad = raw.post("/chat-messages", json={"query": 1, "user": "u"})
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_param"
+    assert "$.query" in bad.json()["message"]
+    missing = raw.post("/chat-messages", json={"user": "u"})
+    assert missing.status_code == 400 and "query" in missing.json()["message"]
+    assert raw.post("/chat-messages", content=b"{not json").json()["code"] == "invalid_param"
+    assert (
+        raw.post("/files/upload", files={"user": (None, "u")}).json()["code"] == "no_file_uploaded"
+    )
+    assert raw.get("/no/such/route").json() == {
+        "code": "not_found",
+        "message": "The requested URL was not found on the server.",
+        "status": 404,
+    }
+    assert raw.delete("/chat-messages").status_code == 405
+    # Query values are text on the wire and validate as their field's type.
+    assert raw.get("/apps/annotations", params={"page": "x"}).status_code == 400
+    assert raw.get("/apps/annotations", params={"page": "1", "limit": "5"}).json()["limit"] == 5
+    # Unknown fields are ignored, as Dify does.
+    assert (
+        raw.post("/chat-messages", json={"query": "q", "user": "u", "extra": 1}).status_code == 200
+    )
+
+
+# --- hooks -------------------------------------------------------------------------------
+
+
+def test_fail_next_injects_errors(emulator: Emulator, client: Client, sleeps: list[float]) -> None:
+    emulator.fail_next("dify.get_info", status=503, times=2)
+    assert client.dify.get_info().name == "Emulated app"  # a safe GET is retried twice
+    assert len(sleeps) == 2
+    emulator.fail_next("chat.send", status=503)
+    with pytest.raises(InternalServerError) as caught:
+        client.chat.send(query="x", user=USER)  # a generation is not retried on 5xx
+    assert (caught.value.status_code, caught.value.code) == (503, "internal_server_error")
+    emulator.fail_next("chat.send", status=429, code="rate_limit_error", message="Quota exceeded")
+    with pytest.raises(RateLimitError) as quota:
+        client.chat.send(query="x", user=USER)
+    assert (quota.value.code, quota.value.message) == ("rate_limit_error", "Quota exceeded")
+    emulator.fail_next(status=429, headers={"Retry-After": "0"})  # any operation
+    sleeps.clear()
+    assert client.chatflow.send(query="retried", user=USER).answer == "retried"
+    assert len(sleeps) == 1  # retried once (Retry-After: 0 falls back to the backoff)
+    emulator.fail_next("knowledge.list_tags", status=404)
+    emulator.clear_faults()
+    assert client.knowledge.list_tags(api_key="dataset-x") == []
+    with pytest.raises(ValueError, match="unknown operation"):
+        emulator.fail_next("chat.nope")
+
+
+def test_latency_is_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(core.time, "sleep", waits.append)
+    emulator = make(latency=0.25, stream_delay=0.01)
+    with Client(api_key="app-x", base_url=BASE, transport=emulator) as client:
+        client.dify.get_meta()
+        list(client.chat.send(query="a b", user=USER, stream=True))
+    # Before each answer, then before each of the stream's three events and its end.
+    assert waits == [0.25, 0.25, 0.01, 0.01, 0.01, 0.01]
+
+
+def test_ids_are_seeded_and_deterministic(sleeps: list[float]) -> None:
+    def run(seed: int) -> tuple[str, str]:
+        with Client(api_key="app-x", base_url=BASE, transport=make(seed=seed)) as client:
+            answer = client.chat.send(query="x", user=USER)
+            return answer.conversation_id, answer.message_id
+
+    assert run(7) == run(7)
+    assert run(7) != run(8)
+
+
+# --- async -------------------------------------------------------------------------------
+
+
+async def test_async_client_every_service(sleeps: list[float]) -> None:
+    flow = AppDefinition(mode="advanced-chat")
+    emulator = make(api_keys={"app-x": None, "app-flow": flow, "dataset-x": None})
+    async with AsyncClient(api_key="app-x", base_url=BASE, transport=emulator) as client:
+        answer = await client.chat.send(query="Async hi", user=USER)
+        stream = await client.chat.send(
+            query="More", user=USER, conversation_id=answer.conversation_id, stream=True
+        )
+        assert kinds([e async for e in stream]) == ["Message", "MessageEnd"]
+        convs = await client.chat.list_conversations(user=USER)
+        assert [c.id for c in convs.data] == [answer.conversation_id]
+        flowed = await client.chatflow.send(
+            query="Flow", user=USER, stream=True, api_key="app-flow"
+        )
+        assert kinds([e async for e in flowed])[-2:] == ["WorkflowFinished", "MessageEnd"]
+        completion = await client.completion.send(inputs={"query": "Done"}, user=USER, collect=True)
+        assert completion.answer == "Done"
+        assert (await client.dify.get_info()).mode == "chat"
+
+        emulator.cut_stream_after(2)
+        run = await client.workflow.run(inputs={"query": "a b"}, user=USER, stream=True)
+        with pytest.raises(StreamInterruptedError):
+            async for _ in run:
+                pass
+        resumed = await run.resume()
+        assert [e async for e in resumed][-1].data.status == "succeeded"
+        assert resumed.answer == "a b"
+
+        k = client.with_options(api_key="dataset-x").knowledge
+        ds = await k.create_dataset(name="Async")
+        doc = await k.create_document_by_text(dataset_id=ds.id, name="n", text="alpha\nbeta")
+        kb = client.with_options(api_key="dataset-x")
+        await kb.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
+        found = await k.retrieve(dataset_id=ds.id, query="beta")
+        assert [r.segment.content for r in found.records] == ["beta"]
+
+
+# --- over a socket ---------------------------------------------------------------------
+
+
+def test_served_over_a_socket(emulator: Emulator, sleeps: list[float]) -> None:
+    with emulator.serve() as server, Client(api_key="app-x", base_url=server.url) as client:
+        assert server.url.startswith("http://127.0.0.1:") and server.url.endswith("/v1")
+        with client.chat.send(query="over the wire", user=USER, stream=True) as stream:
+            assert kinds(list(stream)) == ["Message", "Message", "Message", "MessageEnd"]
+        uploaded = client.dify.upload_file(file=("f.bin", b"\x00\x01bytes"), user=USER)
+        assert client.dify.preview_file(file_id=uploaded.id) == b"\x00\x01bytes"
+        emulator.cut_stream_after(3)
+        stream = client.workflow.run(inputs={"query": "cut me"}, user=USER, stream=True)
+        with pytest.raises(StreamInterruptedError):
+            list(stream)
+        assert list(stream.resume())[-1].data.status == "succeeded"
+        with pytest.raises(AuthenticationError):
+            client.dify.get_info(api_key="nope")
+        # A stop sent on another connection ends the stream being served.
+        emulator.stream_delay = 0.3
+        words = " ".join(f"w{i}" for i in range(10))
+        with client.chat.send(query=words, user=USER, stream=True) as stream:
+            first = next(stream)
+            client.chat.stop(task_id=stream.task_id, user=USER)
+            rest = list(stream)
+        emulator.stream_delay = 0.0
+        assert isinstance(first, ev.MessageEvent) and kinds(rest)[-1] == "MessageEnd"
+        assert len(rest) < 10  # stopped: not every word arrived
+        (stored,) = client.chat.list_messages(conversation_id=stream.conversation_id).data
+        assert stored.answer == stream.answer != words
+        # A plain HTTP client (what curl or another language would send).
+        plain = httpx.post(
+            f"{server.url}/chat-messages",
+            headers={"Authorization": "Bearer app-x"},
+            json={"query": "plain", "user": USER, "response_mode": "blocking"},
+        )
+        assert plain.status_code == 200 and plain.json()["answer"] == "plain"
+
+
+def test_module_command_serves_until_interrupted() -> None:
+    command = [sys.executable, "-m", "dify_oapi.emulator", "--port", "0", "--mode", "completion"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout=30)
+        assert lines and lines[0].startswith("Dify emulator serving http://127.0.0.1:")
+        url = lines[0].split()[-1]
+        info = httpx.get(f"{url}/info", headers={"Authorization": "Bearer app-x"}, timeout=10)
+        assert info.json()["mode"] == "completion"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
