@@ -1,71 +1,84 @@
-"""A streaming chat against a built-in fake Dify (no account, no network).
+"""The README's first command: the SDK against the embedded emulator, no account, no network.
 
-``python -m dify_oapi demo`` runs it. The fake answers from memory through an httpx
-transport, with the same event sequence a Dify chat app streams.
+``python -m dify_oapi demo`` streams a chat answer, builds a knowledge base from two small
+files and queries it, and runs a workflow, all through the public API.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from collections.abc import Iterator
-
-import httpx
+import tempfile
+from pathlib import Path
 
 from ._client import Client
-from .types import MessageEndEvent, MessageEvent
-
-ANSWER = (
-    "dify-oapi2 turns every Dify Service API operation into one table row, "
-    "and this answer arrived as a stream of typed events."
+from .emulator import AppDefinition, Emulator
+from .types import (
+    MessageEndEvent,
+    MessageEvent,
+    NodeFinishedEvent,
+    TextChunkEvent,
+    WorkflowFinishedEvent,
 )
 
-
-def _fake_dify(request: httpx.Request) -> httpx.Response:
-    if request.url.path.endswith("/chat-messages"):
-        body = json.loads(request.content)
-        return httpx.Response(
-            200,
-            headers={"content-type": "text/event-stream"},
-            content=_chat_events(body["query"], delay=0.02),
-        )
-    if request.url.path.endswith("/info"):
-        return httpx.Response(200, json={"name": "Demo chat app", "mode": "chat"})
-    return httpx.Response(404, json={"code": "not_found", "message": "no such route"})
-
-
-def _chat_events(query: str, delay: float) -> Iterator[bytes]:
-    ids = {"task_id": "task-1", "message_id": "msg-1", "conversation_id": "conv-1"}
-    yield b"event: ping\n\n"
-    for word in ANSWER.split(" "):
-        time.sleep(delay)
-        event = {"event": "message", **ids, "answer": word + " "}
-        yield f"data: {json.dumps(event)}\n\n".encode()
-    end = {"event": "message_end", **ids, "metadata": {"usage": {"total_tokens": 42}}}
-    yield f"data: {json.dumps(end)}\n\n".encode()
+BASE_URL = "http://emulator.local/v1"
+ANSWER = "dify-oapi2 turns every Dify Service API operation into one table row, typed end to end."
+FILES = {
+    "tides.md": "Tides are the rise and fall of sea levels caused by the Moon's gravity.\n\n"
+    "Spring tides happen at new and full moon, when the Sun and Moon align.",
+    "volcanoes.md": "A volcano is an opening in the crust where magma escapes.\n\n"
+    "Most volcanoes sit along the edges of tectonic plates.",
+}
 
 
 def main() -> int:
-    """Print the app's name, then stream an answer word by word."""
-    client = Client(
-        api_key="app-demo",
-        base_url="http://demo.invalid/v1",
-        transport=httpx.MockTransport(_fake_dify),
+    emulator = Emulator(
+        app=AppDefinition(
+            name="Demo app",
+            replies=[ANSWER],
+            outputs=lambda inputs: {"summary": f"A short note on {inputs.get('topic')}."},
+        ),
+        stream_delay=0.02,
+        indexing_polls=1,
     )
-    with client:
-        print(f"App: {client.dify.get_info().name}")
-        print("You: What is dify-oapi2?")
-        print("Assistant: ", end="", flush=True)
-        with client.chat.send(query="What is dify-oapi2?", user="demo-user", stream=True) as stream:
-            for event in stream:
-                if isinstance(event, MessageEvent):
-                    print(event.answer, end="", flush=True)
-                elif isinstance(event, MessageEndEvent) and event.metadata and event.metadata.usage:
-                    print(
-                        f"\n[conversation {stream.conversation_id}, "
-                        f"{event.metadata.usage.total_tokens} tokens]"
-                    )
+    app = Client(api_key="app-demo", base_url=BASE_URL, transport=emulator)
+    kb = app.with_options(api_key="dataset-demo")  # knowledge bases take a dataset key
+
+    print(f"== Chat with {app.dify.get_info().name!r} (streaming)")
+    with app.chat.send(query="What is dify-oapi2?", user="demo", stream=True) as stream:
+        for event in stream:
+            if isinstance(event, MessageEvent):
+                print(event.answer, end="", flush=True)
+            elif isinstance(event, MessageEndEvent) and event.metadata and event.metadata.usage:
+                print(f"\n[{event.metadata.usage.total_tokens} tokens]")
+
+    print("\n== Knowledge base from two files")
+    dataset = kb.knowledge.create_dataset(name="Demo notes")
+    assert dataset.id is not None
+    with tempfile.TemporaryDirectory() as folder:
+        for name, text in FILES.items():
+            path = Path(folder) / name
+            path.write_text(text, "utf-8")
+            created = kb.knowledge.create_document_by_file(dataset_id=dataset.id, file=path)
+            assert created.batch is not None
+            statuses = kb.wait_for_indexing(
+                dataset_id=dataset.id, batch=created.batch, poll_interval=0
+            )
+            print(f"indexed {name}: {statuses[0].indexing_status}")
+    found = kb.knowledge.retrieve(dataset_id=dataset.id, query="Why are there spring tides?")
+    for record in found.records[:2]:
+        segment = record.segment
+        if segment is not None:
+            print(f"{record.score or 0:.2f}  {segment.content}")
+
+    print("\n== Workflow run (streaming)")
+    run = app.workflow.run(inputs={"topic": "tides"}, user="demo", stream=True)
+    for event in run:
+        if isinstance(event, NodeFinishedEvent) and event.data is not None:
+            print(f"node {event.data.title or event.data.node_id}: {event.data.status}")
+        elif isinstance(event, TextChunkEvent) and event.data is not None:
+            print(f"text: {event.data.text!r}")
+        elif isinstance(event, WorkflowFinishedEvent) and event.data is not None:
+            print(f"run {event.data.status}, outputs {event.data.outputs}")
     return 0
 
 
