@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ._base import UNSET, Model, Request, UnsetType
+from .common import Page
 
 __all__ = [
     "Annotation",
@@ -67,12 +68,8 @@ class Annotation(Model):
     created_at: int | None = None
 
 
-class AnnotationList(Model):
+class AnnotationList(Page):
     data: list[Annotation] = []
-    has_more: bool | None = None
-    limit: int | None = None
-    total: int | None = None
-    page: int | None = None
 
 
 class AnnotationReplyJob(Model):

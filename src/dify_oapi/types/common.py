@@ -8,6 +8,7 @@ from ._base import UNSET, Model, Request, UnsetType
 
 __all__ = [
     "InputFile",
+    "Page",
     "MessageMetadata",
     "RetrieverResource",
     "SimpleResult",
@@ -61,6 +62,15 @@ class MessageMetadata(Model):
     usage: Usage | None = None
     retriever_resources: list[RetrieverResource] | None = None
     annotation_reply: dict[str, Any] | None = None
+
+
+class Page(Model):
+    """Paging fields of a list answer; each list adds its ``data`` items."""
+
+    has_more: bool | None = None
+    limit: int | None = None
+    total: int | None = None
+    page: int | None = None
 
 
 class SimpleResult(Model):

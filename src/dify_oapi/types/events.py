@@ -419,63 +419,6 @@ class AgentLogEvent(Event, tag="agent_log"):
     data: AgentLogData | None = None
 
 
-_WORKFLOW_EVENTS = (
-    WorkflowStartedEvent,
-    WorkflowFinishedEvent,
-    NodeStartedEvent,
-    NodeFinishedEvent,
-    NodeRetryEvent,
-    IterationStartedEvent,
-    IterationNextEvent,
-    IterationCompletedEvent,
-    LoopStartedEvent,
-    LoopNextEvent,
-    LoopCompletedEvent,
-    WorkflowPausedEvent,
-    HumanInputRequiredEvent,
-    HumanInputFormFilledEvent,
-    HumanInputFormTimeoutEvent,
-    AgentLogEvent,
-    ReasoningChunkEvent,
-    TextChunkEvent,
-    TtsMessageEvent,
-    TtsMessageEndEvent,
-    ErrorEvent,
-    PingEvent,
-)
-
-#: Events of chat, agent and chatflow streams (28 types).
-ChatEvent = Union[
-    MessageEvent,
-    AgentMessageEvent,
-    AgentThoughtEvent,
-    MessageFileEvent,
-    MessageEndEvent,
-    MessageReplaceEvent,
-    TtsMessageEvent,
-    TtsMessageEndEvent,
-    ReasoningChunkEvent,
-    TextChunkEvent,
-    WorkflowStartedEvent,
-    WorkflowFinishedEvent,
-    NodeStartedEvent,
-    NodeFinishedEvent,
-    NodeRetryEvent,
-    IterationStartedEvent,
-    IterationNextEvent,
-    IterationCompletedEvent,
-    LoopStartedEvent,
-    LoopNextEvent,
-    LoopCompletedEvent,
-    WorkflowPausedEvent,
-    HumanInputRequiredEvent,
-    HumanInputFormFilledEvent,
-    HumanInputFormTimeoutEvent,
-    AgentLogEvent,
-    ErrorEvent,
-    PingEvent,
-]
-
 #: Events of workflow runs and of re-attached workflow event streams (22 types).
 WorkflowEvent = Union[
     WorkflowStartedEvent,
@@ -500,6 +443,18 @@ WorkflowEvent = Union[
     TtsMessageEndEvent,
     ErrorEvent,
     PingEvent,
+]
+
+#: Events of chat, agent and chatflow streams (28 types): chatflows stream every workflow
+#: event too.
+ChatEvent = Union[
+    MessageEvent,
+    AgentMessageEvent,
+    AgentThoughtEvent,
+    MessageFileEvent,
+    MessageEndEvent,
+    MessageReplaceEvent,
+    WorkflowEvent,
 ]
 
 #: Events of completion-message streams (8 types).

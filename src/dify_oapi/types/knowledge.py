@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from ._base import UNSET, FileInput, Model, Request, UnsetType
+from .common import Page
 from .events import ErrorEvent, Event, PingEvent
 
 __all__ = [
@@ -360,12 +361,8 @@ class Dataset(Model):
     partial_member_list: list[str] | None = None
 
 
-class DatasetList(Model):
+class DatasetList(Page):
     data: list[Dataset] = []
-    has_more: bool | None = None
-    limit: int | None = None
-    total: int | None = None
-    page: int | None = None
 
 
 class RetrieveQuery(Model):
@@ -579,12 +576,8 @@ class DocumentDetail(Document):
     average_segment_length: float | None = None
 
 
-class DocumentList(Model):
+class DocumentList(Page):
     data: list[Document] = []
-    has_more: bool | None = None
-    limit: int | None = None
-    total: int | None = None
-    page: int | None = None
 
 
 class DocumentResponse(Model):
@@ -776,15 +769,11 @@ class Segment(Model):
     summary: str | None = None
 
 
-class SegmentList(Model):
+class SegmentList(Page):
     """Chunks of a document (paging fields are set by the list operation only)."""
 
     data: list[Segment] = []
     doc_form: str | None = None
-    total: int | None = None
-    has_more: bool | None = None
-    limit: int | None = None
-    page: int | None = None
 
 
 class SegmentDetail(Model):

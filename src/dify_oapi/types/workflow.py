@@ -8,7 +8,7 @@ import msgspec
 
 from ._base import UNSET, Model, Request, UnsetType
 from .app import EndUser
-from .common import InputFile
+from .common import InputFile, Page
 from .events import WorkflowFinishedData
 
 __all__ = [
@@ -129,11 +129,7 @@ class WorkflowLog(Model):
     details: dict[str, Any] | None = None
 
 
-class WorkflowLogList(Model):
-    page: int | None = None
-    limit: int | None = None
-    total: int | None = None
-    has_more: bool | None = None
+class WorkflowLogList(Page):
     data: list[WorkflowLog] = []
 
 
