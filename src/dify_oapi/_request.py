@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import msgspec
 
+from ._codecs import json_decoder
 from ._exceptions import InvalidArgumentsError, RequestValidationError
 from ._table import MODE_FIELD, Endpoint
 from .types._base import Request
@@ -218,6 +219,7 @@ def _validate(
         check = dict(data)
         for name in files:
             check[name] = None  # file fields are typed Any for msgspec; checked in _file_part
+        json_decoder(cls)  # ready the type's tables under the lock first
         msgspec.convert(check, cls)
     except msgspec.ValidationError as exc:
         message = str(exc)

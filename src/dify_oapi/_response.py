@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any, Generic, TypeVar
 
 import httpx
 import msgspec
 
+from ._codecs import json_decoder
 from ._exceptions import APIStatusError, ResponseDecodeError, status_error_class
 from ._table import Endpoint
 
@@ -45,10 +45,9 @@ class RawResponse(Generic[T]):
         return f"<RawResponse [{self.status_code}] {type(self.data).__name__}>"
 
 
-@cache
 def decoder_for(tp: Any) -> msgspec.json.Decoder[Any]:
     """One cached decoder per response type."""
-    return msgspec.json.Decoder(tp)
+    return json_decoder(tp)
 
 
 def request_id(response: httpx.Response) -> str | None:

@@ -16,6 +16,7 @@ import httpx
 import msgspec
 from httpx_sse import EventSource, ServerSentEvent
 
+from ._codecs import json_decoder
 from ._exceptions import (
     APIConnectionError,
     APIError,
@@ -119,7 +120,7 @@ class StreamState:
 def _union_decoder(union: Any) -> tuple[msgspec.json.Decoder[Any], frozenset[str]]:
     members = getattr(union, "__args__", None) or (union,)
     tags = frozenset(m.__struct_config__.tag for m in members)
-    return msgspec.json.Decoder(union), tags
+    return json_decoder(union), tags
 
 
 class _Decoder:
@@ -243,6 +244,7 @@ def assemble(state: StreamState, response_type: Any) -> Any:
             fields["created_at"] = event.created_at
         elif kind is ev.WorkflowFinishedEvent or kind is ev.WorkflowPausedEvent:
             fields["data"] = event.data
+    json_decoder(response_type)  # ready the type's tables under the lock first
     return msgspec.convert({k: v for k, v in fields.items() if v is not None}, response_type)
 
 
