@@ -20,7 +20,16 @@ from .conftest import BASE, KEY, SSE_HEADERS, sse
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-NAMES = ["app", "async_chat", "chat", "chatflow", "completion", "knowledge", "workflow"]
+NAMES = [
+    "app",
+    "async_chat",
+    "chat",
+    "chatflow",
+    "completion",
+    "distributed_batch",
+    "knowledge",
+    "workflow",
+]
 PATHS = [EXAMPLES / f"{name}.py" for name in NAMES]
 
 

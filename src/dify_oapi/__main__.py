@@ -1,18 +1,16 @@
-"""Command line: ``python -m dify_oapi demo`` (more subcommands come with the CLI)."""
+"""``python -m dify_oapi`` and the ``dify-oapi`` console script: the command line."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["demo"]:
-        from ._demo import main as demo
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``dify-oapi`` (see ``dify-oapi --help``); returns the exit code."""
+    from ._cli import main as cli
 
-        return demo()
-    print("usage: python -m dify_oapi demo", file=sys.stderr)
-    return 2
+    return cli(argv)
 
 
 if __name__ == "__main__":
