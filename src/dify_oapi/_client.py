@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +54,7 @@ DEFAULT_MAX_RETRIES = 2
 MAX_JSON_BYTES = 32 * 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024
 MAX_EVENT_BYTES = 8 * 1024 * 1024
+MAX_BINARY_BYTES = 256 * 1024 * 1024
 
 # Tests replace these to record waits instead of sleeping.
 _sleep = time.sleep
@@ -92,7 +95,10 @@ class _Options:
 
 
 def _normalize_base_url(url: str) -> str:
-    parsed = httpx.URL(url.strip())
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, TypeError, AttributeError) as exc:
+        raise ConfigurationError(f"base_url is not a valid URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConfigurationError(
             f"base_url must be an absolute http(s) URL such as {DEFAULT_BASE_URL!r}, got {url!r}"
@@ -111,14 +117,18 @@ def _check_api_key(key: str | None) -> str | None:
         return None
     if not isinstance(key, str) or not key.strip():
         raise ConfigurationError("api_key must be a non-empty string")
-    if key != key.strip() or any(c.isspace() or ord(c) < 32 for c in key):
-        raise ConfigurationError("api_key must not contain whitespace or control characters")
+    if not all(33 <= ord(c) < 127 for c in key):
+        # Only printable ASCII can be sent in a header; anything else would fail inside
+        # httpx with an error whose text holds the whole key.
+        raise ConfigurationError("api_key must be printable ASCII without spaces")
     return key
 
 
-def _read_capped(response: httpx.Response, cap: int | None, op: str) -> bytes:
-    if cap is None:
-        return response.read()
+def _read_capped(response: httpx.Response, cap: int, op: str, truncate: bool = False) -> bytes:
+    """The body, refused past ``cap`` bytes (decoded), or cut there when ``truncate``."""
+    _check_encoding(response, op)
+    if truncate:
+        return _truncated(response.iter_bytes(), cap)
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
         raise ResponseTooLargeError(f"answer of {declared} bytes exceeds {cap}", operation=op)
@@ -132,9 +142,19 @@ def _read_capped(response: httpx.Response, cap: int | None, op: str) -> bytes:
     return b"".join(chunks)
 
 
-async def _aread_capped(response: httpx.Response, cap: int | None, op: str) -> bytes:
-    if cap is None:
-        return await response.aread()
+async def _aread_capped(
+    response: httpx.Response, cap: int, op: str, truncate: bool = False
+) -> bytes:
+    _check_encoding(response, op)
+    if truncate:
+        kept: list[bytes] = []
+        size = 0
+        async for piece in response.aiter_bytes():
+            kept.append(piece[: cap - size])
+            size += len(kept[-1])
+            if size >= cap:
+                break
+        return b"".join(kept)
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > cap:
         raise ResponseTooLargeError(f"answer of {declared} bytes exceeds {cap}", operation=op)
@@ -146,6 +166,27 @@ async def _aread_capped(response: httpx.Response, cap: int | None, op: str) -> b
             raise ResponseTooLargeError(f"answer exceeds {cap} bytes", operation=op)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _truncated(chunks: Iterator[bytes], cap: int) -> bytes:
+    kept: list[bytes] = []
+    total = 0
+    for chunk in chunks:
+        kept.append(chunk[: cap - total])
+        total += len(kept[-1])
+        if total >= cap:
+            break
+    return b"".join(kept)
+
+
+def _check_encoding(response: httpx.Response, op: str) -> None:
+    # Stacked codings ("gzip, gzip") multiply: 2 KB can inflate to a gigabyte inside httpx,
+    # in one step, before any size cap can look at it. One coding is bounded per chunk.
+    if "," in response.headers.get("content-encoding", ""):
+        raise ResponseTooLargeError(
+            "refusing an answer with more than one content coding (a decompression bomb)",
+            operation=op,
+        )
 
 
 def _transport_error(op: str, exc: Exception) -> Exception:
@@ -178,6 +219,7 @@ class _BaseClient:
         max_json_bytes: int = MAX_JSON_BYTES,
         max_error_bytes: int = MAX_ERROR_BYTES,
         max_event_bytes: int = MAX_EVENT_BYTES,
+        max_binary_bytes: int = MAX_BINARY_BYTES,
     ) -> None:
         self._api_key = _check_api_key(api_key if api_key is not None else _env("DIFY_API_KEY"))
         self.base_url = _normalize_base_url(base_url or _env("DIFY_BASE_URL") or DEFAULT_BASE_URL)
@@ -191,8 +233,12 @@ class _BaseClient:
         self.max_json_bytes = max_json_bytes
         self.max_error_bytes = max_error_bytes
         self.max_event_bytes = max_event_bytes
+        self.max_binary_bytes = max_binary_bytes
         self._limits = limits or DEFAULT_LIMITS
-        self._verify = verify
+        # A CA bundle path becomes an SSL context (httpx deprecates passing the path).
+        self._verify: Any = (
+            ssl.create_default_context(cafile=verify) if isinstance(verify, str) else verify
+        )
         self._follow_redirects = follow_redirects
         self._closed = False
         self._services: dict[str, Service] = {}
@@ -328,7 +374,7 @@ class _BaseClient:
             self.base_url + prepared.path,
             headers,
             timeout,
-            self.max_json_bytes if ep.response is not bytes else None,
+            self.max_json_bytes if ep.response is not bytes else self.max_binary_bytes,
             self.max_error_bytes,
         )
         attempt = 0
@@ -349,7 +395,7 @@ class _BaseClient:
                 continue
             if response.status_code < 300:
                 break
-            error = status_error(op, response, body)
+            error = status_error(op, response, body, secret=headers["Authorization"][7:])
             if RetryPolicy.retry_on_status(error.status_code, error.code, safe=safe):
                 delay = self._retry_delay(
                     op, attempt, retries, f"HTTP {error.status_code}", response
@@ -429,7 +475,7 @@ class _Send:
         url: str,
         headers: dict[str, str],
         timeout: httpx.Timeout,
-        json_cap: int | None,
+        json_cap: int,
         error_cap: int,
     ) -> None:
         self.prepared = prepared
@@ -439,24 +485,62 @@ class _Send:
         self.json_cap = json_cap
         self.error_cap = error_cap
 
-    def cap(self, response: httpx.Response) -> int | None:
-        """How much of the body to read now (``None``: all), or -1 to leave it streaming."""
+    def cap(self, response: httpx.Response) -> tuple[int, bool]:
+        """How much of the body to read now and whether to cut it there rather than refuse
+        it; -1 leaves the body streaming."""
         if response.status_code >= 300:
-            return self.error_cap
+            return self.error_cap, True  # an error keeps its status even with a huge body
         if not self.prepared.streaming:
-            return self.json_cap
-        is_sse = "text/event-stream" in response.headers.get("content-type", "")
+            return self.json_cap, False
+        media_type = response.headers.get("content-type", "").partition(";")[0].strip()
+        is_sse = media_type.lower() == "text/event-stream"
         if self.prepared.endpoint.stream is None or is_sse:
-            return -1
-        return self.error_cap
+            return -1, False
+        return self.error_cap, True
+
+
+class _FairSlots:
+    """A counting semaphore that serves waiting threads in arrival order.
+
+    ``threading.Semaphore`` lets a releasing thread take its slot straight back, so under
+    load one thread can wait through hundreds of another thread's calls.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._lock = threading.Lock()
+        self._waiters: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float = -1) -> bool:
+        with self._lock:
+            if self._free and not self._waiters:
+                self._free -= 1
+                return True
+            turn = threading.Event()
+            self._waiters.append(turn)
+        if turn.wait(None if timeout < 0 else timeout):
+            return True
+        with self._lock:
+            try:
+                self._waiters.remove(turn)
+            except ValueError:
+                return True  # handed a slot just as the wait ran out
+            return False
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()  # the slot goes straight to the next in line
+            else:
+                self._free += 1
 
 
 class _SlotStream(httpx.SyncByteStream):
     """A response body that gives its concurrency slot back when it closes (once)."""
 
-    def __init__(self, inner: Any, slots: threading.BoundedSemaphore) -> None:
+    def __init__(self, inner: Any, slots: _FairSlots) -> None:
         self._inner = inner
-        self._slots: threading.BoundedSemaphore | None = slots
+        self._slots: _FairSlots | None = slots
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._inner)
@@ -495,7 +579,7 @@ class _AsyncSlotStream(httpx.AsyncByteStream):
             slots.release()
 
 
-def _aiohttp_transport(limits: httpx.Limits, verify: bool | str) -> httpx.AsyncBaseTransport:
+def _aiohttp_transport(limits: httpx.Limits, verify: Any) -> httpx.AsyncBaseTransport:
     """An aiohttp-backed transport: faster than httpcore's pool at high concurrency."""
     try:
         from httpx_aiohttp import AiohttpTransport
@@ -547,7 +631,7 @@ class Client(_BaseClient, ServiceAttributes):
         # At most one request per pooled connection: requests queued inside httpcore's pool
         # cost time quadratic in the queue length, so the queue lives here instead.
         limit = self._limits.max_connections if http_client is None else None
-        self._slots = threading.BoundedSemaphore(limit) if limit else None
+        self._slots = _FairSlots(limit) if limit else None
         self._http = http_client or httpx.Client(
             transport=transport,
             limits=self._limits,
@@ -611,13 +695,13 @@ class Client(_BaseClient, ServiceAttributes):
         holder = None
         if slots is not None:
             holder = response.stream = _SlotStream(response.stream, slots)
-        cap = send.cap(response)
+        cap, truncate = send.cap(response)
         if cap == -1:
             if holder is not None and response.is_closed:
                 holder.release()  # an in-memory body is closed already
             return response, None
         try:
-            return response, _read_capped(response, cap, prepared.endpoint.qualname)
+            return response, _read_capped(response, cap, prepared.endpoint.qualname, truncate)
         finally:
             response.close()
             if holder is not None:
@@ -795,13 +879,14 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         holder = None
         if slots is not None:
             holder = response.stream = _AsyncSlotStream(response.stream, slots)
-        cap = send.cap(response)
+        cap, truncate = send.cap(response)
         if cap == -1:
             if holder is not None and response.is_closed:
                 holder.release()
             return response, None
         try:
-            return response, await _aread_capped(response, cap, prepared.endpoint.qualname)
+            body = await _aread_capped(response, cap, prepared.endpoint.qualname, truncate)
+            return response, body
         finally:
             await response.aclose()
             if holder is not None:

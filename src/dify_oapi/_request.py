@@ -163,16 +163,19 @@ def prepare(
         values[MODE_FIELD] = mode
     files = {name: values.pop(name) for name in ep.file_fields if name in values}
     data = _validate(ep, cls, values, files)
-    path = _expand_path(ep, data)
-    params = _query(ep, data) if ep.query_fields else None
     content = form = parts = None
-    if ep.multipart:
-        form = {k: _form_value(data[k]) for k in ep.body_fields if k in data}
-        parts = {name: _file_part(op, name, value) for name, value in files.items()}
-    elif ep.body_fields:
-        if ep.path_fields or ep.query_fields:
-            data = {k: data[k] for k in ep.body_fields if k in data}
-        content = _json_encode(data)
+    try:
+        path = _expand_path(ep, data)
+        params = _query(ep, data) if ep.query_fields else None
+        if ep.multipart:
+            form = {k: _form_value(data[k]) for k in ep.body_fields if k in data}
+            parts = {name: _file_part(op, name, value) for name, value in files.items()}
+        elif ep.body_fields:
+            if ep.path_fields or ep.query_fields:
+                data = {k: data[k] for k in ep.body_fields if k in data}
+            content = _json_encode(data)
+    except UnicodeError as exc:  # a lone surrogate cannot become UTF-8
+        raise RequestValidationError(f"cannot encode the request: {exc}", operation=op) from None
     return Prepared(ep, path, params, content, form, parts, streaming)
 
 
@@ -226,9 +229,11 @@ def _validate(
         match = _FIELD_PATH.search(message)
         field = match.group(1) if match else None
         raise RequestValidationError(message, operation=ep.qualname, field=field) from None
-    except TypeError as exc:  # to_builtins met a value it cannot encode
+    except (TypeError, UnicodeError, RecursionError) as exc:
+        # A value msgspec cannot encode: an object, a lone surrogate, a self-containing dict.
+        reason = "a value contains itself" if isinstance(exc, RecursionError) else str(exc)
         raise RequestValidationError(
-            f"cannot encode the request: {exc}", operation=ep.qualname
+            f"cannot encode the request: {reason}", operation=ep.qualname
         ) from None
     return data
 
@@ -313,6 +318,10 @@ def _file_part(op: str, name: str, value: Any) -> FilePart:
 
 
 def check_header_value(name: str, value: str, op: str) -> None:
-    """Refuse header values that could split a header (CR, LF, NUL)."""
+    """Refuse headers that are not ASCII text or could split a header (CR, LF, NUL)."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise RequestValidationError(f"header {name!r} must be a str name and value", operation=op)
     if _UNSAFE_HEADER.search(value) or _UNSAFE_HEADER.search(name):
         raise RequestValidationError(f"header {name!r} contains a line break or NUL", operation=op)
+    if not (name.isascii() and value.isascii()):
+        raise RequestValidationError(f"header {name!r} must be ASCII", operation=op)

@@ -75,6 +75,13 @@ def decode_body(ep: Endpoint, response: httpx.Response, body: bytes) -> Any:
         )
     try:
         return decoder_for(tp).decode(body)
+    except RecursionError:
+        raise ResponseDecodeError(
+            "could not decode the answer: nested too deeply",
+            operation=ep.qualname,
+            status_code=response.status_code,
+            body=body[:4096],
+        ) from None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ResponseDecodeError(
             f"could not decode the answer as {tp.__name__}: {exc}",
@@ -84,15 +91,22 @@ def decode_body(ep: Endpoint, response: httpx.Response, body: bytes) -> Any:
         ) from None
 
 
-def status_error(op: str, response: httpx.Response, body: bytes) -> APIStatusError:
-    """The typed error for an error status, from Dify's ``{code, message, status}`` body."""
+def status_error(
+    op: str, response: httpx.Response, body: bytes, secret: str | None = None
+) -> APIStatusError:
+    """The typed error for an error status, from Dify's ``{code, message, status}`` body.
+
+    ``secret`` (the API key) is masked wherever the server echoed it back.
+    """
+    if secret and secret.encode() in body:
+        body = body.replace(secret.encode(), b"***")
     status = response.status_code
     code: str | None = None
     message: str | None = None
     parsed: Any = None
     try:
         parsed = _error_decoder.decode(body) if body else None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         parsed = None
     if isinstance(parsed, dict):
         code = parsed.get("code") if isinstance(parsed.get("code"), str) else None

@@ -158,13 +158,8 @@ class _Decoder:
             event = self.decode(data)
         except msgspec.ValidationError as exc:
             event = self._fallback(data, exc)
-        except msgspec.DecodeError as exc:
-            raise ResponseDecodeError(
-                f"malformed stream event: {exc}",
-                operation=self.op,
-                body=data[:4096].encode(),
-                partial=self.state,
-            ) from None
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise self._malformed(data, exc) from None
         kind = type(event)
         if kind is ev.PingEvent:
             return None
@@ -185,8 +180,20 @@ class _Decoder:
         self.state._update(event)
         return event
 
+    def _malformed(self, data: str, exc: BaseException) -> ResponseDecodeError:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        return ResponseDecodeError(
+            f"malformed stream event: {reason}",
+            operation=self.op,
+            body=data[:4096].encode(),
+            partial=self.state,
+        )
+
     def _fallback(self, data: str, exc: msgspec.ValidationError) -> Any:
-        raw = _tag_decoder.decode(data)
+        try:
+            raw = _tag_decoder.decode(data)
+        except (msgspec.DecodeError, RecursionError) as error:  # valid JSON, not an object
+            raise self._malformed(data, error) from None
         tag = raw.get("event")
         if isinstance(tag, str) and tag not in self.known:
             return ev.UnknownEvent(event=tag, raw=raw)
@@ -358,7 +365,9 @@ class Stream(_StreamBase, Generic[E]):
         self.response = response
         self._decoder = _Decoder(ep, max_event_bytes)
         self._resumer = resumer
-        self._iterator = self._events()
+        # Module-level generators hold the response and decoder, not the stream itself, so
+        # dropping the stream frees it (and its connection) at once, without a GC cycle.
+        self._iterator = _events(response, self._decoder)
 
     def collect(self) -> Any:
         """Read the whole stream and return the operation's blocking-mode answer."""
@@ -397,26 +406,13 @@ class Stream(_StreamBase, Generic[E]):
                 resumes += 1
                 stream = stream.resume()
 
-    def _events(self) -> Generator[Any, None, None]:
-        decoder = self._decoder
-        feed = decoder.feed
-        source: Any = _CappedSource(self.response, decoder.max_event_bytes)
-        try:
-            for sse in EventSource(source).iter_sse():
-                event = feed(sse)
-                if event is not None:
-                    yield event
-        except httpx.TransportError as exc:
-            raise decoder.interrupted(exc) from exc
-        except _EventTooLarge:
-            raise decoder.too_large() from None
-        finally:
-            self.response.close()
-        if not decoder.state.finished:
-            raise decoder.interrupted(None)
-
     def __iter__(self) -> Iterator[E | ev.UnknownEvent]:
-        return self._iterator
+        # Each loop gets its own generator: breaking out of the loop drops it, and that
+        # closes the connection.
+        try:
+            yield from self._iterator
+        finally:
+            self._iterator.close()
 
     def __next__(self) -> E | ev.UnknownEvent:
         result: E | ev.UnknownEvent = next(self._iterator)
@@ -425,6 +421,12 @@ class Stream(_StreamBase, Generic[E]):
     def close(self) -> None:
         self._iterator.close()
         self.response.close()
+
+    def __del__(self) -> None:
+        # A stream dropped before its first event never ran its generator's cleanup.
+        response = getattr(self, "response", None)
+        if response is not None and not response.is_closed:
+            response.close()
 
     def __enter__(self) -> Stream[E]:
         return self
@@ -448,7 +450,7 @@ class AsyncStream(_StreamBase, Generic[E]):
         self.response = response
         self._decoder = _Decoder(ep, max_event_bytes)
         self._resumer = resumer
-        self._iterator = self._events()
+        self._iterator = _aevents(response, self._decoder)
 
     async def collect(self) -> Any:
         """Read the whole stream and return the operation's blocking-mode answer."""
@@ -481,26 +483,12 @@ class AsyncStream(_StreamBase, Generic[E]):
                 resumes += 1
                 stream = await stream.resume()
 
-    async def _events(self) -> AsyncGenerator[Any, None]:
-        decoder = self._decoder
-        feed = decoder.feed
-        source: Any = _CappedSource(self.response, decoder.max_event_bytes)
+    async def __aiter__(self) -> AsyncIterator[E | ev.UnknownEvent]:
         try:
-            async for sse in EventSource(source).aiter_sse():
-                event = feed(sse)
-                if event is not None:
-                    yield event
-        except httpx.TransportError as exc:
-            raise decoder.interrupted(exc) from exc
-        except _EventTooLarge:
-            raise decoder.too_large() from None
+            async for event in self._iterator:
+                yield event
         finally:
-            await self.response.aclose()
-        if not decoder.state.finished:
-            raise decoder.interrupted(None)
-
-    def __aiter__(self) -> AsyncIterator[E | ev.UnknownEvent]:
-        return self._iterator
+            await self._iterator.aclose()
 
     async def __anext__(self) -> E | ev.UnknownEvent:
         result: E | ev.UnknownEvent = await self._iterator.__anext__()
@@ -515,6 +503,42 @@ class AsyncStream(_StreamBase, Generic[E]):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _events(response: httpx.Response, decoder: _Decoder) -> Generator[Any, None, None]:
+    feed = decoder.feed
+    source: Any = _CappedSource(response, decoder.max_event_bytes)
+    try:
+        for sse in EventSource(source).iter_sse():
+            event = feed(sse)
+            if event is not None:
+                yield event
+    except httpx.TransportError as exc:
+        raise decoder.interrupted(exc) from exc
+    except _EventTooLarge:
+        raise decoder.too_large() from None
+    finally:
+        response.close()
+    if not decoder.state.finished:
+        raise decoder.interrupted(None)
+
+
+async def _aevents(response: httpx.Response, decoder: _Decoder) -> AsyncGenerator[Any, None]:
+    feed = decoder.feed
+    source: Any = _CappedSource(response, decoder.max_event_bytes)
+    try:
+        async for sse in EventSource(source).aiter_sse():
+            event = feed(sse)
+            if event is not None:
+                yield event
+    except httpx.TransportError as exc:
+        raise decoder.interrupted(exc) from exc
+    except _EventTooLarge:
+        raise decoder.too_large() from None
+    finally:
+        await response.aclose()
+    if not decoder.state.finished:
+        raise decoder.interrupted(None)
 
 
 class BinaryStream:
