@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._exceptions import InvalidArgumentsError
@@ -69,6 +68,8 @@ def iter_batch(
     window of inputs is read ahead, so an input of any length streams through."""
     _check(concurrency)
     client._endpoint(name)  # fail fast on an unknown operation, before any thread starts
+    from concurrent.futures import Future, ThreadPoolExecutor  # only batch users pay for it
+
     window: deque[tuple[int, Any, Future[Any]]] = deque()
     done = 0
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="dify-batch") as pool:

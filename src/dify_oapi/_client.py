@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
@@ -39,7 +39,9 @@ from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream, St
 from ._table import CALL_OPTIONS, Endpoint
 from ._version import __version__
 from ._waiters import async_wait_for_indexing, wait_for_indexing
-from .types import DocumentIndexingStatus
+
+if TYPE_CHECKING:
+    from .types import DocumentIndexingStatus
 
 __all__ = ["AsyncClient", "Client"]
 

@@ -6,7 +6,6 @@ Everything the caller got wrong is raised here: unknown or missing arguments
 
 from __future__ import annotations
 
-import difflib
 import io
 import os
 import re
@@ -185,6 +184,8 @@ def _check_names(ep: Endpoint, kwargs: Mapping[str, Any]) -> None:
     if unknown:
         hints = []
         for name in unknown:
+            import difflib
+
             close = difflib.get_close_matches(name, allowed, n=1)
             hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
         raise InvalidArgumentsError(

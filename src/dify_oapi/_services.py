@@ -9,17 +9,19 @@ Type checkers read the generated ``_services.pyi`` instead of this module.
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpx
 import msgspec
 
 from . import types
+
+if TYPE_CHECKING:
+    import inspect
 from ._exceptions import EndpointTableError
 from ._table import CALL_OPTIONS, Endpoint, index_endpoints, load_table
 
@@ -73,22 +75,22 @@ class Namespace(Service):
     __slots__ = ()
 
 
-_OPTION_PARAMS = [
-    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
-    for name in sorted(CALL_OPTIONS)
-]
-
-
 @cache
 def _signature(ep: Endpoint) -> inspect.Signature:
     """For help() and IDE introspection; the stubs carry the types."""
+    import inspect  # at the first use of a service, not at import
+
     params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
     if ep.request is not None:
         params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_ONLY, default=None))
         for name in ep.fields:
             default = inspect.Parameter.empty if name in ep.required else msgspec.UNSET
             params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))
-    return inspect.Signature(params + _OPTION_PARAMS)
+    options = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None)
+        for name in sorted(CALL_OPTIONS)
+    ]
+    return inspect.Signature(params + options)
 
 
 def _describe(ep: Endpoint) -> str:

@@ -48,6 +48,10 @@ def __getattr__(name: str) -> Any:
             names += importlib.import_module(f"{__name__}.{submodule}").__all__
         globals()["__all__"] = names
         return names
+    if name in _MODULES:  # ``from dify_oapi.types import events`` asks for a submodule
+        return importlib.import_module(f"{__name__}.{name}")
+    if name.startswith("_"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     for module_name in _MODULES:
         module = importlib.import_module(f"{__name__}.{module_name}")
         if name in module.__all__:
