@@ -275,6 +275,12 @@ class _CappedSource:
         self.headers = response.headers
 
     def _measure(self, run: int, tail: str, text: str) -> tuple[int, str]:
+        end = text.rfind("\n\n")
+        if end >= 0:  # the common case: the chunk ends an event with a blank line
+            run = len(text) - end - 2
+            if run > self._cap:
+                raise _EventTooLarge
+            return run, text[-2:]
         joined = tail + text
         # A blank line (two line ends in a row) ends an event.
         end = max(joined.rfind("\n\n"), joined.rfind("\r\r"), joined.rfind("\n\r"))
