@@ -1,0 +1,1 @@
+"""One package per contender, one module per workload; see ``benchmarks/README.md``."""

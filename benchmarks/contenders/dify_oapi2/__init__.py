@@ -1,0 +1,1 @@
+"""The published dify-oapi2 on PyPI (pydantic, builders); runs in its own virtual environment."""

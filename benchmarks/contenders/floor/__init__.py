@@ -1,0 +1,1 @@
+"""The floor: raw httpx with msgspec Structs written by hand for exactly these payloads."""

@@ -1,0 +1,1 @@
+"""Raw httpx with json.loads (dicts): what a hand-written client without msgspec does."""

@@ -1,0 +1,25 @@
+"""W2: ``client.chat.send(query=..., user=...)`` through httpx.MockTransport."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import payloads as p
+from harness import check_answer, per_call_us
+
+from contenders import _mock_httpx as mock
+
+from . import _common as c
+
+
+def run(params: dict[str, Any]) -> dict[str, Any]:
+    recorder = mock.Recorder()
+    client = c.client(mock.json_transport(p.chat_answer(), recorder))
+    send = client.chat.send
+
+    def call() -> Any:
+        return send(query=p.QUERY, user=p.USER)
+
+    check_answer(call())
+    recorder.verify("POST", "/v1/chat-messages", body=p.chat_request_obj())
+    return per_call_us(call, params["calls"], params["warmup"])

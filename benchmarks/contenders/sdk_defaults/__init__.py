@@ -1,0 +1,1 @@
+"""This SDK with its default connection limits (W5 only)."""

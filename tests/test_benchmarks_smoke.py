@@ -1,0 +1,76 @@
+"""The benchmark suite's smoke run: every workload once, tiny sizes, so the suite cannot rot.
+
+Times nothing; it checks the suite completes, every case is reported, this SDK and the floor
+produce figures in every case (each contender checks its own decoded results), and the peers
+are shown as skipped with a reason rather than left out.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CASES = [
+    "W1",
+    "W2",
+    "W3-chat-inproc",
+    "W3-workflow-inproc",
+    "W3-chat-socket",
+    "W3-workflow-socket",
+    "W4-documents",
+    "W4-messages",
+    "W5-async",
+    "W5-sync",
+    "W6-sse",
+    "W6-binary",
+]
+METRICS = {
+    "W1": {"import_client_ms", "importtime_ms", "peak_rss_mb"},
+    "W2": {"us_per_call"},
+    "W3": {"events_per_s", "first_event_us"},
+    "W4": {"us_per_call"},
+    "W5": {"rps", "cpu_per_1000"},
+    "W6": {"rss_growth_mb"},
+}
+
+
+def test_smoke_run_writes_every_case(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(output.read_text())
+    assert report["smoke"] is True
+    assert [case["key"] for case in report["cases"]] == CASES
+
+    for case in report["cases"]:
+        contenders = case["contenders"]
+        for name in ("floor", "sdk"):
+            entry = contenders[name]
+            assert entry["status"] == "ok", (case["key"], name, entry.get("reason"))
+            assert METRICS[case["workload"]] <= set(entry["median"]), (case["key"], name)
+            assert all(value >= 0 for value in entry["median"].values())
+        # Every figure is also given as a ratio to the floor measured in the same run.
+        assert contenders["floor"]["ratio"][case["metrics"][0]["key"]] == 1.0
+        assert case["metrics"][0]["key"] in contenders["sdk"]["ratio"]
+        for peer in ("dify_oapi2", "dify_client"):
+            assert contenders[peer]["status"] == "n/a"
+            assert contenders[peer]["reason"] == "skipped in smoke mode"
+
+    async_case = report["cases"][CASES.index("W5-async")]["contenders"]
+    for name in ("aiohttp", "sdk_aiohttp"):
+        entry = async_case[name]
+        # aiohttp is a benchmark-only dependency (the "bench" extra): measured or said why not.
+        assert entry["status"] == "ok" or "not installed" in entry["reason"], entry
+    assert report["cases"][CASES.index("W5-sync")]["contenders"]["dify_client"]["status"] == "n/a"
+    assert len(report["targets"]) == 14
+    assert "W2" in proc.stdout and "Targets" in proc.stdout
