@@ -126,59 +126,48 @@ def _check_api_key(key: str | None) -> str | None:
     return key
 
 
+class _Body:
+    """A body gathered chunk by chunk (decoded): refused past ``cap`` bytes, or cut at ``cap``
+    when ``truncate``."""
+
+    __slots__ = ("cap", "chunks", "op", "size", "truncate")
+
+    def __init__(self, response: httpx.Response, cap: int, op: str, truncate: bool) -> None:
+        _check_encoding(response, op)
+        declared = response.headers.get("content-length")
+        if not truncate and declared and declared.isdigit() and int(declared) > cap:
+            raise ResponseTooLargeError(f"answer of {declared} bytes exceeds {cap}", operation=op)
+        self.cap, self.op, self.truncate = cap, op, truncate
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep ``chunk``; True once a truncated body is full."""
+        if self.truncate:
+            chunk = chunk[: self.cap - self.size]
+        self.size += len(chunk)
+        if self.size > self.cap:
+            raise ResponseTooLargeError(f"answer exceeds {self.cap} bytes", operation=self.op)
+        self.chunks.append(chunk)
+        return self.truncate and self.size >= self.cap
+
+
 def _read_capped(response: httpx.Response, cap: int, op: str, truncate: bool = False) -> bytes:
-    """The body, refused past ``cap`` bytes (decoded), or cut there when ``truncate``."""
-    _check_encoding(response, op)
-    if truncate:
-        return _truncated(response.iter_bytes(), cap)
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > cap:
-        raise ResponseTooLargeError(f"answer of {declared} bytes exceeds {cap}", operation=op)
-    chunks: list[bytes] = []
-    total = 0
+    body = _Body(response, cap, op, truncate)
     for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > cap:
-            raise ResponseTooLargeError(f"answer exceeds {cap} bytes", operation=op)
-        chunks.append(chunk)
-    return b"".join(chunks)
+        if body.add(chunk):
+            break
+    return b"".join(body.chunks)
 
 
 async def _aread_capped(
     response: httpx.Response, cap: int, op: str, truncate: bool = False
 ) -> bytes:
-    _check_encoding(response, op)
-    if truncate:
-        kept: list[bytes] = []
-        size = 0
-        async for piece in response.aiter_bytes():
-            kept.append(piece[: cap - size])
-            size += len(kept[-1])
-            if size >= cap:
-                break
-        return b"".join(kept)
-    declared = response.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > cap:
-        raise ResponseTooLargeError(f"answer of {declared} bytes exceeds {cap}", operation=op)
-    chunks: list[bytes] = []
-    total = 0
+    body = _Body(response, cap, op, truncate)
     async for chunk in response.aiter_bytes():
-        total += len(chunk)
-        if total > cap:
-            raise ResponseTooLargeError(f"answer exceeds {cap} bytes", operation=op)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _truncated(chunks: Iterator[bytes], cap: int) -> bytes:
-    kept: list[bytes] = []
-    total = 0
-    for chunk in chunks:
-        kept.append(chunk[: cap - total])
-        total += len(kept[-1])
-        if total >= cap:
+        if body.add(chunk):
             break
-    return b"".join(kept)
+    return b"".join(body.chunks)
 
 
 def _check_encoding(response: httpx.Response, op: str) -> None:
@@ -487,6 +476,19 @@ class _Send:
         self.json_cap = json_cap
         self.error_cap = error_cap
 
+    def build(self, http: httpx.Client | httpx.AsyncClient, files: Any, form: Any) -> httpx.Request:
+        prepared = self.prepared
+        return http.build_request(
+            prepared.endpoint.method,
+            self.url,
+            params=prepared.params,
+            content=prepared.content,
+            data=form,
+            files=files,
+            headers=self.headers,
+            timeout=self.timeout,
+        )
+
     def cap(self, response: httpx.Response) -> tuple[int, bool]:
         """How much of the body to read now and whether to cut it there rather than refuse
         it; -1 leaves the body streaming."""
@@ -537,37 +539,25 @@ class _FairSlots:
                 self._free += 1
 
 
-class _SlotStream(httpx.SyncByteStream):
-    """A response body that gives its concurrency slot back when it closes (once)."""
+class _SlotBody(httpx.SyncByteStream, httpx.AsyncByteStream):
+    """A response body (sync or async) that gives its concurrency slot back, once, when it
+    closes."""
 
-    def __init__(self, inner: Any, slots: _FairSlots) -> None:
+    def __init__(self, inner: Any, slots: Any) -> None:
         self._inner = inner
-        self._slots: _FairSlots | None = slots
+        self._slots: Any = slots
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self._inner)
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._inner.__aiter__()  # type: ignore[no-any-return]
 
     def close(self) -> None:
         try:
             self._inner.close()
         finally:
             self.release()
-
-    def release(self) -> None:
-        slots, self._slots = self._slots, None
-        if slots is not None:
-            slots.release()
-
-
-class _AsyncSlotStream(httpx.AsyncByteStream):
-    """Async twin of :class:`_SlotStream`."""
-
-    def __init__(self, inner: Any, slots: Any) -> None:
-        self._inner = inner
-        self._slots: Any = slots
-
-    def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._inner.__aiter__()  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         try:
@@ -679,24 +669,14 @@ class Client(_BaseClient, ServiceAttributes):
                 raise httpx.PoolTimeout("no free connection slot within the pool timeout")
         try:
             with prepared.multipart() as (files, form):
-                request = self._http.build_request(
-                    prepared.endpoint.method,
-                    send.url,
-                    params=prepared.params,
-                    content=prepared.content,
-                    data=form,
-                    files=files,
-                    headers=send.headers,
-                    timeout=send.timeout,
-                )
-                response = self._http.send(request, stream=True)
+                response = self._http.send(send.build(self._http, files, form), stream=True)
         except BaseException:
             if slots is not None:
                 slots.release()
             raise
         holder = None
         if slots is not None:
-            holder = response.stream = _SlotStream(response.stream, slots)
+            holder = response.stream = _SlotBody(response.stream, slots)
         cap, truncate = send.cap(response)
         if cap == -1:
             if holder is not None and response.is_closed:
@@ -863,16 +843,7 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
                 raise httpx.PoolTimeout("no free connection slot within the pool timeout") from None
         try:
             with prepared.multipart() as (files, form):
-                request = self._http.build_request(
-                    prepared.endpoint.method,
-                    send.url,
-                    params=prepared.params,
-                    content=prepared.content,
-                    data=form,
-                    files=files,
-                    headers=send.headers,
-                    timeout=send.timeout,
-                )
+                request = send.build(self._http, files, form)
                 response = await self._http.send(request, stream=True)
         except BaseException:
             if slots is not None:
@@ -880,7 +851,7 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
             raise
         holder = None
         if slots is not None:
-            holder = response.stream = _AsyncSlotStream(response.stream, slots)
+            holder = response.stream = _SlotBody(response.stream, slots)
         cap, truncate = send.cap(response)
         if cap == -1:
             if holder is not None and response.is_closed:

@@ -167,7 +167,7 @@ def prepare(
         path = _expand_path(ep, data)
         params = _query(ep, data) if ep.query_fields else None
         if ep.multipart:
-            form = {k: _form_value(data[k]) for k in ep.body_fields if k in data}
+            form = {k: _scalar(data[k]) for k in ep.body_fields if k in data}
             parts = {name: _file_part(op, name, value) for name, value in files.items()}
         elif ep.body_fields:
             if ep.path_fields or ep.query_fields:
@@ -279,10 +279,6 @@ def _query(ep: Endpoint, data: dict[str, Any]) -> list[tuple[str, str | int | fl
         else:
             params.append((name, _scalar(value)))
     return params
-
-
-def _form_value(value: Any) -> str:
-    return _scalar(value)
 
 
 def _file_part(op: str, name: str, value: Any) -> FilePart:

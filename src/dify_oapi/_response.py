@@ -45,11 +45,6 @@ class RawResponse(Generic[T]):
         return f"<RawResponse [{self.status_code}] {type(self.data).__name__}>"
 
 
-def decoder_for(tp: Any) -> msgspec.json.Decoder[Any]:
-    """One cached decoder per response type."""
-    return json_decoder(tp)
-
-
 def request_id(response: httpx.Response) -> str | None:
     headers = response.headers
     value: str | None = headers.get("x-request-id") or headers.get("x-trace-id")
@@ -74,7 +69,7 @@ def decode_body(ep: Endpoint, response: httpx.Response, body: bytes) -> Any:
             body=body[:4096],
         )
     try:
-        return decoder_for(tp).decode(body)
+        return json_decoder(tp).decode(body)
     except RecursionError:
         raise ResponseDecodeError(
             "could not decode the answer: nested too deeply",

@@ -303,11 +303,23 @@ class _CappedSource:
 
 
 class _StreamBase:
-    __slots__ = ("_decoder", "_resumer", "response")
+    __slots__ = ("_decoder", "_iterator", "_resumer", "response")
 
-    response: httpx.Response
-    _decoder: _Decoder
-    _resumer: Callable[[StreamState], Any] | None
+    def __init__(
+        self,
+        response: httpx.Response,
+        ep: Endpoint,
+        max_event_bytes: int,
+        resumer: Callable[[StreamState], Any] | None = None,
+    ) -> None:
+        self.response = response
+        self._decoder = _Decoder(ep, max_event_bytes)
+        self._resumer = resumer
+        # Module-level generators hold the response and decoder, not the stream itself, so
+        # dropping the stream frees it (and its connection) at once, without a GC cycle.
+        self._iterator: Any = (_aevents if self._is_async else _events)(response, self._decoder)
+
+    _is_async = False
 
     @property
     def state(self) -> StreamState:
@@ -359,21 +371,8 @@ class Stream(_StreamBase, Generic[E]):
     Use it as a context manager, or call :meth:`close`, when you may stop before the end.
     """
 
-    __slots__ = ("_iterator",)
-
-    def __init__(
-        self,
-        response: httpx.Response,
-        ep: Endpoint,
-        max_event_bytes: int,
-        resumer: Callable[[StreamState], Stream[E]] | None = None,
-    ) -> None:
-        self.response = response
-        self._decoder = _Decoder(ep, max_event_bytes)
-        self._resumer = resumer
-        # Module-level generators hold the response and decoder, not the stream itself, so
-        # dropping the stream frees it (and its connection) at once, without a GC cycle.
-        self._iterator = _events(response, self._decoder)
+    __slots__ = ()
+    _iterator: Generator[Any, None, None]
 
     def collect(self) -> Any:
         """Read the whole stream and return the operation's blocking-mode answer."""
@@ -444,19 +443,9 @@ class Stream(_StreamBase, Generic[E]):
 class AsyncStream(_StreamBase, Generic[E]):
     """Async twin of :class:`Stream`: ``async for event in stream``."""
 
-    __slots__ = ("_iterator",)
-
-    def __init__(
-        self,
-        response: httpx.Response,
-        ep: Endpoint,
-        max_event_bytes: int,
-        resumer: Callable[[StreamState], Any] | None = None,
-    ) -> None:
-        self.response = response
-        self._decoder = _Decoder(ep, max_event_bytes)
-        self._resumer = resumer
-        self._iterator = _aevents(response, self._decoder)
+    __slots__ = ()
+    _iterator: AsyncGenerator[Any, None]
+    _is_async = True
 
     async def collect(self) -> Any:
         """Read the whole stream and return the operation's blocking-mode answer."""

@@ -125,8 +125,6 @@ class Endpoint:
             raise fail(
                 f"response {self.response!r} is not a msgspec Struct, a list of one, bytes or None"
             )
-        if self.response is None and self.stream is None and self.request is None:
-            pass  # an operation with no fields and no answer body is allowed
         infos = struct_fields(self.request) if self.request else ()
         names = tuple(f.name for f in infos)
         required = tuple(
