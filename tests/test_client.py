@@ -149,6 +149,41 @@ def test_default_headers_and_custom_transport() -> None:
         Client(api_key=KEY, default_headers={"X-Bad": "a\nb"})
 
 
+def test_headers_on_the_wire_are_merged_once_case_insensitively() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200, json={"name": "x"}, headers={"Set-Cookie": "lb=node-2; Path=/"}
+        )
+
+    client = Client(
+        api_key=KEY,
+        base_url=BASE,
+        transport=httpx.MockTransport(handler),
+        default_headers={"user-agent": "mine/1", "X-Tenant": "t1"},
+    )
+    client.dify.get_info(extra_headers={"x-tenant": "t2", "accept": "application/json"})
+    # The second call goes through httpx's merging: the pool now holds a cookie to send back.
+    client.with_options(default_headers={"X-Tenant": "t3"}).dify.get_info()
+    first, second = seen
+    assert first.headers.raw == [
+        (b"Host", b"dify.test"),
+        (b"Accept", b"application/json"),
+        (b"Accept-Encoding", b"gzip, deflate"),
+        (b"Connection", b"keep-alive"),
+        (b"User-Agent", b"mine/1"),
+        (b"Authorization", f"Bearer {KEY}".encode()),
+        (b"x-tenant", b"t2"),
+    ]
+    assert first.extensions["timeout"] == client.timeout.as_dict()
+    assert second.headers["x-tenant"] == "t3"
+    assert second.headers["cookie"] == "lb=node-2"
+    assert second.headers.get_list("user-agent") == ["mine/1"]
+    assert second.headers["authorization"] == f"Bearer {KEY}"
+
+
 async def test_async_client_lifecycle(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(json={"name": "a"}, is_reusable=True)
     client = AsyncClient(api_key=KEY, base_url=BASE)
