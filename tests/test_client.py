@@ -154,9 +154,7 @@ def test_headers_on_the_wire_are_merged_once_case_insensitively() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(
-            200, json={"name": "x"}, headers={"Set-Cookie": "lb=node-2; Path=/"}
-        )
+        return httpx.Response(200, json={"name": "x"}, headers={"Set-Cookie": "lb=node-2; Path=/"})
 
     client = Client(
         api_key=KEY,

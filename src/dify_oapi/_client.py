@@ -470,8 +470,7 @@ _SEND = "send"
 _SLEEP = "sleep"
 # Header names the SDK sets or replaces per call, in the spelling it sends.
 _CANONICAL = {
-    name.lower(): name
-    for name in ("Accept", "Authorization", "Content-Type", "User-Agent")
+    name.lower(): name for name in ("Accept", "Authorization", "Content-Type", "User-Agent")
 }
 
 
