@@ -1,20 +1,26 @@
 """Server-sent event streams and binary downloads.
 
-SSE framing comes from httpx-sse; each ``data:`` payload is decoded straight into the row's
-tagged union of event structs on the JSON ``event`` field. What the stream has produced so
-far is kept in a :class:`StreamState` that travels with any error raised mid-stream.
+Frames are cut from the body's bytes at blank lines. A frame that is one ``data:`` line (all
+Dify sends, apart from pings) goes straight to msgspec; any other frame is parsed by
+httpx-sse, and so is the whole rest of a stream once it shows a carriage return. Each
+``data:`` payload is decoded into the row's tagged union of event structs on the JSON
+``event`` field. What the stream has produced so far is kept in a :class:`StreamState` that
+travels with any error raised mid-stream.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator, Iterator
 from functools import cache
 from typing import Any, Generic, TypeVar
 
 import httpx
 import msgspec
-from httpx_sse import EventSource, ServerSentEvent
+from httpx_sse import ServerSentEvent
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
 from ._codecs import json_decoder
 from ._exceptions import (
@@ -35,36 +41,53 @@ __all__ = ["AsyncBinaryStream", "AsyncStream", "BinaryStream", "Stream", "Stream
 E = TypeVar("E")
 
 _tag_decoder = msgspec.json.Decoder(dict[str, Any])
+_MESSAGE, _AGENT_MESSAGE, _TEXT_CHUNK = ev.MessageEvent, ev.AgentMessageEvent, ev.TextChunkEvent
+_DELTAS = frozenset((_MESSAGE, _AGENT_MESSAGE, _TEXT_CHUNK))
 
 
 class StreamState:
-    """What a stream has produced so far: ids, answer text, events.
+    """What a stream has produced so far: ids, answer text, recent events.
 
     Carried by every error raised mid-stream as ``error.partial``, so a caller can stop the
     task (``task_id``), continue the conversation (``conversation_id``, ``message_id``) or
-    re-attach to a workflow run (``workflow_run_id``).
+    re-attach to a workflow run (``workflow_run_id``). The answer text is kept whole;
+    ``events`` holds the last :attr:`MAX_EVENTS` events, so a long stream's memory stays flat.
     """
+
+    MAX_EVENTS = 256
 
     __slots__ = (
         "_chunks",
+        "_finals",
+        "_keys",
+        "_recent",
         "_replaced",
         "conversation_id",
-        "events",
+        "count",
         "finished",
         "message_id",
         "task_id",
         "workflow_run_id",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, resumable: bool = False) -> None:
         self.task_id: str | None = None
         self.message_id: str | None = None
         self.conversation_id: str | None = None
         self.workflow_run_id: str | None = None
-        self.events: list[Any] = []
         self.finished = False
+        self.count = 0
+        self._recent: deque[Any] = deque(maxlen=self.MAX_EVENTS)
+        self._finals: list[Any] = []  # message_end, workflow_finished, workflow_paused
+        # Replay keys of workflow and node events, for dropping what a resumed run repeats.
+        self._keys: set[tuple[Any, ...]] | None = set() if resumable else None
         self._chunks: list[str] = []
         self._replaced = False
+
+    @property
+    def events(self) -> list[Any]:
+        """The last :attr:`MAX_EVENTS` events, oldest first (``count`` says how many came)."""
+        return list(self._recent)
 
     @property
     def answer(self) -> str:
@@ -74,7 +97,41 @@ class StreamState:
         return self._chunks[0] if self._chunks else ""
 
     def _update(self, event: Any) -> None:
-        self.events.append(event)
+        self.count += 1
+        self._recent.append(event)
+        kind = type(event)
+        # Deltas repeat their ids; read them only until they are known.
+        if kind is _MESSAGE:
+            if self.message_id is None:
+                self._ids(event)
+            if self._replaced:
+                # New Agent apps close with one `message` holding the whole answer.
+                self._chunks[:] = [event.answer]
+            else:
+                self._chunks.append(event.answer)
+            return
+        if kind is _TEXT_CHUNK:
+            if self.workflow_run_id is None:
+                self._ids(event)
+            if event.data is not None:
+                self._chunks.append(event.data.text)
+            return
+        if kind is _AGENT_MESSAGE:
+            if self.message_id is None:
+                self._ids(event)
+            self._replaced = True
+            self._chunks.append(event.answer)
+            return
+        self._ids(event)
+        if kind is ev.MessageReplaceEvent:
+            self._chunks[:] = [event.answer]
+        elif self._keys is not None and (replay := _replay_key(event)) is not None:
+            self._keys.add(replay)
+        if kind.final:
+            self.finished = True
+            self._finals.append(event)
+
+    def _ids(self, event: Any) -> None:
         if type(event) is ev.UnknownEvent:
             raw = event.raw
             for key in ("task_id", "message_id", "conversation_id", "workflow_run_id"):
@@ -90,29 +147,12 @@ class StreamState:
             self.conversation_id = event.conversation_id
         if event.workflow_run_id:
             self.workflow_run_id = event.workflow_run_id
-        kind = type(event)
-        if kind is ev.MessageEvent:
-            if self._replaced:
-                # New Agent apps close with one `message` holding the whole answer.
-                self._chunks[:] = [event.answer]
-            else:
-                self._chunks.append(event.answer)
-        elif kind is ev.AgentMessageEvent:
-            self._replaced = True
-            self._chunks.append(event.answer)
-        elif kind is ev.TextChunkEvent:
-            if event.data is not None:
-                self._chunks.append(event.data.text)
-        elif kind is ev.MessageReplaceEvent:
-            self._chunks[:] = [event.answer]
-        if kind.final:
-            self.finished = True
 
     def __repr__(self) -> str:
         return (
             f"<StreamState task_id={self.task_id!r} message_id={self.message_id!r} "
             f"conversation_id={self.conversation_id!r} workflow_run_id={self.workflow_run_id!r} "
-            f"events={len(self.events)} answer_chars={len(self.answer)}>"
+            f"events={self.count} answer_chars={len(self.answer)}>"
         )
 
 
@@ -144,23 +184,34 @@ class _Decoder:
         # The blocking shape collect() builds; a resumed stream keeps the original call's.
         self.response_type = ep.response
         self.op = ep.qualname
-        self.state = StreamState()
+        self.state = StreamState(resumable=bool(ep.resume))
         self.max_event_bytes = max_event_bytes
         # Keys of events already delivered before a resume; None on a fresh stream.
         self.seen: set[tuple[Any, ...]] | None = None
 
-    def feed(self, sse: ServerSentEvent) -> Any:
+    def feed(self, frame: bytes | ServerSentEvent) -> Any:
         """The decoded event, or ``None`` for frames to skip (pings, comments)."""
-        data = sse.data
-        if not data or sse.event == "ping":
+        data: bytes | str
+        if isinstance(frame, bytes):
+            data = frame
+        elif frame.event == "ping":
+            return None
+        else:
+            data = frame.data
+        if not data:
             return None
         try:
             event = self.decode(data)
         except msgspec.ValidationError as exc:
             event = self._fallback(data, exc)
         except (msgspec.DecodeError, RecursionError) as exc:
+            if type(data) is bytes:  # not UTF-8: decode as httpx-sse would, with U+FFFD
+                return self.feed(ServerSentEvent(data=data.decode("utf-8", "replace")))
             raise self._malformed(data, exc) from None
         kind = type(event)
+        if kind in _DELTAS:  # the bulk of a stream: never replayed, never a failure
+            self.state._update(event)
+            return event
         if kind is ev.PingEvent:
             return None
         if self.seen is not None and _replay_key(event) in self.seen:
@@ -180,16 +231,16 @@ class _Decoder:
         self.state._update(event)
         return event
 
-    def _malformed(self, data: str, exc: BaseException) -> ResponseDecodeError:
+    def _malformed(self, data: bytes | str, exc: BaseException) -> ResponseDecodeError:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         return ResponseDecodeError(
             f"malformed stream event: {reason}",
             operation=self.op,
-            body=data[:4096].encode(),
+            body=_head(data),
             partial=self.state,
         )
 
-    def _fallback(self, data: str, exc: msgspec.ValidationError) -> Any:
+    def _fallback(self, data: bytes | str, exc: msgspec.ValidationError) -> Any:
         try:
             raw = _tag_decoder.decode(data)
         except (msgspec.DecodeError, RecursionError) as error:  # valid JSON, not an object
@@ -202,13 +253,13 @@ class _Decoder:
         raise ResponseDecodeError(
             f"stream event {tag!r} does not match its schema: {exc}",
             operation=self.op,
-            body=data[:4096].encode(),
+            body=_head(data),
             partial=self.state,
         ) from None
 
     def too_large(self) -> ResponseTooLargeError:
         return ResponseTooLargeError(
-            f"a stream event exceeded {self.max_event_bytes} characters",
+            f"a stream event exceeded {self.max_event_bytes} bytes",
             operation=self.op,
             partial=self.state,
         )
@@ -244,7 +295,7 @@ def assemble(state: StreamState, response_type: Any) -> Any:
         "workflow_run_id": state.workflow_run_id,
         "event": "message",
     }
-    for event in state.events:
+    for event in state._finals:
         kind = type(event)
         if kind is ev.MessageEndEvent:
             fields["metadata"] = event.metadata
@@ -255,51 +306,105 @@ def assemble(state: StreamState, response_type: Any) -> Any:
     return msgspec.convert({k: v for k, v in fields.items() if v is not None}, response_type)
 
 
+def _head(data: bytes | str) -> bytes:
+    return (data if type(data) is bytes else data.encode())[:4096]  # type: ignore[union-attr]
+
+
 class _EventTooLarge(Exception):
-    """Raised inside the text source; the stream turns it into ResponseTooLargeError."""
+    """Raised by the framer; the stream turns it into ResponseTooLargeError."""
 
 
-class _CappedSource:
-    """What httpx-sse reads: the response's text, refused once one event grows past ``cap``.
+class _Framer:
+    """Cuts SSE frames from body chunks; refuses an event that grows past ``cap`` bytes.
 
-    httpx-sse buffers a line, and the data lines of an event, until they end; without a cap
-    a server that never ends a line or an event would exhaust memory. Counting happens after
-    decompression, so a small compressed body cannot hide a huge event.
+    A frame that is a single ``data:`` line comes out as its payload bytes, ready for
+    msgspec. Any other frame (pings, comments, several fields) is parsed by httpx-sse's
+    decoder and comes out as its ``ServerSentEvent``. Line ends other than ``\n`` are rare
+    enough that, from the first carriage return on, the stream is handed to httpx-sse whole.
+    Without the cap a server that never ends an event would exhaust memory; it counts bytes
+    after decompression, so a small compressed body cannot hide a huge event.
     """
 
-    __slots__ = ("_cap", "_response", "headers")
+    __slots__ = ("_buffer", "_cap", "_lines", "_run", "_sse", "_tail", "_text")
 
-    def __init__(self, response: httpx.Response, cap: int) -> None:
-        self._response = response
+    def __init__(self, cap: int) -> None:
         self._cap = cap
-        self.headers = response.headers
+        self._buffer = b""
+        self._sse = SSEDecoder()
+        self._lines: SSELineDecoder | None = None
+        self._text: Any = None
+        self._run, self._tail = 0, b""
 
-    def _measure(self, run: int, tail: str, text: str) -> tuple[int, str]:
-        end = text.rfind("\n\n")
-        if end >= 0:  # the common case: the chunk ends an event with a blank line
-            run = len(text) - end - 2
-            if run > self._cap:
-                raise _EventTooLarge
-            return run, text[-2:]
-        joined = tail + text
-        # A blank line (two line ends in a row) ends an event.
-        end = max(joined.rfind("\n\n"), joined.rfind("\r\r"), joined.rfind("\n\r"))
-        run = len(joined) - end - 2 if end >= 0 else run + len(text)
-        if run > self._cap:
+    def feed(self, chunk: bytes) -> list[bytes | ServerSentEvent]:
+        if (
+            chunk[:5] == b"data:"  # the usual chunk: exactly one single-line event
+            and chunk[-2:] == b"\n\n"
+            and not self._buffer
+            and self._lines is None
+            and chunk.count(b"\n") == 2
+            and b"\r" not in chunk
+        ):
+            return [chunk[6:-2] if chunk[5:6] == b" " else chunk[5:-2]]
+        if self._lines is not None or b"\r" in chunk:
+            return self._general(chunk)
+        buffer = self._buffer + chunk if self._buffer else chunk
+        frames: list[bytes | ServerSentEvent] = []
+        start = 0
+        while (end := buffer.find(b"\n\n", start)) >= 0:
+            frame = buffer[start:end]
+            start = end + 2
+            if frame[:5] == b"data:" and b"\n" not in frame:
+                frames.append(frame[6:] if frame[5:6] == b" " else frame[5:])
+            elif frame:
+                frames.extend(self._parse(frame))
+        self._buffer = buffer[start:] if start else buffer
+        if len(self._buffer) > self._cap:
             raise _EventTooLarge
-        return run, joined[-2:]
+        return frames
 
-    def iter_text(self) -> Iterator[str]:
-        run, tail = 0, ""
-        for text in self._response.iter_text():
-            run, tail = self._measure(run, tail, text)
-            yield text
+    def _parse(self, frame: bytes) -> list[bytes | ServerSentEvent]:
+        decode = self._sse.decode
+        for line in frame.decode("utf-8", "replace").split("\n"):
+            decode(line)
+        event = decode("")
+        return [] if event is None else [event]
 
-    async def aiter_text(self) -> AsyncIterator[str]:
-        run, tail = 0, ""
-        async for text in self._response.aiter_text():
-            run, tail = self._measure(run, tail, text)
-            yield text
+    def _general(self, chunk: bytes) -> list[bytes | ServerSentEvent]:
+        if self._lines is None:
+            self._lines = SSELineDecoder()
+            self._text = codecs.getincrementaldecoder("utf-8")("replace")
+            chunk, self._buffer = self._buffer + chunk, b""
+        self._measure(chunk)
+        decode = self._sse.decode
+        return [
+            sse
+            for line in self._lines.decode(self._text.decode(chunk))
+            if (sse := decode(line)) is not None
+        ]
+
+    def close(self) -> list[bytes | ServerSentEvent]:
+        """Frames completed by the end of the body (a final ``\\r`` ends a line only there)."""
+        if self._lines is None:
+            return []  # an unterminated last event is dropped, as the SSE spec says
+        rest = self._text.decode(b"", final=True)
+        lines = [*(self._lines.decode(rest) if rest else ()), *self._lines.flush()]
+        decode = self._sse.decode
+        return [sse for line in lines if (sse := decode(line)) is not None]
+
+    def _measure(self, chunk: bytes) -> None:
+        """Bytes since the last blank line (two line ends in a row), checked against the cap."""
+        joined = self._tail + chunk
+        end = max(joined.rfind(b"\n\n"), joined.rfind(b"\r\r"), joined.rfind(b"\n\r"))
+        if end >= 0:
+            end += 2
+            if joined[end - 1 : end] == b"\r" and joined[end : end + 1] == b"\n":
+                end += 1  # the blank line was a CRLF
+            self._run = len(joined) - end
+        else:
+            self._run += len(chunk)
+        self._tail = joined[-2:]
+        if self._run > self._cap:
+            raise _EventTooLarge
 
 
 class _StreamBase:
@@ -361,7 +466,7 @@ class _StreamBase:
         decoder = self._decoder
         decoder.state = previous._decoder.state
         decoder.response_type = previous._decoder.response_type
-        decoder.seen = {key for e in decoder.state.events if (key := _replay_key(e)) is not None}
+        decoder.seen = set(decoder.state._keys or ())
         self._resumer = previous._resumer
 
 
@@ -502,10 +607,15 @@ class AsyncStream(_StreamBase, Generic[E]):
 
 def _events(response: httpx.Response, decoder: _Decoder) -> Generator[Any, None, None]:
     feed = decoder.feed
-    source: Any = _CappedSource(response, decoder.max_event_bytes)
+    framer = _Framer(decoder.max_event_bytes)
     try:
-        for sse in EventSource(source).iter_sse():
-            event = feed(sse)
+        for chunk in response.iter_bytes():
+            for frame in framer.feed(chunk):
+                event = feed(frame)
+                if event is not None:
+                    yield event
+        for frame in framer.close():
+            event = feed(frame)
             if event is not None:
                 yield event
     except httpx.TransportError as exc:
@@ -520,10 +630,15 @@ def _events(response: httpx.Response, decoder: _Decoder) -> Generator[Any, None,
 
 async def _aevents(response: httpx.Response, decoder: _Decoder) -> AsyncGenerator[Any, None]:
     feed = decoder.feed
-    source: Any = _CappedSource(response, decoder.max_event_bytes)
+    framer = _Framer(decoder.max_event_bytes)
     try:
-        async for sse in EventSource(source).aiter_sse():
-            event = feed(sse)
+        async for chunk in response.aiter_bytes():
+            for frame in framer.feed(chunk):
+                event = feed(frame)
+                if event is not None:
+                    yield event
+        for frame in framer.close():
+            event = feed(frame)
             if event is not None:
                 yield event
     except httpx.TransportError as exc:
