@@ -18,6 +18,7 @@ from dify_oapi import (
     IndexingTimeoutError,
     InvalidArgumentsError,
     StreamInterruptedError,
+    StreamState,
 )
 from dify_oapi.types import ChatResponse, ListDocumentsRequest, WorkflowRunResponse
 from dify_oapi.types import events as ev
@@ -296,6 +297,35 @@ def test_resume_after_a_cut_equals_an_uninterrupted_run(
         "WorkflowFinishedEvent",
     ]
     assert resumed.answer == "Bonjour" and len(resumed.state.events) == len(RUN)
+
+
+def test_long_stream_keeps_recent_events_and_every_replay_key(
+    client: Client, httpx_mock: HTTPXMock
+) -> None:
+    chunks = [{"event": "text_chunk", **WF, "data": {"text": f"{i} "}} for i in range(300)]
+    httpx_mock.add_response(
+        url=f"{BASE}/workflows/run",
+        headers=SSE_HEADERS,
+        stream=IteratorStream([sse([*RUN[:4], *chunks])]),
+    )
+    # The re-attached run replays from the start: its node events left the window long ago.
+    httpx_mock.add_response(
+        url=f"{BASE}/workflow/wr/events?user=u-1",
+        headers=SSE_HEADERS,
+        content=sse([*RUN[:4], *RUN[6:]]),
+    )
+    stream = client.workflow.run(inputs={}, user="u-1", stream=True)
+    with pytest.raises(StreamInterruptedError) as info:
+        for _ in stream:
+            pass
+    partial = info.value.partial
+    assert partial is not None and partial.count == 304
+    assert len(partial.events) == StreamState.MAX_EVENTS == 256
+    assert partial.events[0].data.text == "44 " and partial.events[-1].data.text == "299 "
+    assert partial.answer == "".join(f"{i} " for i in range(300))
+    resumed = stream.resume()
+    assert [type(e).__name__ for e in resumed] == ["NodeFinishedEvent", "WorkflowFinishedEvent"]
+    assert resumed.state.count == 306 and resumed.state.finished
 
 
 def test_follow_resumes_transparently(client: Client, httpx_mock: HTTPXMock) -> None:
