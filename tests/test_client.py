@@ -311,3 +311,27 @@ def test_waiting_for_a_slot_honours_the_pool_timeout(httpx_mock: HTTPXMock) -> N
     stream.close()  # gives the slot back
     httpx_mock.add_response(json={"name": "x"})
     assert client.dify.get_info().name == "x"
+
+
+def test_a_blocking_call_imports_no_stream_batch_or_waiter_code() -> None:
+    script = """
+import sys, httpx, dify_oapi
+seen = []
+def handler(request):
+    seen.append((request.method, str(request.url), request.content))
+    return httpx.Response(200, json={"answer": "hi", "id": "m-1"})
+client = dify_oapi.Client(api_key="app-k", base_url="http://h/v1", transport=httpx.MockTransport(handler))
+print(client.chat.send(query="q", user="u").answer, seen)
+mods = ("_streaming", "_batch", "_waiters", "_pagination")
+print(sorted(m for m in mods if "dify_oapi." + m in sys.modules), "httpx_sse" in sys.modules)
+print(dify_oapi.Stream.__name__, dify_oapi.IndexingFailedError.__mro__[1].__name__)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    body = b'{"query":"q","user":"u","inputs":{},"response_mode":"blocking"}'
+    assert out == [
+        f"hi [('POST', 'http://h/v1/chat-messages', {body!r})]",
+        "[] False",
+        "Stream DifyError",
+    ]

@@ -5,7 +5,9 @@
 >>> client.chat.send(query="Hello", user="user-1").answer
 """
 
-from ._batch import BatchResult
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._client import AsyncClient, Client
 from ._exceptions import (
     APIConnectionError,
@@ -33,10 +35,39 @@ from ._exceptions import (
     UnsupportedMediaTypeError,
 )
 from ._response import RawResponse
-from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream, StreamState
 from ._table import Endpoint, load_table
 from ._version import __version__
-from ._waiters import IndexingFailedError, IndexingTimeoutError
+
+if TYPE_CHECKING:
+    from ._batch import BatchResult
+    from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream, StreamState
+    from ._waiters import IndexingFailedError, IndexingTimeoutError
+
+# Loaded on first use: a blocking call needs none of them.
+_LAZY = {
+    "BatchResult": "_batch",
+    "AsyncBinaryStream": "_streaming",
+    "AsyncStream": "_streaming",
+    "BinaryStream": "_streaming",
+    "Stream": "_streaming",
+    "StreamState": "_streaming",
+    "IndexingFailedError": "_waiters",
+    "IndexingTimeoutError": "_waiters",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "APIConnectionError",

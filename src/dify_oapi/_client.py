@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from . import _services
-from ._batch import BatchResult, aiter_batch, iter_batch
 from ._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -30,17 +29,16 @@ from ._exceptions import (
     ResponseDecodeError,
     ResponseTooLargeError,
 )
-from ._pagination import Pager
 from ._request import Prepared, check_header_value, prepare
 from ._response import RawResponse, decode_body, status_error
 from ._retry import MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
 from ._services import AsyncServiceAttributes, Service, ServiceAttributes
-from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream, StreamState
 from ._table import CALL_OPTIONS, Endpoint
 from ._version import __version__
-from ._waiters import async_wait_for_indexing, wait_for_indexing
 
 if TYPE_CHECKING:
+    from ._batch import BatchResult
+    from ._streaming import StreamState
     from .types import DocumentIndexingStatus
 
 __all__ = ["AsyncClient", "Client"]
@@ -192,8 +190,6 @@ class _BaseClient:
     """Configuration shared by :class:`Client` and :class:`AsyncClient`."""
 
     _is_async: bool
-    _event_stream: Any
-    _binary_stream: Any
 
     def __init__(
         self,
@@ -414,8 +410,12 @@ class _BaseClient:
         if not prepared.streaming:
             result = decode_body(ep, response, body)
             return RawResponse(response, result) if opts.raw else result
+        # Streams, pages, batches and waiters load on first use: a blocking call needs none.
+        from . import _streaming
+
         if ep.stream is None:
-            return self._binary_stream(response, op)
+            binary = _streaming.AsyncBinaryStream if self._is_async else _streaming.BinaryStream
+            return binary(response, op)
         if body is not None:  # a streaming request answered with something other than SSE
             raise ResponseDecodeError(
                 "expected an event stream, got "
@@ -425,7 +425,8 @@ class _BaseClient:
                 body=body[:4096],
             )
         resumer = self._resumer(ep, user, opts.api_key) if ep.resume else None
-        return self._event_stream(response, ep, self.max_event_bytes, resumer)
+        events = _streaming.AsyncStream if self._is_async else _streaming.Stream
+        return events(response, ep, self.max_event_bytes, resumer)
 
     def _resumer(self, ep: Endpoint, user: Any, api_key: str | None) -> Any:
         """Re-attaches to a run through the row named by ``resume`` (its events endpoint)."""
@@ -640,8 +641,6 @@ class Client(_BaseClient, ServiceAttributes):
     """
 
     _is_async = False
-    _event_stream = Stream
-    _binary_stream = BinaryStream
 
     def __init__(
         self,
@@ -692,6 +691,8 @@ class Client(_BaseClient, ServiceAttributes):
                 error = exc
 
     def _iterate(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Iterator[Any]:
+        from ._pagination import Pager
+
         pager = Pager(ep, request, kwargs)
         while not pager.done:
             yield from pager.advance(self._call(ep, None, pager.next_kwargs()))
@@ -755,6 +756,8 @@ class Client(_BaseClient, ServiceAttributes):
         **options: Any,
     ) -> Iterator[BatchResult[Any]]:
         """Like :meth:`batch`, yielding each result in input order as soon as it is ready."""
+        from ._batch import iter_batch
+
         return iter_batch(
             self, name, items, concurrency=concurrency, on_result=on_result, options=options
         )
@@ -775,6 +778,8 @@ class Client(_BaseClient, ServiceAttributes):
         (with every status) unless ``raise_on_failure=False``; the deadline raises
         :class:`IndexingTimeoutError` with the last statuses seen.
         """
+        from ._waiters import wait_for_indexing
+
         return wait_for_indexing(
             self,
             dataset_id=dataset_id,
@@ -806,8 +811,6 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
     """
 
     _is_async = True
-    _event_stream = AsyncStream
-    _binary_stream = AsyncBinaryStream
 
     def __init__(
         self,
@@ -865,6 +868,8 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
     async def _iterate(
         self, ep: Endpoint, request: Any, kwargs: dict[str, Any]
     ) -> AsyncIterator[Any]:
+        from ._pagination import Pager
+
         pager = Pager(ep, request, kwargs)
         while not pager.done:
             for item in pager.advance(await self._call(ep, None, pager.next_kwargs())):
@@ -931,6 +936,8 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         **options: Any,
     ) -> AsyncIterator[BatchResult[Any]]:
         """Async twin of :meth:`Client.iter_batch`."""
+        from ._batch import aiter_batch
+
         return aiter_batch(
             self, name, items, concurrency=concurrency, on_result=on_result, options=options
         )
@@ -946,6 +953,8 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         **options: Any,
     ) -> list[DocumentIndexingStatus]:
         """Async twin of :meth:`Client.wait_for_indexing`."""
+        from ._waiters import async_wait_for_indexing
+
         return await async_wait_for_indexing(
             self,
             dataset_id=dataset_id,

@@ -341,7 +341,7 @@ class _Framer:
             and chunk[-2:] == b"\n\n"
             and not self._buffer
             and self._lines is None
-            and chunk.count(b"\n") == 2
+            and chunk.find(b"\n") == len(chunk) - 2
             and b"\r" not in chunk
         ):
             return [chunk[6:-2] if chunk[5:6] == b" " else chunk[5:-2]]
