@@ -73,7 +73,7 @@ class APIError(DifyError):
     """An error that happened while talking to the API.
 
     ``partial`` holds what a stream had produced before the error (answer text so far,
-    task/message/conversation/workflow-run ids, events received); ``None`` otherwise.
+    task/message/conversation/workflow-run ids, recent events); ``None`` otherwise.
     """
 
     operation: str
