@@ -8,6 +8,7 @@ are shown as skipped with a reason rather than left out.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,39 @@ def test_smoke_run_writes_every_case(tmp_path: Path) -> None:
     assert report["cases"][CASES.index("W5-sync")]["contenders"]["dify_client"]["status"] == "n/a"
     assert len(report["targets"]) == 14
     assert "W2" in proc.stdout and "Targets" in proc.stdout
+
+
+FAKE_VALGRIND = """#!{python}
+import json, subprocess, sys
+cmd = [a for a in sys.argv[1:] if not a.startswith("--")]
+proc = subprocess.run(cmd, capture_output=True, text=True)
+sys.stdout.write(proc.stdout)
+params = json.loads(cmd[-1])
+ops = params.get("calls") or params["runs"]
+per = {{"floor": 100, "sdk": 110}}[cmd[-3]]
+sys.stderr.write(f"==1== Collected : {{5000 + per * ops}}\\n")
+sys.exit(proc.returncode)
+"""
+
+
+def test_instruction_counts_run_every_worker_and_divide_by_the_extra_operations(
+    tmp_path: Path,
+) -> None:
+    # valgrind is not on a fresh machine: a stand-in runs the real worker, then reports
+    # 100 instructions per unit of work for the floor and 110 for this SDK.
+    fake = tmp_path / "valgrind"
+    fake.write_text(FAKE_VALGRIND.format(python=sys.executable))
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    saved = tmp_path / "instructions.json"
+    script = ROOT / "benchmarks" / "instructions.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "W2", "W4", "--output", str(saved)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout.splitlines()
+    assert [line.split()[-3:] for line in out[1:]] == [["100", "110", "1.10x"]] * 3
+    counts = json.loads(saved.read_text())
+    assert counts["W2 blocking chat, per call"] == {"floor": 100.0, "sdk": 110.0}
