@@ -240,6 +240,17 @@ def test_line_endings(client: Client, httpx_mock: HTTPXMock, newline: str) -> No
     assert stream.answer == "ab"
 
 
+@pytest.mark.parametrize("bad", [b"\xe9", b"\xed\xa0\x80", b"\xff\xfe"])
+def test_bytes_that_are_not_utf8_become_replacement_characters(
+    client: Client, httpx_mock: HTTPXMock, bad: bytes
+) -> None:
+    frame = b'data: {"event":"message","task_id":"t-1","answer":"caf' + bad + b'"}\n\n'
+    add_stream(httpx_mock, [frame, sse([{"event": "message_end", **IDS}])])
+    stream = client.chat.send(query="q", user="u", stream=True)
+    assert [type(e).__name__ for e in stream] == ["MessageEvent", "MessageEndEvent"]
+    assert stream.answer == "caf" + bad.decode("utf-8", "replace") and stream.task_id == "t-1"
+
+
 def test_events_split_at_every_byte_boundary(client: Client, httpx_mock: HTTPXMock) -> None:
     body = sse(
         [

@@ -204,9 +204,10 @@ class _Decoder:
             event = self.decode(data)
         except msgspec.ValidationError as exc:
             event = self._fallback(data, exc)
+        except UnicodeDecodeError:  # bytes that are not UTF-8: U+FFFD, as httpx-sse would
+            text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+            return self.feed(ServerSentEvent(data=text))
         except (msgspec.DecodeError, RecursionError) as exc:
-            if type(data) is bytes:  # not UTF-8: decode as httpx-sse would, with U+FFFD
-                return self.feed(ServerSentEvent(data=data.decode("utf-8", "replace")))
             raise self._malformed(data, exc) from None
         kind = type(event)
         if kind in _DELTAS:  # the bulk of a stream: never replayed, never a failure
