@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 import msgspec
 from httpx_sse import ServerSentEvent
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder  # private: pinned in pyproject
 
 from ._codecs import json_decoder
 from ._exceptions import (
