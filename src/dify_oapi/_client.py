@@ -55,6 +55,10 @@ MAX_JSON_BYTES = 32 * 1024 * 1024
 MAX_ERROR_BYTES = 64 * 1024
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 MAX_BINARY_BYTES = 256 * 1024 * 1024
+# Header names the SDK sets or replaces per call, in the spelling it sends.
+_CANONICAL = {
+    name.lower(): name for name in ("Accept", "Authorization", "Content-Type", "User-Agent")
+}
 
 # Tests replace these to record waits instead of sleeping.
 _sleep = time.sleep
@@ -469,10 +473,6 @@ class _BaseClient:
 
 _SEND = "send"
 _SLEEP = "sleep"
-# Header names the SDK sets or replaces per call, in the spelling it sends.
-_CANONICAL = {
-    name.lower(): name for name in ("Accept", "Authorization", "Content-Type", "User-Agent")
-}
 
 
 class _Send:

@@ -168,7 +168,6 @@ class _Decoder:
 
     __slots__ = (
         "decode",
-        "endpoint",
         "known",
         "max_event_bytes",
         "op",
@@ -180,7 +179,6 @@ class _Decoder:
     def __init__(self, ep: Endpoint, max_event_bytes: int) -> None:
         decoder, self.known = _union_decoder(ep.stream)
         self.decode = decoder.decode
-        self.endpoint = ep
         # The blocking shape collect() builds; a resumed stream keeps the original call's.
         self.response_type = ep.response
         self.op = ep.qualname

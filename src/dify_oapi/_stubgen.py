@@ -127,11 +127,6 @@ def _returns(ep: Endpoint, names: dict[int, str], is_async: bool) -> dict[str, s
     return out
 
 
-def _args_name(ep: Endpoint) -> str:
-    assert ep.request is not None
-    return ep.request.__name__ + "Args"
-
-
 def _args_typeddict(cls: type, skip_mode: bool, names: dict[int, str]) -> str:
     """The keyword arguments of one request struct (and the call options) as a TypedDict."""
     lines = [
