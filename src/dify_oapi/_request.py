@@ -220,9 +220,8 @@ def _validate(
     try:
         # Struct field order, so every call style puts the same bytes on the wire.
         data: dict[str, Any] = msgspec.to_builtins({k: values[k] for k in ep.fields if k in values})
-        check = dict(data)
-        for name in files:
-            check[name] = None  # file fields are typed Any for msgspec; checked in _file_part
+        # File fields are typed Any for msgspec; _file_part checks them.
+        check = {**data, **dict.fromkeys(files)} if files else data
         json_decoder(cls)  # ready the type's tables under the lock first
         msgspec.convert(check, cls)
     except msgspec.ValidationError as exc:
