@@ -213,14 +213,11 @@ class Registry:
 
     def __init__(self, extra: Mapping[str, list[Endpoint]] | None = None) -> None:
         self._extra = dict(extra or {})
+        self.names = SERVICE_NAMES + tuple(n for n in self._extra if n not in SERVICE_NAMES)
         self._lock = threading.Lock()
         self._endpoints: dict[str, list[Endpoint]] = {}
         self._index: dict[str, dict[str, Endpoint]] = {}
         self._classes: dict[tuple[str, bool], type[Service]] = {}
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return SERVICE_NAMES + tuple(n for n in self._extra if n not in SERVICE_NAMES)
 
     def endpoints(self, service: str) -> list[Endpoint]:
         loaded = self._endpoints.get(service)
