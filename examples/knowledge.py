@@ -1,6 +1,6 @@
 """Knowledge base: create, add a document, wait for indexing, search, tag, clean up.
 
-Shows ``create_dataset``, ``create_document_by_text``, ``client.wait_for_indexing`` on the
+Shows ``create_dataset``, ``create_document_by_text``, ``client.knowledge.wait_for_indexing`` on the
 returned batch, ``retrieve`` with a typed ``RetrievalModel``, ``iter_documents``, tags, and
 ``delete_dataset``. It needs a dataset (knowledge) key, not an app key, and a workspace
 with a default embedding model (``high_quality`` indexing):
@@ -10,7 +10,7 @@ with a default embedding model (``high_quality`` indexing):
 
 from __future__ import annotations
 
-from dify_oapi import Client, IndexingFailedError
+from dify_oapi import Client, WaiterFailedError
 from dify_oapi.types import ProcessRule, RetrievalModel
 
 TEXT = """Tide pools form where the sea leaves water behind in rocky hollows at low tide.
@@ -37,8 +37,10 @@ def main(client: Client) -> None:
         if created.batch is None:
             raise RuntimeError("no indexing batch in the answer")
         try:
-            statuses = client.wait_for_indexing(dataset_id=dataset_id, batch=created.batch)
-        except IndexingFailedError as error:
+            statuses = client.knowledge.wait_for_indexing(
+                dataset_id=dataset_id, batch=created.batch
+            )
+        except WaiterFailedError as error:
             print(f"Indexing failed: {error}")
             return
         print("Indexed:", ", ".join(f"{s.id} {s.indexing_status}" for s in statuses))

@@ -18,7 +18,6 @@ from dify_oapi import (
     Client,
     ClientClosedError,
     ConfigurationError,
-    RequestValidationError,
 )
 
 from .conftest import BASE, KEY
@@ -40,13 +39,13 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert client.base_url == "https://api.dify.ai/v1"
     assert client.max_retries == 2
     assert client.timeout.connect == 5.0 and client.timeout.read == 120.0
-    pool = client._http._transport._pool  # type: ignore[attr-defined]
+    pool = client._pool.http._transport._pool  # type: ignore[attr-defined]
     assert (pool._max_connections, pool._max_keepalive_connections, pool._keepalive_expiry) == (
         100,
         20,
         30.0,
     )
-    assert client._http.follow_redirects is False
+    assert client._pool.http.follow_redirects is False
     client.close()
 
 
@@ -82,9 +81,9 @@ def test_bad_api_keys(bad: str) -> None:
 def test_missing_key_fails_before_io(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DIFY_API_KEY", raising=False)
     sent: list[httpx.Request] = []
-    client = Client(transport=httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200)))
-    with pytest.raises(RequestValidationError, match="no API key"):
-        client.dify.get_info()
+    transport = httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200))
+    with pytest.raises(ConfigurationError, match="no API key: pass api_key= or set DIFY_API_KEY"):
+        Client(transport=transport)
     assert sent == []
 
 
@@ -92,7 +91,7 @@ def test_with_options_shares_the_pool(httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(json={"name": "a"}, is_reusable=True)
     base = Client(api_key=KEY, base_url=BASE)
     dataset = base.with_options(api_key="dataset-key", max_retries=0, timeout=3)
-    assert dataset._http is base._http
+    assert dataset._pool.http is base._pool.http
     assert (dataset.max_retries, dataset.timeout.read) == (0, 3.0)
     assert (base.max_retries, base.timeout.read) == (2, 120.0)
     base.dify.get_info()
@@ -101,13 +100,13 @@ def test_with_options_shares_the_pool(httpx_mock: HTTPXMock) -> None:
     assert first.headers["authorization"] == f"Bearer {KEY}"
     assert second.headers["authorization"] == "Bearer dataset-key"
     dataset.close()  # a copy never closes the shared pool
-    assert not base._http.is_closed
+    assert not base._pool.http.is_closed
     base.dify.get_info()
     with pytest.raises(ClientClosedError):
         dataset.dify.get_info()
     base.close()
     base.close()  # harmless twice
-    assert base._http.is_closed
+    assert base._pool.http.is_closed
     with pytest.raises(ClientClosedError):
         base.dify.get_info()
 
@@ -124,9 +123,9 @@ def test_user_http_client_is_not_closed(httpx_mock: HTTPXMock) -> None:
 
 def test_two_clients_do_not_share_pools() -> None:
     a, b = Client(api_key="k"), Client(api_key="k")
-    assert a._http is not b._http
+    assert a._pool.http is not b._pool.http
     a.close()
-    assert not b._http.is_closed
+    assert not b._pool.http.is_closed
     b.close()
 
 
@@ -145,7 +144,7 @@ def test_default_headers_and_custom_transport() -> None:
     )
     client.dify.get_info()
     assert seen[0].headers["x-tenant"] == "t1"
-    with pytest.raises(RequestValidationError):
+    with pytest.raises(ConfigurationError):
         Client(api_key=KEY, default_headers={"X-Bad": "a\nb"})
 
 
@@ -172,8 +171,9 @@ def test_headers_on_the_wire_are_merged_once_case_insensitively() -> None:
         (b"Accept-Encoding", b"gzip, deflate"),
         (b"Connection", b"keep-alive"),
         (b"User-Agent", b"mine/1"),
-        (b"Authorization", f"Bearer {KEY}".encode()),
         (b"x-tenant", b"t2"),
+        # The key joins the headers last, when the request is built.
+        (b"Authorization", f"Bearer {KEY}".encode()),
     ]
     assert first.extensions["timeout"] == client.timeout.as_dict()
     assert second.headers["x-tenant"] == "t3"
@@ -324,7 +324,7 @@ client = dify_oapi.Client(api_key="app-k", base_url="http://h/v1", transport=htt
 print(client.chat.send(query="q", user="u").answer, seen)
 mods = ("_streaming", "_batch", "_waiters", "_pagination")
 print(sorted(m for m in mods if "dify_oapi." + m in sys.modules), "httpx_sse" in sys.modules)
-print(dify_oapi.Stream.__name__, dify_oapi.IndexingFailedError.__mro__[1].__name__)
+print(dify_oapi.Stream.__name__, dify_oapi.WaiterFailedError.__mro__[2].__name__)
 """
     out = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True

@@ -468,7 +468,9 @@ def test_documents_index_across_polls_and_retrieve_ranks(kb: Client, sleeps: lis
         file=("birds.txt", b"Owls hunt at night.||Sparrows chirp at dawn."),
         data={"process_rule": {"mode": "custom", "rules": {"segmentation": {"separator": "||"}}}},
     )
-    statuses = kb.wait_for_indexing(dataset_id=ds.id, batch=filed.batch, poll_interval=0.5)
+    statuses = kb.knowledge.wait_for_indexing(
+        dataset_id=ds.id, batch=filed.batch, poll_interval=0.5
+    )
     assert [s.indexing_status for s in statuses] == ["completed"] and sleeps == [0.5]
     assert statuses[0].total_segments == 2
 
@@ -605,7 +607,7 @@ def test_tags_and_metadata(kb: Client) -> None:
     doc1 = k.create_document_by_text(dataset_id=b.id, name="one", text="shared words here")
     doc2 = k.create_document_by_text(dataset_id=b.id, name="two", text="shared words there")
     for doc in (doc1, doc2):
-        kb.wait_for_indexing(dataset_id=b.id, batch=doc.batch, poll_interval=0.01)
+        kb.knowledge.wait_for_indexing(dataset_id=b.id, batch=doc.batch, poll_interval=0.01)
     k.update_document_metadata(
         dataset_id=b.id,
         operation_data=[
@@ -659,12 +661,12 @@ def test_tags_and_metadata(kb: Client) -> None:
 
 
 def test_empty_file_fails_indexing(kb: Client) -> None:
-    from dify_oapi import IndexingFailedError
+    from dify_oapi import WaiterFailedError as IndexingFailedError
 
     ds = kb.knowledge.create_dataset(name="Empty")
     doc = kb.knowledge.create_document_by_file(dataset_id=ds.id, file=("scan.pdf", b"%PDF-1.7 ..."))
     with pytest.raises(IndexingFailedError, match="no text"):
-        kb.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
+        kb.knowledge.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
 
 
 def test_indexing_polls_zero_indexes_at_once(sleeps: list[float]) -> None:
@@ -811,7 +813,7 @@ async def test_async_client_every_service(sleeps: list[float]) -> None:
         ds = await k.create_dataset(name="Async")
         doc = await k.create_document_by_text(dataset_id=ds.id, name="n", text="alpha\nbeta")
         kb = client.with_options(api_key="dataset-x")
-        await kb.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
+        await kb.knowledge.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
         found = await k.retrieve(dataset_id=ds.id, query="beta")
         assert [r.segment.content for r in found.records] == ["beta"]
 

@@ -153,8 +153,8 @@ def tour(client: Client, kb: Client, flow: Client) -> None:
         },
     )
     filed = k.create_document_by_file(dataset_id=ds.id, file=("birds.txt", b"Birds sing songs."))
-    kb.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
-    kb.wait_for_indexing(dataset_id=ds.id, batch=filed.batch, poll_interval=0.01)
+    kb.knowledge.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
+    kb.knowledge.wait_for_indexing(dataset_id=ds.id, batch=filed.batch, poll_interval=0.01)
     k.list_documents(dataset_id=ds.id)
     k.get_document(dataset_id=ds.id, document_id=doc.document.id)
     k.update_document_by_text(
@@ -162,7 +162,7 @@ def tour(client: Client, kb: Client, flow: Client) -> None:
     )
     k.update_document_by_file(dataset_id=ds.id, document_id=filed.document.id, file=("b.txt", b"x"))
     k.update_document(dataset_id=ds.id, document_id=filed.document.id, file=("c.txt", b"Crows."))
-    kb.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
+    kb.knowledge.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
     k.download_document(dataset_id=ds.id, document_id=doc.document.id)
     k.get_document_file(dataset_id=ds.id, document_id=doc.document.id)
     archive = k.download_documents_zip(dataset_id=ds.id, document_ids=[doc.document.id])

@@ -14,11 +14,15 @@ from dify_oapi import (
     AsyncClient,
     Client,
     DifyError,
-    IndexingFailedError,
-    IndexingTimeoutError,
     InvalidArgumentsError,
     StreamInterruptedError,
     StreamState,
+)
+from dify_oapi import (
+    WaiterFailedError as IndexingFailedError,
+)
+from dify_oapi import (
+    WaiterTimeoutError as IndexingTimeoutError,
 )
 from dify_oapi.types import ChatResponse, ListDocumentsRequest, WorkflowRunResponse
 from dify_oapi.types import events as ev
@@ -149,7 +153,7 @@ def test_waiter_success(client: Client, httpx_mock: HTTPXMock, clock: list[float
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "waiting"), ("d2", "parsing")))
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "indexing"), ("d2", "completed")))
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "completed"), ("d2", "completed")))
-    final = client.wait_for_indexing(dataset_id="ds-1", batch="batch-1", poll_interval=3)
+    final = client.knowledge.wait_for_indexing(dataset_id="ds-1", batch="batch-1", poll_interval=3)
     assert [(s.id, s.indexing_status) for s in final] == [("d1", "completed"), ("d2", "completed")]
     assert clock == [3, 3]
 
@@ -159,17 +163,21 @@ def test_waiter_reports_failures(client: Client, httpx_mock: HTTPXMock, clock: l
     httpx_mock.add_response(url=STATUS, json=body)
     httpx_mock.add_response(url=STATUS, json=body)
     with pytest.raises(IndexingFailedError) as info:
-        client.wait_for_indexing(dataset_id="ds-1", batch="batch-1")
+        client.knowledge.wait_for_indexing(dataset_id="ds-1", batch="batch-1")
     assert "d2: bad file" in str(info.value)
     assert [s.indexing_status for s in info.value.statuses] == ["completed", "error"]
-    final = client.wait_for_indexing(dataset_id="ds-1", batch="batch-1", raise_on_failure=False)
+    final = client.knowledge.wait_for_indexing(
+        dataset_id="ds-1", batch="batch-1", raise_on_failure=False
+    )
     assert final[1].error == "bad file"
 
 
 def test_waiter_timeout(client: Client, httpx_mock: HTTPXMock, clock: list[float]) -> None:
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "indexing")), is_reusable=True)
     with pytest.raises(IndexingTimeoutError) as info:
-        client.wait_for_indexing(dataset_id="ds-1", batch="batch-1", timeout=10, poll_interval=4)
+        client.knowledge.wait_for_indexing(
+            dataset_id="ds-1", batch="batch-1", timeout=10, poll_interval=4
+        )
     assert clock == [4, 4, 2]
     assert len(httpx_mock.get_requests()) == 4
     assert "still pending: ['d1']" in str(info.value) and isinstance(info.value, TimeoutError)
@@ -180,7 +188,9 @@ async def test_async_waiter(
 ) -> None:
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "splitting")))
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "completed")))
-    final = await aclient.wait_for_indexing(dataset_id="ds-1", batch="batch-1", poll_interval=1)
+    final = await aclient.knowledge.wait_for_indexing(
+        dataset_id="ds-1", batch="batch-1", poll_interval=1
+    )
     assert final[0].indexing_status == "completed" and clock == [1]
 
 
@@ -274,7 +284,7 @@ def test_resume_after_a_cut_equals_an_uninterrupted_run(
     # The events endpoint replays the node events of the running node, then continues.
     replay = [RUN[3], *RUN[5:]]
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u-1",
+        url=f"{BASE}/workflow/wr/events?user=u-1&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse(["event: ping", *replay]),
     )
@@ -310,7 +320,7 @@ def test_long_stream_keeps_recent_events_and_every_replay_key(
     )
     # The re-attached run replays from the start: its node events left the window long ago.
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u-1",
+        url=f"{BASE}/workflow/wr/events?user=u-1&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse([*RUN[:4], *RUN[6:]]),
     )
@@ -331,11 +341,13 @@ def test_long_stream_keeps_recent_events_and_every_replay_key(
 def test_follow_resumes_transparently(client: Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:2]))
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[1:5])
+        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
+        headers=SSE_HEADERS,
+        content=sse(RUN[1:5]),
     )
     # Node events are replayed after a re-attach; text chunks are not.
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u",
+        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse([RUN[3], *RUN[5:]]),
     )
@@ -348,7 +360,9 @@ def test_follow_resumes_transparently(client: Client, httpx_mock: HTTPXMock) -> 
 def test_follow_gives_up_after_max_resumes(client: Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:2]))
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[2:3])
+        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
+        headers=SSE_HEADERS,
+        content=sse(RUN[2:3]),
     )
     stream = client.workflow.run(user="u", stream=True)
     with pytest.raises(StreamInterruptedError) as info:
@@ -361,7 +375,9 @@ def test_collect_after_resume_builds_the_original_blocking_shape(
 ) -> None:
     httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:3]))
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[3:])
+        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
+        headers=SSE_HEADERS,
+        content=sse(RUN[3:]),
     )
     stream = client.workflow.run(user="u", stream=True)
     with pytest.raises(StreamInterruptedError):
@@ -380,14 +396,17 @@ def test_resume_needs_a_run_id(client: Client, httpx_mock: HTTPXMock) -> None:
     stream = client.chat.send(query="q", user="u", stream=True)
     with pytest.raises(StreamInterruptedError):
         list(stream)
-    with pytest.raises(DifyError, match="cannot be resumed"):
+    # A chat stream re-attaches only once it carries a run id (a chatflow app's does).
+    with pytest.raises(DifyError, match="no workflow_run_id received yet; cannot resume"):
         stream.resume()
 
 
 async def test_async_resume_and_collect(aclient: AsyncClient, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:4]))
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u", headers=SSE_HEADERS, content=sse(RUN[2:])
+        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
+        headers=SSE_HEADERS,
+        content=sse(RUN[2:]),
     )
     stream = await aclient.workflow.run(user="u", stream=True)
     got = []

@@ -10,7 +10,8 @@ from httpx_sse import EventSource, ServerSentEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dify_oapi._streaming import _EventTooLarge, _Framer
+from dify_oapi._streaming._sse import EventTooLarge as _EventTooLarge
+from dify_oapi._streaming._sse import Framer as _Framer
 
 LINES = st.one_of(
     st.builds(

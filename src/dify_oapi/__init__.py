@@ -23,6 +23,7 @@ from ._exceptions import (
     EndpointTableError,
     InternalServerError,
     InvalidArgumentsError,
+    LoopMismatchError,
     NotFoundError,
     PayloadTooLargeError,
     PermissionDeniedError,
@@ -34,14 +35,16 @@ from ._exceptions import (
     UnprocessableEntityError,
     UnsupportedMediaTypeError,
 )
+from ._hooks import Hooks
 from ._response import RawResponse
-from ._table import Endpoint, load_table
+from ._table import Endpoint
+from ._table_files import load_table
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._batch import BatchResult
     from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream, StreamState
-    from ._waiters import IndexingFailedError, IndexingTimeoutError
+    from ._waiters import WaiterError, WaiterFailedError, WaiterTimeoutError
 
 # Loaded on first use: a blocking call needs none of them.
 _LAZY = {
@@ -51,8 +54,9 @@ _LAZY = {
     "BinaryStream": "_streaming",
     "Stream": "_streaming",
     "StreamState": "_streaming",
-    "IndexingFailedError": "_waiters",
-    "IndexingTimeoutError": "_waiters",
+    "WaiterError": "_waiters",
+    "WaiterFailedError": "_waiters",
+    "WaiterTimeoutError": "_waiters",
 }
 
 
@@ -88,10 +92,10 @@ __all__ = [
     "DifyError",
     "Endpoint",
     "EndpointTableError",
-    "IndexingFailedError",
-    "IndexingTimeoutError",
+    "Hooks",
     "InternalServerError",
     "InvalidArgumentsError",
+    "LoopMismatchError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -105,6 +109,9 @@ __all__ = [
     "StreamState",
     "UnprocessableEntityError",
     "UnsupportedMediaTypeError",
+    "WaiterError",
+    "WaiterFailedError",
+    "WaiterTimeoutError",
     "__version__",
     "load_table",
 ]

@@ -281,7 +281,7 @@ class Context:
         return client
 
     def client_for(self, ep: Endpoint) -> Client:
-        return self.client("dataset" if ep.service == "knowledge" else "app")
+        return self.client(ep.spec.key or "app")
 
     def emulator(self) -> Any:
         if self._emulator is None:
@@ -295,7 +295,7 @@ class Context:
             return EMULATOR_BASE_URL
         for client in self._clients.values():
             return client.base_url
-        from ._client import DEFAULT_BASE_URL
+        from ._options import DEFAULT_BASE_URL
 
         return str(self.args.base_url or os.environ.get("DIFY_BASE_URL") or DEFAULT_BASE_URL)
 
@@ -608,7 +608,7 @@ def cmd_kb_upload(ctx: Context) -> int:
         status = "uploaded"
         error = None
         if args.wait and created.batch:
-            statuses = client.wait_for_indexing(
+            statuses = client.knowledge.wait_for_indexing(
                 dataset_id=args.dataset_id,
                 batch=created.batch,
                 timeout=args.wait_timeout,

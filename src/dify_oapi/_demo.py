@@ -60,7 +60,7 @@ def main() -> int:
             path.write_text(text, "utf-8")
             created = kb.knowledge.create_document_by_file(dataset_id=dataset.id, file=path)
             assert created.batch is not None
-            statuses = kb.wait_for_indexing(
+            statuses = kb.knowledge.wait_for_indexing(
                 dataset_id=dataset.id, batch=created.batch, poll_interval=0
             )
             print(f"indexed {name}: {statuses[0].indexing_status}")

@@ -10,21 +10,11 @@ from pathlib import Path
 
 import msgspec
 
-from ._services import ENDPOINTS, SERVICE_NAMES, iter_name_for
+from ._services import SERVICE_NAMES, TABLES, iter_name_for
 from ._stubgen import render, type_names
-from ._table import MODE_FIELD, Endpoint
+from ._table import Endpoint, Waiter
 
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
-
-_INTRO = {
-    "chat": "Chat, agent and chatflow apps: messages, conversations, annotations.",
-    "chatflow": "Chatflow (advanced chat) apps: messages, conversations, runs, human input.",
-    "completion": "Text-generation (completion) apps.",
-    "dify": "App-level operations every app has: info, parameters, files, audio, feedback.",
-    "knowledge": "Knowledge bases (dataset API key): datasets, documents, chunks, tags, "
-    "metadata, models, pipeline.",
-    "workflow": "Workflow apps: runs, run details and logs, re-attaching to a run's events.",
-}
 
 
 def _where(ep: Endpoint, field: str) -> str:
@@ -44,8 +34,8 @@ def _operation(ep: Endpoint, names: dict[int, str]) -> str:
     if ep.request is not None:
         out += ["", "| parameter | type | required | in |", "|---|---|---|---|"]
         for f in msgspec.structs.fields(ep.request):
-            if f.name == MODE_FIELD and ep.stream is not None:
-                continue
+            if ep.mode_field is not None and f.name == ep.mode_field.name:
+                continue  # follows stream=
             required = f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
             kind = render(f.type, names).replace(" | UnsetType", "").replace("builtins.", "")
             kind = kind.replace("|", "\\|")
@@ -65,13 +55,35 @@ def _operation(ep: Endpoint, names: dict[int, str]) -> str:
         elif ep.response is bytes:
             returns += "; with `stream=True`: `BinaryStream`"
     out.append(f"Returns: {returns}.")
-    if ep.paginate:
+    if ep.paginate is not None:
         item = render(ep.item_type, names)
         out += ["", f"Every item across pages: `{iter_name_for(ep)}(...)` yields `{item}`."]
     if ep.stream is not None:
         members = getattr(ep.stream, "__args__", None) or (ep.stream,)
         tags = ", ".join(f"`{m.__struct_config__.tag}`" for m in members)
         out += ["", f"Streamed events: {tags}."]
+    return "\n".join(out) + "\n"
+
+
+def _waiter(waiter: Waiter) -> str:
+    settle = sorted(waiter.success | waiter.settled)
+    out = [
+        f"### `{waiter.method_name}`",
+        "",
+        waiter.doc,
+        "",
+        f"Polls `{waiter.operation}` (same arguments) every `poll_interval` seconds (default "
+        f"{waiter.delay:g}) until `{waiter.status}`"
+        + (f" of every item of `{waiter.items}`" if waiter.items else "")
+        + f" is one of {', '.join(f'`{v}`' for v in settle)}; "
+        + (
+            f"{', '.join(f'`{v}`' for v in sorted(waiter.failure))} raises `WaiterFailedError` "
+            "unless `raise_on_failure=False`; "
+            if waiter.failure
+            else ""
+        )
+        + f"after `timeout` seconds (default {waiter.timeout:g}) it raises `WaiterTimeoutError`.",
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -88,21 +100,26 @@ def generate() -> dict[str, str]:
         "|---|---|---|",
     ]
     for service in SERVICE_NAMES:
-        endpoints = ENDPOINTS[service]
-        index.append(
-            f"| [`client.{service}`]({service}.md) | {len(endpoints)} | {_INTRO.get(service, '')} |"
-        )
+        table = TABLES[service]
+        endpoints = table.endpoints
+        intro = table.spec.doc
+        if table.spec.key:
+            intro += f" Takes {'a' if table.spec.key[0] not in 'aeiou' else 'an'} "
+            intro += f"{table.spec.key} API key."
+        index.append(f"| [`client.{service}`]({service}.md) | {len(endpoints)} | {intro} |")
         body = [
             f"# `client.{service}`",
             "",
-            _INTRO.get(service, ""),
+            intro,
             "",
             "Generated from the endpoint tables; do not edit.",
             "",
         ]
         body += [f"- [`{ep.name}`](#{ep.name}) `{ep.method} {ep.path}`" for ep in endpoints]
+        body += [f"- [`{w.method_name}`](#{w.method_name}) (waiter)" for w in table.waiters]
         body.append("")
         body += [_operation(ep, names) for ep in endpoints]
+        body += [_waiter(w) for w in table.waiters]
         pages[f"{service}.md"] = "\n".join(body).rstrip() + "\n"
     pages["index.md"] = "\n".join(index) + "\n"
     return pages

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
 
-    from ._streaming import StreamState
+    from ._streaming._state import StreamState
 
 __all__ = [
     "APIConnectionError",
@@ -23,6 +24,7 @@ __all__ = [
     "EndpointTableError",
     "InternalServerError",
     "InvalidArgumentsError",
+    "LoopMismatchError",
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
@@ -36,8 +38,28 @@ __all__ = [
 ]
 
 
+def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    for name in getattr(cls, "_local", ()):
+        error.__dict__.setdefault(name, None)
+    return error
+
+
 class DifyError(Exception):
-    """Base of every exception this SDK raises on purpose."""
+    """Base of every exception this SDK raises on purpose.
+
+    Every one survives ``pickle`` with its class and fields (so errors cross process
+    pools), without the HTTP objects it may hold: those stay in the process that made them.
+    """
+
+    #: Attributes left out of a pickle (live HTTP objects, which hold request headers).
+    _local: tuple[str, ...] = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._local}
+        return (_restore, (type(self), self.args, state))
 
 
 class EndpointTableError(DifyError):
@@ -49,7 +71,11 @@ class ConfigurationError(DifyError, ValueError):
 
 
 class ClientClosedError(DifyError, RuntimeError):
-    """The client was used after ``close()``."""
+    """The client was used after ``close()``, or closed while a stream was being read."""
+
+
+class LoopMismatchError(DifyError, RuntimeError):
+    """An ``AsyncClient`` was used from an event loop other than its own, which still runs."""
 
 
 class InvalidArgumentsError(DifyError, TypeError):
@@ -122,10 +148,12 @@ class APIStatusError(APIError):
     """The server answered with an error status (or sent an ``error`` event in a stream).
 
     ``status_code``, ``code`` and ``message`` come from Dify's error body
-    ``{"code", "message", "status"}``; ``request_id`` from the response headers.
+    ``{"code", "message", "status"}``; ``request_id`` and ``headers`` from the response.
+    ``response`` is the ``httpx.Response`` (not pickled).
     """
 
     status_code: int
+    _local = ("response",)
 
     def __init__(
         self,
@@ -138,6 +166,7 @@ class APIStatusError(APIError):
         request_id: str | None = None,
         response: httpx.Response | None = None,
         partial: StreamState | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         text = f"HTTP {status_code}"
         if code:
@@ -152,6 +181,7 @@ class APIStatusError(APIError):
         self.body = body
         self.request_id = request_id
         self.response = response
+        self.headers: dict[str, str] = dict(headers or {})
 
 
 class BadRequestError(APIStatusError):

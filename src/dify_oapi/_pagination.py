@@ -1,9 +1,9 @@
-"""Iterating every item of a paged list operation (rows with ``paginate``).
+"""Iterating every item of a paged list operation, as the row's paginator declares it.
 
-``page`` rows advance ``page`` until ``has_more`` is false; ``cursor`` rows pass the id of the
-last item (``last_id``) or of the first, oldest one (``first_id``) of the page just read.
-``first_id`` lists (message history) page backwards in time while each page is oldest first,
-so their items are yielded newest first throughout.
+A ``page`` paginator advances its page-number field by one; a ``cursor`` paginator passes the
+key of the first or last item of the page just read. Iteration stops when the answer's
+has-more flag is false, a page is empty, a page is shorter than the limit (lists without the
+flag), or the page count is reached.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any
 import msgspec
 
 from ._exceptions import InvalidArgumentsError
-from ._table import CALL_OPTIONS, Endpoint
+from ._options import CALL_OPTIONS
+from ._table import Endpoint
 
 __all__ = ["Pager"]
 
@@ -21,7 +22,7 @@ __all__ = ["Pager"]
 class Pager:
     """The arguments of each page request, and when to stop."""
 
-    __slots__ = ("cursor_field", "done", "endpoint", "kwargs")
+    __slots__ = ("done", "endpoint", "kwargs")
 
     def __init__(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> None:
         if request is not None:
@@ -37,9 +38,6 @@ class Pager:
         self.endpoint = ep
         self.kwargs = dict(kwargs)
         self.done = False
-        self.cursor_field = ""
-        if ep.paginate == "cursor":
-            self.cursor_field = "last_id" if "last_id" in ep.fields else "first_id"
 
     def next_kwargs(self) -> dict[str, Any]:
         """A fresh copy: the call pops its options from the dict it gets."""
@@ -47,22 +45,26 @@ class Pager:
 
     def advance(self, page: Any) -> list[Any]:
         """The items of ``page``; sets ``done`` when no further page exists."""
-        items: list[Any] = list(page.data)
-        has_more = getattr(page, "has_more", None)
-        limit = self.kwargs.get("limit") or getattr(page, "limit", None)
+        rule = self.endpoint.paginate
+        assert rule is not None
+        items: list[Any] = list(getattr(page, rule.items))
+        has_more = getattr(page, rule.more, None) if rule.more else None
+        limit = (
+            (self.kwargs.get(rule.limit) or getattr(page, rule.limit, None)) if rule.limit else None
+        )
         if not items or has_more is False:
             self.done = True
         elif has_more is None and isinstance(limit, int) and len(items) < limit:
-            self.done = True  # no has_more (e.g. feedbacks): a short page is the last
-        elif self.endpoint.paginate == "page":
-            number = self.kwargs.get("page") or getattr(page, "page", None) or 1
-            total_pages = getattr(page, "total_pages", None)
-            if has_more is None and total_pages is not None and number >= total_pages:
+            self.done = True  # no has-more flag: a short page is the last
+        elif rule.kind == "page":
+            number = self.kwargs.get(rule.token) or getattr(page, rule.token, None) or 1
+            pages = getattr(page, rule.pages, None) if rule.pages else None
+            if has_more is None and pages is not None and number >= pages:
                 self.done = True
-            self.kwargs["page"] = number + 1
+            self.kwargs[rule.token] = number + 1
         else:
-            item = items[-1] if self.cursor_field == "last_id" else items[0]
-            self.kwargs[self.cursor_field] = item.id
-        if self.cursor_field == "first_id":
+            item = items[0] if rule.from_ == "first" else items[-1]
+            self.kwargs[rule.token] = getattr(item, rule.key)
+        if rule.reverse:
             items.reverse()
         return items

@@ -7,6 +7,7 @@ Everything the caller got wrong is raised here: unknown or missing arguments
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -20,14 +21,16 @@ import msgspec
 
 from ._codecs import json_decoder
 from ._exceptions import InvalidArgumentsError, RequestValidationError
-from ._table import MODE_FIELD, Endpoint
+from ._table import Endpoint
 from .types._base import Request
 
-__all__ = ["Prepared", "prepare"]
+__all__ = ["Prepared", "check_header", "prepare"]
 
 _FIELD_PATH = re.compile(r" - at `(\$[^`]*)`$")
 _json_encode = msgspec.json.Encoder().encode
-_UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
+# RFC 9110: a field name is a token; a value has no control characters but tab.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class FilePart:
@@ -151,15 +154,16 @@ def prepare(
     else:
         _check_names(ep, kwargs)
         values = {k: v for k, v in kwargs.items() if v is not msgspec.UNSET}
-    if MODE_FIELD in ep.fields and ep.stream is not None:
-        mode = "streaming" if streaming else "blocking"
-        given = values.get(MODE_FIELD)
-        if given is not None and given != mode:
+    mode = ep.mode_field
+    if mode is not None:
+        wanted = mode.streaming if streaming else mode.blocking
+        given = values.get(mode.name)
+        if given is not None and given != wanted:
             raise InvalidArgumentsError(
-                f"{op}(): response_mode={given!r} conflicts with stream={bool(stream)}; "
+                f"{op}(): {mode.name}={given!r} conflicts with stream={bool(stream)}; "
                 "use stream=True or stream=False instead"
             )
-        values[MODE_FIELD] = mode
+        values[mode.name] = wanted
     files = {name: values.pop(name) for name in ep.file_fields if name in values}
     data = _validate(ep, cls, values, files)
     content = form = parts = None
@@ -218,8 +222,11 @@ def _validate(
         if name not in values:
             values[name] = factory()
     try:
-        # Struct field order, so every call style puts the same bytes on the wire.
-        data: dict[str, Any] = msgspec.to_builtins({k: values[k] for k in ep.fields if k in values})
+        # Struct field order, so every call style puts the same bytes on the wire. Bytes stay
+        # bytes here, so a bytes value for a text field is refused instead of base64-encoded.
+        data: dict[str, Any] = msgspec.to_builtins(
+            {k: values[k] for k in ep.fields if k in values}, builtin_types=_KEEP
+        )
         # File fields are typed Any for msgspec; _file_part checks them.
         check = {**data, **dict.fromkeys(files)} if files else data
         json_decoder(cls)  # ready the type's tables under the lock first
@@ -235,7 +242,41 @@ def _validate(
         raise RequestValidationError(
             f"cannot encode the request: {reason}", operation=ep.qualname
         ) from None
+    problem = _unsendable(data, "$")
+    if problem is not None:
+        where, what = problem
+        raise RequestValidationError(
+            f"{what} at `{where}` cannot be sent as JSON", operation=ep.qualname, field=where
+        )
     return data
+
+
+_KEEP = (bytes, bytearray, memoryview)
+
+
+def _unsendable(value: Any, where: str) -> tuple[str, str] | None:
+    """The first value JSON cannot carry faithfully: bytes (msgspec would base64 them) or a
+    float that is not finite (msgspec would send null)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return None
+    if kind is float:
+        return None if math.isfinite(value) else (where, f"the number {value!r}")
+    if kind is dict:
+        for key, item in value.items():
+            found = _unsendable(item, f"{where}.{key}")
+            if found is not None:
+                return found
+        return None
+    if kind is list:
+        for index, item in enumerate(value):
+            found = _unsendable(item, f"{where}[{index}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, _KEEP):
+        return (where, "a bytes value")
+    return None
 
 
 def _segment(op: str, name: str, value: Any) -> str:
@@ -313,11 +354,22 @@ def _file_part(op: str, name: str, value: Any) -> FilePart:
     return FilePart(filename, content=content, content_type=content_type)
 
 
-def check_header_value(name: str, value: str, op: str) -> None:
-    """Refuse headers that are not ASCII text or could split a header (CR, LF, NUL)."""
+def check_header(
+    name: Any, value: Any, op: str, error: type[Exception] = RequestValidationError
+) -> None:
+    """Refuse a header that is not a token name with an ASCII value free of control
+    characters (CR, LF, NUL and the rest could split or corrupt the request)."""
+
+    def bad(reason: str) -> Exception:
+        if error is RequestValidationError:
+            return RequestValidationError(reason, operation=op)
+        return error(f"{op}: {reason}")
+
     if not isinstance(name, str) or not isinstance(value, str):
-        raise RequestValidationError(f"header {name!r} must be a str name and value", operation=op)
-    if _UNSAFE_HEADER.search(value) or _UNSAFE_HEADER.search(name):
-        raise RequestValidationError(f"header {name!r} contains a line break or NUL", operation=op)
-    if not (name.isascii() and value.isascii()):
-        raise RequestValidationError(f"header {name!r} must be ASCII", operation=op)
+        raise bad(f"header {name!r} must be a str name and value")
+    if not _HEADER_NAME.fullmatch(name):
+        raise bad(f"header name {name!r} is not a valid token")
+    if not value.isascii():
+        raise bad(f"header {name!r} must be ASCII")
+    if _BAD_VALUE.search(value):
+        raise bad(f"header {name!r} contains a control character")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
 import msgspec
 
 from ._codecs import json_decoder
 from ._exceptions import APIStatusError, ResponseDecodeError, status_error_class
-from ._table import Endpoint
+from ._secret import Secret, mask
+
+if TYPE_CHECKING:
+    from ._table import Endpoint
 
 __all__ = ["RawResponse", "decode_body", "status_error"]
 
@@ -18,83 +21,96 @@ T = TypeVar("T")
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.I | re.S)
 _TAGS = re.compile(rb"<[^>]+>")
 _error_decoder = msgspec.json.Decoder()
+# Answers that carry no content by definition.
+_EMPTY_STATUSES = frozenset({204, 205})
 
 
 class RawResponse(Generic[T]):
-    """A decoded result with the HTTP answer it came from (``raw=True``)."""
+    """A decoded result with the HTTP answer it came from (``raw=True``).
 
-    __slots__ = ("data", "http_response")
+    ``http_response`` is the ``httpx.Response`` in the process that made the call; a
+    pickled copy keeps the status, headers and data only.
+    """
 
-    def __init__(self, http_response: httpx.Response, data: T) -> None:
+    __slots__ = ("data", "headers", "http_response", "status_code")
+
+    def __init__(self, http_response: httpx.Response | None, data: T) -> None:
         self.http_response = http_response
         self.data = data
-
-    @property
-    def status_code(self) -> int:
-        return self.http_response.status_code
-
-    @property
-    def headers(self) -> httpx.Headers:
-        return self.http_response.headers
+        self.status_code = http_response.status_code if http_response is not None else 0
+        self.headers: httpx.Headers = (
+            http_response.headers if http_response is not None else httpx.Headers()
+        )
 
     @property
     def request_id(self) -> str | None:
-        return request_id(self.http_response)
+        return request_id(self.headers)
 
     def __repr__(self) -> str:
         return f"<RawResponse [{self.status_code}] {type(self.data).__name__}>"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_raw, (self.status_code, list(self.headers.multi_items()), self.data))
 
-def request_id(response: httpx.Response) -> str | None:
-    headers = response.headers
+
+def _raw(status: int, headers: list[tuple[str, str]], data: Any) -> RawResponse[Any]:
+    raw: RawResponse[Any] = RawResponse(None, data)
+    raw.status_code = status
+    raw.headers = httpx.Headers(headers)
+    return raw
+
+
+def request_id(headers: Any) -> str | None:
     value: str | None = headers.get("x-request-id") or headers.get("x-trace-id")
     return value
 
 
-def decode_body(ep: Endpoint, response: httpx.Response, body: bytes) -> Any:
+def decode_body(
+    ep: Endpoint, response: httpx.Response, body: bytes | None, secret: Secret | None = None
+) -> Any:
     """Decode a 2xx body into the row's response type."""
     tp = ep.response
     if tp is None:
         return None
+    data: bytes = body or b""
     if tp is bytes:
-        return body
-    if not body.strip():
-        return tp()  # an empty 2xx (204, or a delete answering nothing) has every field unset
+        return data
+    status = response.status_code
+
+    def failed(reason: str) -> ResponseDecodeError:
+        return ResponseDecodeError(
+            mask(reason, secret),
+            operation=ep.qualname,
+            status_code=status,
+            body=mask(data[:4096], secret),
+        )
+
+    stripped = data.strip()
+    if not stripped or stripped == b"null":
+        if status in _EMPTY_STATUSES:
+            data = b"{}"  # no content, by definition: every field stays unset
+        else:
+            raise failed(f"HTTP {status} with an empty answer; {tp.__name__} was expected")
     content_type = response.headers.get("content-type", "")
     if "html" in content_type:
-        raise ResponseDecodeError(
-            f"expected JSON, got {content_type!r}: {_snippet(body)}",
-            operation=ep.qualname,
-            status_code=response.status_code,
-            body=body[:4096],
-        )
+        raise failed(f"expected JSON, got {content_type!r}: {_snippet(data)}")
     try:
-        return json_decoder(tp).decode(body)
+        return json_decoder(tp).decode(data)
     except RecursionError:
-        raise ResponseDecodeError(
-            "could not decode the answer: nested too deeply",
-            operation=ep.qualname,
-            status_code=response.status_code,
-            body=body[:4096],
-        ) from None
+        raise failed("could not decode the answer: nested too deeply") from None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise ResponseDecodeError(
-            f"could not decode the answer as {tp.__name__}: {exc}",
-            operation=ep.qualname,
-            status_code=response.status_code,
-            body=body[:4096],
-        ) from None
+        raise failed(f"could not decode the answer as {tp.__name__}: {exc}") from None
 
 
 def status_error(
-    op: str, response: httpx.Response, body: bytes, secret: str | None = None
+    op: str, response: httpx.Response, body: bytes, secret: Secret | None = None
 ) -> APIStatusError:
     """The typed error for an error status, from Dify's ``{code, message, status}`` body.
 
-    ``secret`` (the API key) is masked wherever the server echoed it back.
+    ``secret`` (the API key) is masked wherever the server echoed it back: body, message,
+    headers.
     """
-    if secret and secret.encode() in body:
-        body = body.replace(secret.encode(), b"***")
+    body = mask(body, secret)
     status = response.status_code
     code: str | None = None
     message: str | None = None
@@ -109,15 +125,25 @@ def status_error(
         message = raw_message if isinstance(raw_message, str) else None
     if message is None:
         reason = response.reason_phrase or "error"
-        message = f"{reason}: {_snippet(body)}" if body.strip() else reason
+        if status == 404 and "html" in response.headers.get("content-type", ""):
+            request = response.request
+            target = f"{request.method} {request.url.path}" if request is not None else "this"
+            message = (
+                f"the server has no route for {target} (an older or newer Dify than this "
+                "SDK's tables describe?)"
+            )
+        else:
+            message = f"{reason}: {_snippet(body)}" if body.strip() else reason
+    headers = {k: mask(v, secret) for k, v in response.headers.items()}
     return status_error_class(status)(
         message,
         operation=op,
         status_code=status,
         code=code,
         body=parsed if parsed is not None else body[:4096],
-        request_id=request_id(response),
+        request_id=request_id(headers),
         response=response,
+        headers=headers,
     )
 
 

@@ -53,19 +53,29 @@ class RetryPolicy:
     def retry_on_error(exc: httpx.HTTPError, *, safe: bool) -> bool:
         """Whether a transport failure may be retried (``safe``: re-running is harmless)."""
         if isinstance(exc, httpx.ConnectError) and _is_tls_failure(exc):
-            return False
+            return False  # a certificate does not fix itself between attempts
         if isinstance(exc, _NOT_SENT):
             return True
         return safe and isinstance(exc, _MAYBE_SENT)
 
     @staticmethod
-    def retry_on_status(status: int, code: str | None, *, safe: bool) -> bool:
-        """Whether an error answer may be retried."""
+    def retry_on_status(
+        status: int,
+        code: str | None,
+        *,
+        safe: bool,
+        retry_codes: frozenset[str] = frozenset(),
+        final_codes: frozenset[str] = frozenset(),
+    ) -> bool:
+        """Whether an error answer may be retried.
+
+        ``retry_codes`` (from the service's table) are answered before any work started, so
+        even an unsafe call may be sent again; ``final_codes`` are never retried.
+        """
+        if code is not None and code in final_codes:
+            return False
         if status == 429:
-            if code == "rate_limit_error":  # a quota: waiting seconds will not help
-                return False
-            # Dify answers too_many_requests before any generation starts.
-            return code == "too_many_requests" or safe
+            return safe or (code is not None and code in retry_codes)
         return safe and (status == 408 or status >= 500)
 
 
@@ -75,7 +85,7 @@ def _is_tls_failure(exc: BaseException) -> bool:
         if isinstance(seen, ssl.SSLError):
             return True
         seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    return False
 
 
 def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:

@@ -8,43 +8,52 @@ import httpx
 from msgspec import UnsetType
 from typing_extensions import Required, Unpack
 
+from ._options import CallOptions as CallOptions
 from ._response import RawResponse
 from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream
-from ._table import Endpoint
+from ._table import Endpoint, ServiceSpec, Waiter
+from ._table_files import Table
 from .types import *  # noqa: F403
 from .types import FileInput
 
 TABLE_DIR: Path
 SERVICE_NAMES: tuple[str, ...]
 ENDPOINTS: dict[str, list[Endpoint]]
+TABLES: dict[str, Table]
 INDEX: dict[str, Endpoint]
 SYNC_SERVICES: dict[str, type[Service]]
 ASYNC_SERVICES: dict[str, type[Service]]
 
-class CallOptions(TypedDict, total=False):
-    api_key: str | None
-    timeout: float | httpx.Timeout | None
-    max_retries: int | None
-    extra_headers: Mapping[str, str] | None
-    retry_unsafe: bool
+class WaiterOptions(TypedDict, total=False):
+    timeout: float
+    poll_interval: float
+    raise_on_failure: bool
+    api_key: str
+    max_retries: int
+    extra_headers: Mapping[str, str]
 
 class Service:
     _endpoints: dict[str, Endpoint]
+    spec: ServiceSpec
     def __init__(self, client: Any) -> None: ...
 
 class Namespace(Service): ...
 
-def build_service(name: str, endpoints: Iterable[Endpoint], prefix: str = ...) -> type[Service]: ...
-def build_services(
-    tables: Mapping[str, list[Endpoint]],
-) -> tuple[dict[str, type[Service]], dict[str, type[Service]]]: ...
-def load_tables(paths: Iterable[str | Path]) -> dict[str, list[Endpoint]]: ...
+def build_service(
+    name: str,
+    endpoints: Iterable[Endpoint],
+    prefix: str = ...,
+    waiters: Iterable[Waiter] = ...,
+    spec: ServiceSpec | None = ...,
+) -> type[Service]: ...
+def load_tables(paths: Iterable[str | Path]) -> dict[str, Table]: ...
 def iter_name_for(ep: Endpoint) -> str: ...
 
 class Registry:
-    def __init__(self, extra: Mapping[str, list[Endpoint]] | None = None) -> None: ...
+    def __init__(self, extra: Mapping[str, Table] | None = None) -> None: ...
     @property
     def names(self) -> tuple[str, ...]: ...
+    def table(self, service: str) -> Table: ...
     def endpoints(self, service: str) -> list[Endpoint]: ...
     def endpoint(self, name: str) -> Endpoint | None: ...
     def all_names(self) -> list[str]: ...
@@ -52,6 +61,29 @@ class Registry:
 
 SHIPPED: Registry
 TYPES: Mapping[str, Any]
+
+class ChatRequestStreamArgs(CallOptions, total=False):
+    query: Required[str]
+    user: Required[str]
+    inputs: dict[str, Any]
+    conversation_id: str | UnsetType
+    files: builtins.list[InputFile] | UnsetType
+    auto_generate_name: bool | UnsetType
+    workflow_id: str | UnsetType
+
+class StopRequestArgs(CallOptions, total=False):
+    task_id: Required[str]
+    user: Required[str]
+
+class SuggestedRequestArgs(CallOptions, total=False):
+    message_id: Required[str]
+    user: Required[str]
+
+class WorkflowEventsRequestArgs(CallOptions, total=False):
+    workflow_run_id: Required[str]
+    user: Required[str]
+    include_state_snapshot: bool | UnsetType
+    continue_on_pause: bool | UnsetType
 
 class ListAnnotationsRequestArgs(CallOptions, total=False):
     page: int | UnsetType
@@ -148,23 +180,6 @@ class FilePreviewRequestArgs(CallOptions, total=False):
     as_attachment: bool | UnsetType
     user: str | UnsetType
 
-class ChatRequestStreamArgs(CallOptions, total=False):
-    query: Required[str]
-    user: Required[str]
-    inputs: dict[str, Any]
-    conversation_id: str | UnsetType
-    files: builtins.list[InputFile] | UnsetType
-    auto_generate_name: bool | UnsetType
-    workflow_id: str | UnsetType
-
-class StopRequestArgs(CallOptions, total=False):
-    task_id: Required[str]
-    user: Required[str]
-
-class SuggestedRequestArgs(CallOptions, total=False):
-    message_id: Required[str]
-    user: Required[str]
-
 class HumanInputFormRequestArgs(CallOptions, total=False):
     form_token: Required[str]
 
@@ -187,11 +202,8 @@ class ListWorkflowLogsRequestArgs(CallOptions, total=False):
     created_by_end_user_session_id: str | UnsetType
     created_by_account: str | UnsetType
 
-class WorkflowEventsRequestArgs(CallOptions, total=False):
+class GetWorkflowRunRequestArgsWait(WaiterOptions, total=False):
     workflow_run_id: Required[str]
-    user: Required[str]
-    include_state_snapshot: bool | UnsetType
-    continue_on_pause: bool | UnsetType
 
 class CompletionRequestStreamArgs(CallOptions, total=False):
     user: Required[str]
@@ -424,6 +436,10 @@ class RunPipelineRequestStreamArgs(CallOptions, total=False):
     start_node_id: Required[str]
     is_published: Required[bool]
 
+class IndexingStatusRequestArgsWait(WaiterOptions, total=False):
+    dataset_id: Required[str]
+    batch: Required[str]
+
 class WorkflowRunRequestStreamArgs(CallOptions, total=False):
     user: Required[str]
     inputs: dict[str, Any]
@@ -434,6 +450,50 @@ class WorkflowRunByIdRequestStreamArgs(CallOptions, total=False):
     inputs: dict[str, Any]
     files: builtins.list[InputFile] | UnsetType
     workflow_id: Required[str]
+
+class SendOp(Protocol):
+    @overload
+    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
+    @overload
+    def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]: ...
+    @overload
+    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]: ...
+    @overload
+    def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> Stream[ChatEvent]: ...
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]: ...
+    @overload
+    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
+
+class StopOp(Protocol):
+    @overload
+    def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    @overload
+    def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult: ...
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]: ...
+
+class GetSuggestedOp(Protocol):
+    @overload
+    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions: ...
+    @overload
+    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]: ...
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions: ...
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]: ...
+
+class StreamEventsOp(Protocol):
+    @overload
+    def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]: ...
+    @overload
+    def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> Stream[ChatEvent]: ...
 
 class ListAnnotationsOp(Protocol):
     @overload
@@ -687,44 +747,6 @@ class PreviewFileOp(Protocol):
     @overload
     def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]: ...
 
-class SendOp(Protocol):
-    @overload
-    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
-    @overload
-    def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]: ...
-    @overload
-    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]: ...
-    @overload
-    def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
-    @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
-    @overload
-    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> Stream[ChatEvent]: ...
-    @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]: ...
-    @overload
-    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
-
-class StopOp(Protocol):
-    @overload
-    def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
-    @overload
-    def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
-    @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult: ...
-    @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]: ...
-
-class GetSuggestedOp(Protocol):
-    @overload
-    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions: ...
-    @overload
-    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]: ...
-    @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions: ...
-    @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]: ...
-
 class GetHumanInputFormOp(Protocol):
     @overload
     def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> HumanInputForm: ...
@@ -771,11 +793,8 @@ class IterLogsOp(Protocol):
     @overload
     def __call__(self, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> Iterator[WorkflowLog]: ...
 
-class StreamEventsOp(Protocol):
-    @overload
-    def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]: ...
-    @overload
-    def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> Stream[ChatEvent]: ...
+class WaitForRunOp(Protocol):
+    def __call__(self, **kwargs: Unpack[GetWorkflowRunRequestArgsWait]) -> WorkflowRunDetail: ...
 
 class CompletionSendOp(Protocol):
     @overload
@@ -1289,6 +1308,9 @@ class RunPipelineOp(Protocol):
     @overload
     def __call__(self, *, collect: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse: ...
 
+class WaitForIndexingOp(Protocol):
+    def __call__(self, **kwargs: Unpack[IndexingStatusRequestArgsWait]) -> builtins.list[DocumentIndexingStatus]: ...
+
 class RunOp(Protocol):
     @overload
     def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
@@ -1330,6 +1352,50 @@ class WorkflowStreamEventsOp(Protocol):
     def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[WorkflowEvent]: ...
     @overload
     def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> Stream[WorkflowEvent]: ...
+
+class AsyncSendOp(Protocol):
+    @overload
+    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
+    @overload
+    async def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]: ...
+    @overload
+    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]: ...
+    @overload
+    async def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> AsyncStream[ChatEvent]: ...
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]: ...
+    @overload
+    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
+
+class AsyncStopOp(Protocol):
+    @overload
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    @overload
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult: ...
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]: ...
+
+class AsyncGetSuggestedOp(Protocol):
+    @overload
+    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions: ...
+    @overload
+    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]: ...
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions: ...
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]: ...
+
+class AsyncStreamEventsOp(Protocol):
+    @overload
+    async def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]: ...
+    @overload
+    async def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> AsyncStream[ChatEvent]: ...
 
 class AsyncListAnnotationsOp(Protocol):
     @overload
@@ -1583,44 +1649,6 @@ class AsyncPreviewFileOp(Protocol):
     @overload
     async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]: ...
 
-class AsyncSendOp(Protocol):
-    @overload
-    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
-    @overload
-    async def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]: ...
-    @overload
-    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]: ...
-    @overload
-    async def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
-    @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
-    @overload
-    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> AsyncStream[ChatEvent]: ...
-    @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]: ...
-    @overload
-    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
-
-class AsyncStopOp(Protocol):
-    @overload
-    async def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
-    @overload
-    async def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
-    @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult: ...
-    @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]: ...
-
-class AsyncGetSuggestedOp(Protocol):
-    @overload
-    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions: ...
-    @overload
-    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]: ...
-    @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions: ...
-    @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]: ...
-
 class AsyncGetHumanInputFormOp(Protocol):
     @overload
     async def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> HumanInputForm: ...
@@ -1667,11 +1695,8 @@ class AsyncIterLogsOp(Protocol):
     @overload
     def __call__(self, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> AsyncIterator[WorkflowLog]: ...
 
-class AsyncStreamEventsOp(Protocol):
-    @overload
-    async def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]: ...
-    @overload
-    async def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> AsyncStream[ChatEvent]: ...
+class AsyncWaitForRunOp(Protocol):
+    async def __call__(self, **kwargs: Unpack[GetWorkflowRunRequestArgsWait]) -> WorkflowRunDetail: ...
 
 class AsyncCompletionSendOp(Protocol):
     @overload
@@ -2185,6 +2210,9 @@ class AsyncRunPipelineOp(Protocol):
     @overload
     async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse: ...
 
+class AsyncWaitForIndexingOp(Protocol):
+    async def __call__(self, **kwargs: Unpack[IndexingStatusRequestArgsWait]) -> builtins.list[DocumentIndexingStatus]: ...
+
 class AsyncRunOp(Protocol):
     @overload
     async def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
@@ -2227,6 +2255,10 @@ class AsyncWorkflowStreamEventsOp(Protocol):
     @overload
     async def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> AsyncStream[WorkflowEvent]: ...
 
+class ChatMessageNamespace(Namespace):
+    suggested: GetSuggestedOp
+    history: ListMessagesOp
+
 class ChatAnnotationNamespace(Namespace):
     list: ListAnnotationsOp
     create: CreateAnnotationOp
@@ -2241,10 +2273,6 @@ class ChatConversationNamespace(Namespace):
     variables: ListConversationVariablesOp
     rename: RenameConversationOp
     delete: DeleteConversationOp
-
-class ChatMessageNamespace(Namespace):
-    history: ListMessagesOp
-    suggested: GetSuggestedOp
 
 class ChatAudioNamespace(Namespace):
     to_text: AudioToTextOp
@@ -2263,12 +2291,13 @@ class ChatInfoNamespace(Namespace):
     meta: GetMetaOp
     site: GetSiteOp
 
-class ChatChatNamespace(Namespace):
+class ChatService(Service):
+    send: SendOp
     chat: SendOp
     stop: StopOp
+    get_suggested: GetSuggestedOp
     suggested: GetSuggestedOp
-
-class ChatService(Service):
+    stream_events: StreamEventsOp
     list_annotations: ListAnnotationsOp
     iter_annotations: IterAnnotationsOp
     create_annotation: CreateAnnotationOp
@@ -2297,15 +2326,12 @@ class ChatService(Service):
     get_site: GetSiteOp
     get_end_user: GetEndUserOp
     preview_file: PreviewFileOp
-    send: SendOp
-    stop: StopOp
-    get_suggested: GetSuggestedOp
+    @property
+    def message(self) -> ChatMessageNamespace: ...
     @property
     def annotation(self) -> ChatAnnotationNamespace: ...
     @property
     def conversation(self) -> ChatConversationNamespace: ...
-    @property
-    def message(self) -> ChatMessageNamespace: ...
     @property
     def audio(self) -> ChatAudioNamespace: ...
     @property
@@ -2314,8 +2340,6 @@ class ChatService(Service):
     def file(self) -> ChatFileNamespace: ...
     @property
     def info(self) -> ChatInfoNamespace: ...
-    @property
-    def chat(self) -> ChatChatNamespace: ...
 
 class ChatflowAnnotationNamespace(Namespace):
     list: ListAnnotationsOp
@@ -2349,12 +2373,12 @@ class ChatflowInfoNamespace(Namespace):
     meta: GetMetaOp
     site: GetSiteOp
 
-class ChatflowChatflowNamespace(Namespace):
+class ChatflowService(Service):
     send: SendOp
     stop: StopOp
+    get_suggested: GetSuggestedOp
     suggested: GetSuggestedOp
-
-class ChatflowService(Service):
+    stream_events: StreamEventsOp
     list_annotations: ListAnnotationsOp
     iter_annotations: IterAnnotationsOp
     create_annotation: CreateAnnotationOp
@@ -2388,10 +2412,7 @@ class ChatflowService(Service):
     get_site: GetSiteOp
     get_end_user: GetEndUserOp
     preview_file: PreviewFileOp
-    send: SendOp
-    stop: StopOp
-    get_suggested: GetSuggestedOp
-    stream_events: StreamEventsOp
+    wait_for_run: WaitForRunOp
     @property
     def annotation(self) -> ChatflowAnnotationNamespace: ...
     @property
@@ -2404,8 +2425,6 @@ class ChatflowService(Service):
     def file(self) -> ChatflowFileNamespace: ...
     @property
     def info(self) -> ChatflowInfoNamespace: ...
-    @property
-    def chatflow(self) -> ChatflowChatflowNamespace: ...
 
 class CompletionAnnotationNamespace(Namespace):
     list_annotations: ListAnnotationsOp
@@ -2432,10 +2451,6 @@ class CompletionInfoNamespace(Namespace):
     meta: GetMetaOp
     site: GetSiteOp
 
-class CompletionCompletionNamespace(Namespace):
-    send_message: CompletionSendOp
-    stop_response: StopOp
-
 class CompletionService(Service):
     list_annotations: ListAnnotationsOp
     iter_annotations: IterAnnotationsOp
@@ -2457,7 +2472,9 @@ class CompletionService(Service):
     get_end_user: GetEndUserOp
     preview_file: PreviewFileOp
     send: CompletionSendOp
+    send_message: CompletionSendOp
     stop: StopOp
+    stop_response: StopOp
     @property
     def annotation(self) -> CompletionAnnotationNamespace: ...
     @property
@@ -2468,8 +2485,6 @@ class CompletionService(Service):
     def file(self) -> CompletionFileNamespace: ...
     @property
     def info(self) -> CompletionInfoNamespace: ...
-    @property
-    def completion(self) -> CompletionCompletionNamespace: ...
 
 class DifyAudioNamespace(Namespace):
     to_text: AudioToTextOp
@@ -2608,6 +2623,7 @@ class KnowledgeService(Service):
     list_datasource_plugins: ListDatasourcePluginsOp
     run_datasource_node: RunDatasourceNodeOp
     run_pipeline: RunPipelineOp
+    wait_for_indexing: WaitForIndexingOp
     @property
     def dataset(self) -> KnowledgeDatasetNamespace: ...
     @property
@@ -2620,12 +2636,6 @@ class KnowledgeService(Service):
     def tag(self) -> KnowledgeTagNamespace: ...
     @property
     def model(self) -> KnowledgeModelNamespace: ...
-
-class WorkflowWorkflowNamespace(Namespace):
-    detail: GetRunOp
-    logs: ListLogsOp
-    run: RunOp
-    stop: StopOp
 
 class WorkflowAudioNamespace(Namespace):
     to_text: AudioToTextOp
@@ -2646,8 +2656,10 @@ class WorkflowInfoNamespace(Namespace):
 
 class WorkflowService(Service):
     get_run: GetRunOp
+    detail: GetRunOp
     list_logs: ListLogsOp
     iter_logs: IterLogsOp
+    logs: ListLogsOp
     get_human_input_form: GetHumanInputFormOp
     submit_human_input_form: SubmitHumanInputFormOp
     audio_to_text: AudioToTextOp
@@ -2666,8 +2678,7 @@ class WorkflowService(Service):
     run_by_id: RunByIdOp
     stop: StopOp
     stream_events: WorkflowStreamEventsOp
-    @property
-    def workflow(self) -> WorkflowWorkflowNamespace: ...
+    wait_for_run: WaitForRunOp
     @property
     def audio(self) -> WorkflowAudioNamespace: ...
     @property
@@ -2685,6 +2696,10 @@ class ServiceAttributes:
     knowledge: KnowledgeService
     workflow: WorkflowService
 
+class AsyncChatMessageNamespace(Namespace):
+    suggested: AsyncGetSuggestedOp
+    history: AsyncListMessagesOp
+
 class AsyncChatAnnotationNamespace(Namespace):
     list: AsyncListAnnotationsOp
     create: AsyncCreateAnnotationOp
@@ -2699,10 +2714,6 @@ class AsyncChatConversationNamespace(Namespace):
     variables: AsyncListConversationVariablesOp
     rename: AsyncRenameConversationOp
     delete: AsyncDeleteConversationOp
-
-class AsyncChatMessageNamespace(Namespace):
-    history: AsyncListMessagesOp
-    suggested: AsyncGetSuggestedOp
 
 class AsyncChatAudioNamespace(Namespace):
     to_text: AsyncAudioToTextOp
@@ -2721,12 +2732,13 @@ class AsyncChatInfoNamespace(Namespace):
     meta: AsyncGetMetaOp
     site: AsyncGetSiteOp
 
-class AsyncChatChatNamespace(Namespace):
+class AsyncChatService(Service):
+    send: AsyncSendOp
     chat: AsyncSendOp
     stop: AsyncStopOp
+    get_suggested: AsyncGetSuggestedOp
     suggested: AsyncGetSuggestedOp
-
-class AsyncChatService(Service):
+    stream_events: AsyncStreamEventsOp
     list_annotations: AsyncListAnnotationsOp
     iter_annotations: AsyncIterAnnotationsOp
     create_annotation: AsyncCreateAnnotationOp
@@ -2755,15 +2767,12 @@ class AsyncChatService(Service):
     get_site: AsyncGetSiteOp
     get_end_user: AsyncGetEndUserOp
     preview_file: AsyncPreviewFileOp
-    send: AsyncSendOp
-    stop: AsyncStopOp
-    get_suggested: AsyncGetSuggestedOp
+    @property
+    def message(self) -> AsyncChatMessageNamespace: ...
     @property
     def annotation(self) -> AsyncChatAnnotationNamespace: ...
     @property
     def conversation(self) -> AsyncChatConversationNamespace: ...
-    @property
-    def message(self) -> AsyncChatMessageNamespace: ...
     @property
     def audio(self) -> AsyncChatAudioNamespace: ...
     @property
@@ -2772,8 +2781,6 @@ class AsyncChatService(Service):
     def file(self) -> AsyncChatFileNamespace: ...
     @property
     def info(self) -> AsyncChatInfoNamespace: ...
-    @property
-    def chat(self) -> AsyncChatChatNamespace: ...
 
 class AsyncChatflowAnnotationNamespace(Namespace):
     list: AsyncListAnnotationsOp
@@ -2807,12 +2814,12 @@ class AsyncChatflowInfoNamespace(Namespace):
     meta: AsyncGetMetaOp
     site: AsyncGetSiteOp
 
-class AsyncChatflowChatflowNamespace(Namespace):
+class AsyncChatflowService(Service):
     send: AsyncSendOp
     stop: AsyncStopOp
+    get_suggested: AsyncGetSuggestedOp
     suggested: AsyncGetSuggestedOp
-
-class AsyncChatflowService(Service):
+    stream_events: AsyncStreamEventsOp
     list_annotations: AsyncListAnnotationsOp
     iter_annotations: AsyncIterAnnotationsOp
     create_annotation: AsyncCreateAnnotationOp
@@ -2846,10 +2853,7 @@ class AsyncChatflowService(Service):
     get_site: AsyncGetSiteOp
     get_end_user: AsyncGetEndUserOp
     preview_file: AsyncPreviewFileOp
-    send: AsyncSendOp
-    stop: AsyncStopOp
-    get_suggested: AsyncGetSuggestedOp
-    stream_events: AsyncStreamEventsOp
+    wait_for_run: AsyncWaitForRunOp
     @property
     def annotation(self) -> AsyncChatflowAnnotationNamespace: ...
     @property
@@ -2862,8 +2866,6 @@ class AsyncChatflowService(Service):
     def file(self) -> AsyncChatflowFileNamespace: ...
     @property
     def info(self) -> AsyncChatflowInfoNamespace: ...
-    @property
-    def chatflow(self) -> AsyncChatflowChatflowNamespace: ...
 
 class AsyncCompletionAnnotationNamespace(Namespace):
     list_annotations: AsyncListAnnotationsOp
@@ -2890,10 +2892,6 @@ class AsyncCompletionInfoNamespace(Namespace):
     meta: AsyncGetMetaOp
     site: AsyncGetSiteOp
 
-class AsyncCompletionCompletionNamespace(Namespace):
-    send_message: AsyncCompletionSendOp
-    stop_response: AsyncStopOp
-
 class AsyncCompletionService(Service):
     list_annotations: AsyncListAnnotationsOp
     iter_annotations: AsyncIterAnnotationsOp
@@ -2915,7 +2913,9 @@ class AsyncCompletionService(Service):
     get_end_user: AsyncGetEndUserOp
     preview_file: AsyncPreviewFileOp
     send: AsyncCompletionSendOp
+    send_message: AsyncCompletionSendOp
     stop: AsyncStopOp
+    stop_response: AsyncStopOp
     @property
     def annotation(self) -> AsyncCompletionAnnotationNamespace: ...
     @property
@@ -2926,8 +2926,6 @@ class AsyncCompletionService(Service):
     def file(self) -> AsyncCompletionFileNamespace: ...
     @property
     def info(self) -> AsyncCompletionInfoNamespace: ...
-    @property
-    def completion(self) -> AsyncCompletionCompletionNamespace: ...
 
 class AsyncDifyAudioNamespace(Namespace):
     to_text: AsyncAudioToTextOp
@@ -3066,6 +3064,7 @@ class AsyncKnowledgeService(Service):
     list_datasource_plugins: AsyncListDatasourcePluginsOp
     run_datasource_node: AsyncRunDatasourceNodeOp
     run_pipeline: AsyncRunPipelineOp
+    wait_for_indexing: AsyncWaitForIndexingOp
     @property
     def dataset(self) -> AsyncKnowledgeDatasetNamespace: ...
     @property
@@ -3078,12 +3077,6 @@ class AsyncKnowledgeService(Service):
     def tag(self) -> AsyncKnowledgeTagNamespace: ...
     @property
     def model(self) -> AsyncKnowledgeModelNamespace: ...
-
-class AsyncWorkflowWorkflowNamespace(Namespace):
-    detail: AsyncGetRunOp
-    logs: AsyncListLogsOp
-    run: AsyncRunOp
-    stop: AsyncStopOp
 
 class AsyncWorkflowAudioNamespace(Namespace):
     to_text: AsyncAudioToTextOp
@@ -3104,8 +3097,10 @@ class AsyncWorkflowInfoNamespace(Namespace):
 
 class AsyncWorkflowService(Service):
     get_run: AsyncGetRunOp
+    detail: AsyncGetRunOp
     list_logs: AsyncListLogsOp
     iter_logs: AsyncIterLogsOp
+    logs: AsyncListLogsOp
     get_human_input_form: AsyncGetHumanInputFormOp
     submit_human_input_form: AsyncSubmitHumanInputFormOp
     audio_to_text: AsyncAudioToTextOp
@@ -3124,8 +3119,7 @@ class AsyncWorkflowService(Service):
     run_by_id: AsyncRunByIdOp
     stop: AsyncStopOp
     stream_events: AsyncWorkflowStreamEventsOp
-    @property
-    def workflow(self) -> AsyncWorkflowWorkflowNamespace: ...
+    wait_for_run: AsyncWaitForRunOp
     @property
     def audio(self) -> AsyncWorkflowAudioNamespace: ...
     @property

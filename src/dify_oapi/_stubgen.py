@@ -15,8 +15,8 @@ from typing import Any
 import msgspec
 
 from . import types as dtypes
-from ._services import ENDPOINTS, SERVICE_NAMES, iter_name_for
-from ._table import MODE_FIELD, Endpoint
+from ._services import SERVICE_NAMES, TABLES, iter_name_for
+from ._table import Endpoint, Waiter
 from .types._base import FileMarker
 
 STUB_PATH = Path(__file__).with_name("_services.pyi")
@@ -32,43 +32,52 @@ import httpx
 from msgspec import UnsetType
 from typing_extensions import Required, Unpack
 
+from ._options import CallOptions as CallOptions
 from ._response import RawResponse
 from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream
-from ._table import Endpoint
+from ._table import Endpoint, ServiceSpec, Waiter
+from ._table_files import Table
 from .types import *  # noqa: F403
 from .types import FileInput
 
 TABLE_DIR: Path
 SERVICE_NAMES: tuple[str, ...]
 ENDPOINTS: dict[str, list[Endpoint]]
+TABLES: dict[str, Table]
 INDEX: dict[str, Endpoint]
 SYNC_SERVICES: dict[str, type[Service]]
 ASYNC_SERVICES: dict[str, type[Service]]
 
-class CallOptions(TypedDict, total=False):
-    api_key: str | None
-    timeout: float | httpx.Timeout | None
-    max_retries: int | None
-    extra_headers: Mapping[str, str] | None
-    retry_unsafe: bool
+class WaiterOptions(TypedDict, total=False):
+    timeout: float
+    poll_interval: float
+    raise_on_failure: bool
+    api_key: str
+    max_retries: int
+    extra_headers: Mapping[str, str]
 
 class Service:
     _endpoints: dict[str, Endpoint]
+    spec: ServiceSpec
     def __init__(self, client: Any) -> None: ...
 
 class Namespace(Service): ...
 
-def build_service(name: str, endpoints: Iterable[Endpoint], prefix: str = ...) -> type[Service]: ...
-def build_services(
-    tables: Mapping[str, list[Endpoint]],
-) -> tuple[dict[str, type[Service]], dict[str, type[Service]]]: ...
-def load_tables(paths: Iterable[str | Path]) -> dict[str, list[Endpoint]]: ...
+def build_service(
+    name: str,
+    endpoints: Iterable[Endpoint],
+    prefix: str = ...,
+    waiters: Iterable[Waiter] = ...,
+    spec: ServiceSpec | None = ...,
+) -> type[Service]: ...
+def load_tables(paths: Iterable[str | Path]) -> dict[str, Table]: ...
 def iter_name_for(ep: Endpoint) -> str: ...
 
 class Registry:
-    def __init__(self, extra: Mapping[str, list[Endpoint]] | None = None) -> None: ...
+    def __init__(self, extra: Mapping[str, Table] | None = None) -> None: ...
     @property
     def names(self) -> tuple[str, ...]: ...
+    def table(self, service: str) -> Table: ...
     def endpoints(self, service: str) -> list[Endpoint]: ...
     def endpoint(self, name: str) -> Endpoint | None: ...
     def all_names(self) -> list[str]: ...
@@ -127,13 +136,18 @@ def _returns(ep: Endpoint, names: dict[int, str], is_async: bool) -> dict[str, s
     return out
 
 
-def _args_typeddict(cls: type, skip_mode: bool, names: dict[int, str]) -> str:
+def _args_typeddict(
+    cls: type, mode: str | None, names: dict[int, str], waiter: bool = False
+) -> str:
     """The keyword arguments of one request struct (and the call options) as a TypedDict."""
-    lines = [
-        f"class {cls.__name__}{'StreamArgs' if skip_mode else 'Args'}(CallOptions, total=False):"
-    ]
+    if waiter:
+        head = f"class {cls.__name__}ArgsWait(WaiterOptions, total=False):"
+    else:
+        suffix = "StreamArgs" if mode else "Args"
+        head = f"class {cls.__name__}{suffix}(CallOptions, total=False):"
+    lines = [head]
     for f in msgspec.structs.fields(cls):
-        if skip_mode and f.name == MODE_FIELD:
+        if f.name == mode:
             continue  # set from ``stream``
         required = f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
         tp = render(f.type, names)
@@ -150,7 +164,7 @@ def _families(ep: Endpoint) -> list[tuple[list[str], str]]:
 
 
 def _skips_mode(ep: Endpoint) -> bool:
-    return ep.stream is not None and ep.request is not None and MODE_FIELD in ep.fields
+    return ep.mode_field is not None
 
 
 def _overloads(ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]:
@@ -194,6 +208,23 @@ def _pager_overloads(ep: Endpoint, names: dict[int, str], is_async: bool) -> lis
     return lines
 
 
+def _waiter_lines(waiter: Waiter, ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]:
+    if waiter.items:
+        returns = f"builtins.list[{render(_item_type(ep.response, waiter.items), names)}]"
+    else:
+        returns = render(ep.response, names)
+    define = "async def" if is_async else "def"
+    kwargs = ep.request.__name__ + "ArgsWait" if ep.request is not None else "WaiterOptions"
+    return [f"    {define} __call__(self, **kwargs: Unpack[{kwargs}]) -> {returns}: ..."]
+
+
+def _item_type(response: Any, field: str) -> Any:
+    for f in msgspec.structs.fields(response):
+        if f.name == field:
+            return typing.get_args(f.type)[0]
+    raise ValueError(f"{response!r} has no list field {field!r}")
+
+
 class _Operations:
     """One callable Protocol per distinct operation signature, shared by every name
     (canonical, alias, other services) that reaches a row of that shape."""
@@ -219,6 +250,11 @@ class _Operations:
             key, _titles(ep, ep.name, is_async), _overloads(ep, self.names, is_async)
         )
 
+    def waiter(self, waiter: Waiter, ep: Endpoint, is_async: bool) -> str:
+        key = ("wait", waiter.name, ep.request, ep.response, is_async)
+        titles = _titles(ep, waiter.method_name, is_async)
+        return self._protocol(key, titles, _waiter_lines(waiter, ep, self.names, is_async))
+
     def pager(self, ep: Endpoint, is_async: bool) -> str:
         key = ("pages", ep.request, ep.item_type, is_async)
         titles = _titles(ep, iter_name_for(ep), is_async)
@@ -239,33 +275,48 @@ def generate() -> str:
     names = type_names()
     out = [_HEADER]
     written: set[str] = set()
-    for endpoints in ENDPOINTS.values():
-        for ep in endpoints:
+    for table in TABLES.values():
+        for ep in table.endpoints:
             if ep.request is None:
                 continue
-            key = ep.request.__name__ + ("StreamArgs" if _skips_mode(ep) else "Args")
+            mode = ep.mode_field.name if ep.mode_field is not None else None
+            key = ep.request.__name__ + ("StreamArgs" if mode else "Args")
             if key not in written:
                 written.add(key)
-                out.append(_args_typeddict(ep.request, _skips_mode(ep), names))
+                out.append(_args_typeddict(ep.request, mode, names))
+        for waiter in table.waiters:
+            ep = next(e for e in table.endpoints if e.name == waiter.operation)
+            assert ep.request is not None, f"{waiter.source}: a waiter polls a row with fields"
+            if ep.request.__name__ + "ArgsWait" not in written:
+                written.add(ep.request.__name__ + "ArgsWait")
+                out.append(_args_typeddict(ep.request, None, names, waiter=True))
     ops = _Operations(names)
     classes: list[str] = []
     for is_async in (False, True):
         prefix = "Async" if is_async else ""
         attrs = []
         for service in SERVICE_NAMES:
-            title = prefix + service.capitalize() + "Service"
+            title = prefix + _camel(service) + "Service"
             body: list[str] = []
             groups: dict[str, list[str]] = {}
-            for ep in ENDPOINTS[service]:
+            table = TABLES[service]
+            defined = {ep.name for ep in table.endpoints}
+            for ep in table.endpoints:
                 body.append(f"    {ep.name}: {ops.call(ep, is_async)}")
-                if ep.paginate:
+                if ep.paginate is not None:
                     body.append(f"    {iter_name_for(ep)}: {ops.pager(ep, is_async)}")
                 for alias in ep.aliases:
                     head, _, rest = alias.partition(".")
-                    if rest:
-                        groups.setdefault(head, []).append(f"    {rest}: {ops.call(ep, is_async)}")
+                    flat = rest if head == service else (alias if not rest else "")
+                    if flat:
+                        if flat not in defined:
+                            defined.add(flat)
+                            body.append(f"    {flat}: {ops.call(ep, is_async)}")
                     else:
-                        body.append(f"    {alias}: {ops.call(ep, is_async)}")
+                        groups.setdefault(head, []).append(f"    {rest}: {ops.call(ep, is_async)}")
+            for waiter in table.waiters:
+                ep = next(e for e in table.endpoints if e.name == waiter.operation)
+                body.append(f"    {waiter.method_name}: {ops.waiter(waiter, ep, is_async)}")
             for head, members in groups.items():
                 ns = title[: -len("Service")] + head.capitalize() + "Namespace"
                 classes.append(f"class {ns}(Namespace):\n" + "\n".join(members) + "\n")

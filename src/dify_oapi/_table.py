@@ -1,71 +1,170 @@
-"""Endpoint rows: what one operation is, and how the TOML tables under ``endpoints/`` load.
+"""What one operation is: an :class:`Endpoint` row and the service facts it carries.
 
-A table is a TOML file with ``[[endpoint]]`` rows. Every row is checked when it loads, so a
-bad row fails at import naming its file, row and reason, never at the first call.
+Everything the generic core knows about a Dify operation or service comes from here: the
+row (method, path, request, response, event union), its pagination, re-attach and stop
+links, what ``collect`` assembles, and the service's header (key kind, the streaming-mode
+field, the error codes that decide retries). The rows themselves live in the TOML files
+under ``endpoints/`` (see :mod:`._table_files`).
 """
 
 from __future__ import annotations
 
-import importlib
 import keyword
 import re
-import sys
 import typing
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from ._exceptions import EndpointTableError
+from ._options import CALL_OPTIONS
 from .types._base import FileMarker, Request
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found, no-redef]
+__all__ = [
+    "CALL_OPTIONS",
+    "Collect",
+    "Endpoint",
+    "Link",
+    "ModeField",
+    "Paginator",
+    "ServiceSpec",
+    "Waiter",
+]
 
-__all__ = ["CALL_OPTIONS", "Endpoint", "load_table"]
-
-#: Keyword arguments every generated method takes besides the request fields.
-CALL_OPTIONS = frozenset(
-    {
-        "stream",
-        "raw",
-        "collect",
-        "api_key",
-        "timeout",
-        "max_retries",
-        "extra_headers",
-        "retry_unsafe",
-    }
-)
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_ROW_KEYS = frozenset(
-    {
-        "name",
-        "method",
-        "path",
-        "request",
-        "response",
-        "stream",
-        "aliases",
-        "doc",
-        "query",
-        "body",
-        "idempotent",
-        "operation_id",
-        "paginate",
-        "resume",
-    }
-)
-#: ``response = "bytes"`` declares a binary answer (audio, file preview, zip).
-BINARY = "bytes"
-#: The request field that Dify reads to pick streaming or blocking answers.
-MODE_FIELD = "response_mode"
+
+
+def _fail(where: str, reason: str) -> EndpointTableError:
+    return EndpointTableError(f"{where}: {reason}")
+
+
+@dataclass(frozen=True)
+class ModeField:
+    """The request field that picks a streamed or a blocking answer, and its two values."""
+
+    name: str
+    streaming: str
+    blocking: str
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service's header: ``[service]`` in its table file.
+
+    ``key``: the kind of API key its routes take (``app`` or ``dataset``). ``mode_field``:
+    see :class:`ModeField`. ``retry_codes``: error codes answered before any work started,
+    so even a call that generates may be sent again; ``final_codes``: codes no wait fixes.
+    """
+
+    name: str = ""
+    key: str = ""
+    doc: str = ""
+    mode_field: ModeField | None = None
+    retry_codes: frozenset[str] = frozenset()
+    final_codes: frozenset[str] = frozenset()
+
+
+EMPTY_SPEC = ServiceSpec()
+
+
+@dataclass(frozen=True)
+class Paginator:
+    """How a list operation pages (``[paginators.<name>]``).
+
+    ``kind = "page"``: the request field ``token`` holds the page number, advanced by one.
+    ``kind = "cursor"``: ``token`` takes the ``key`` of the page's last item (``from =
+    "last"``) or first item (``from = "first"``). ``items`` names the answer's list,
+    ``more`` its has-more flag, ``limit`` the page-size field, ``pages`` the page count.
+    ``reverse``: yield each page's items in reverse (lists paged backwards in time).
+    """
+
+    name: str
+    kind: str
+    token: str
+    items: str = "data"
+    more: str = ""
+    limit: str = ""
+    pages: str = ""
+    key: str = "id"
+    from_: str = "last"
+    reverse: bool = False
+
+    def check(self, where: str) -> None:
+        if self.kind not in ("page", "cursor"):
+            raise _fail(where, f"paginator {self.name!r}: kind must be 'page' or 'cursor'")
+        if self.from_ not in ("first", "last"):
+            raise _fail(where, f"paginator {self.name!r}: from must be 'first' or 'last'")
+
+
+@dataclass(frozen=True)
+class Link:
+    """A follow-up call made from a stream: re-attach it (``resume``) or stop it (``stop``).
+
+    ``operation`` is a row of the same service; its arguments come from the stream's ids
+    (``from_state``), from the original call's arguments (``from_call``) and constants
+    (``set``).
+    """
+
+    operation: str
+    from_state: tuple[str, ...] = ()
+    from_call: tuple[str, ...] = ()
+    set: Mapping[str, Any] = field(default_factory=dict)
+
+    def arguments(self, ids: Mapping[str, Any], call: Mapping[str, Any]) -> dict[str, Any]:
+        """The follow-up's keyword arguments; a missing id raises :class:`KeyError`."""
+        kwargs: dict[str, Any] = {name: ids[name] for name in self.from_state}
+        for name in self.from_call:
+            if call.get(name) is not None:
+                kwargs[name] = call[name]
+        kwargs.update(self.set)
+        return kwargs
+
+
+@dataclass(frozen=True)
+class Waiter:
+    """Polling an operation until a status settles (``[[waiter]]``).
+
+    The status is read at ``status`` (a dotted path) in the answer, or in every element of
+    the list at ``items``. All ``success``: done. Any ``failure``: the waiter raises. Others
+    in ``settled`` also end the wait. ``delay`` and ``timeout`` are the defaults.
+    """
+
+    name: str
+    operation: str
+    status: str
+    success: frozenset[str]
+    failure: frozenset[str] = frozenset()
+    settled: frozenset[str] = frozenset()
+    items: str = ""
+    delay: float = 2.0
+    timeout: float = 600.0
+    doc: str = ""
+    source: str = "<python>"
+
+    @property
+    def method_name(self) -> str:
+        """The generated service method: ``wait_for_<name>``."""
+        return f"wait_for_{self.name}"
+
+
+@dataclass(frozen=True)
+class Collect:
+    """What ``collect=True`` fills in besides what the events carry.
+
+    ``text``: the answer field that receives the streamed text. ``set``: constant fields
+    of the blocking answer (``mode``, ``event``). ``failure``: when
+    the stream reports a failed run, raise as the blocking call would, with this status,
+    code and message (``{error}`` is the run's error); without it a failed run is returned,
+    as the blocking answer returns it.
+    """
+
+    text: str = ""
+    set: Mapping[str, Any] = field(default_factory=dict)
+    failure: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,8 +190,11 @@ class Endpoint:
     body: bool | None = None
     idempotent: bool | None = None
     operation_id: str = ""
-    paginate: str = ""
-    resume: str = ""
+    paginate: Paginator | None = None
+    resume: Link | None = None
+    stop: Link | None = None
+    collect: Collect | None = None
+    spec: ServiceSpec = EMPTY_SPEC
     source: str = "<python>"
     # Derived in __post_init__:
     path_fields: tuple[str, ...] = field(init=False)
@@ -104,26 +206,24 @@ class Endpoint:
     multipart: bool = field(init=False)
     safe: bool = field(init=False)
     item_type: Any = field(init=False)
+    mode_field: ModeField | None = field(init=False)
 
     def __post_init__(self) -> None:
         where = f"{self.source}: endpoint {self.qualname or '?'}"
-
-        def fail(reason: str) -> EndpointTableError:
-            return EndpointTableError(f"{where}: {reason}")
-
         if self.method not in METHODS:
-            raise fail(f"method {self.method!r} is not one of {sorted(METHODS)}")
+            raise _fail(where, f"method {self.method!r} is not one of {sorted(METHODS)}")
         if not self.path.startswith("/"):
-            raise fail(f"path {self.path!r} must start with '/'")
+            raise _fail(where, f"path {self.path!r} must start with '/'")
         if not self.name.isidentifier() or keyword.iskeyword(self.name) or self.name[0] == "_":
-            raise fail(f"name {self.name!r} is not a public Python identifier")
+            raise _fail(where, f"name {self.name!r} is not a public Python identifier")
         if self.request is not None and not (
             isinstance(self.request, type) and issubclass(self.request, Request)
         ):
-            raise fail(f"request {self.request!r} is not a dify_oapi.types.Request struct")
+            raise _fail(where, f"request {self.request!r} is not a dify_oapi.types.Request struct")
         if self.response not in (None, bytes) and not _is_struct_or_list(self.response):
-            raise fail(
-                f"response {self.response!r} is not a msgspec Struct, a list of one, bytes or None"
+            raise _fail(
+                where,
+                f"response {self.response!r} is not a msgspec Struct, a list of one, bytes or None",
             )
         infos = struct_fields(self.request) if self.request else ()
         names = tuple(f.name for f in infos)
@@ -135,45 +235,52 @@ class Endpoint:
         files = tuple(f.name for f in infos if _is_file(f.type))
         bad = CALL_OPTIONS.intersection(names)
         if bad:
-            raise fail(f"request field(s) {sorted(bad)} clash with call options")
+            raise _fail(where, f"request field(s) {sorted(bad)} clash with call options")
         placeholders = tuple(_PLACEHOLDER.findall(self.path))
         for p in placeholders:
             if p not in names:
-                raise fail(f"path placeholder {{{p}}} is not a field of the request struct")
+                raise _fail(where, f"path placeholder {{{p}}} is not a field of the request struct")
             if p in files:
-                raise fail(f"path placeholder {{{p}}} is a file field")
+                raise _fail(where, f"path placeholder {{{p}}} is a file field")
         if len(set(placeholders)) != len(placeholders):
-            raise fail("a path placeholder appears twice")
+            raise _fail(where, "a path placeholder appears twice")
         for q in self.query:
             if q not in names:
-                raise fail(f"query field {q!r} is not a field of the request struct")
+                raise _fail(where, f"query field {q!r} is not a field of the request struct")
         rest = [n for n in names if n not in placeholders and n not in files]
         to_body = self.body if self.body is not None else self.method not in ("GET", "DELETE")
         if self.method == "GET" and (to_body or files):
-            raise fail("a GET row cannot have a body or file fields")
+            raise _fail(where, "a GET row cannot have a body or file fields")
         if files and not to_body:
-            raise fail("file fields need a body; set body = true")
+            raise _fail(where, "file fields need a body; set body = true")
         query = tuple(n for n in rest if n in self.query or not to_body)
         if self.stream is not None and not _is_event_union(self.stream):
-            raise fail(f"stream {self.stream!r} is not a tagged union of event structs")
+            raise _fail(where, f"stream {self.stream!r} is not a tagged union of event structs")
         item_type = None
-        if self.paginate:
-            if self.paginate not in ("page", "cursor"):
-                raise fail(f"paginate {self.paginate!r} must be 'page' or 'cursor'")
-            if not self.name.startswith("list_"):
-                raise fail("a paginated row's name must start with 'list_'")
-            cursor = ("page",) if self.paginate == "page" else ("first_id", "last_id")
-            if not any(c in names for c in cursor):
-                raise fail(f"paginate = {self.paginate!r} needs a request field {cursor}")
-            item_type = _list_item(self.response)
+        if self.paginate is not None:
+            self.paginate.check(where)
+            if self.paginate.token not in names:
+                raise _fail(
+                    where,
+                    f"paginator {self.paginate.name!r} needs request field {self.paginate.token!r}",
+                )
+            item_type = _list_item(self.response, self.paginate.items)
             if item_type is None:
-                raise fail("a paginated row's response needs a 'data: list[...]' field")
-        if self.resume and self.stream is None:
-            raise fail("resume needs a streaming row")
+                raise _fail(
+                    where, f"a paginated row's response needs a list field {self.paginate.items!r}"
+                )
+        for link, what in ((self.resume, "resume"), (self.stop, "stop")):
+            if link is not None and self.stream is None:
+                raise _fail(where, f"{what} needs a streaming row")
+        if self.collect is not None and (self.stream is None or self.response is None):
+            raise _fail(where, "collect needs a row that streams and has a blocking answer")
         for alias in self.aliases:
             parts = alias.split(".")
             if not all(p.isidentifier() and not keyword.iskeyword(p) for p in parts):
-                raise fail(f"alias {alias!r} must be dotted Python identifiers")
+                raise _fail(where, f"alias {alias!r} must be dotted Python identifiers")
+        mode = self.spec.mode_field
+        if mode is not None and (self.stream is None or mode.name not in names):
+            mode = None
         setattr_ = object.__setattr__
         setattr_(self, "path_fields", placeholders)
         setattr_(self, "query_fields", query)
@@ -185,6 +292,7 @@ class Endpoint:
         idempotent = self.idempotent
         setattr_(self, "safe", self.method != "POST" if idempotent is None else idempotent)
         setattr_(self, "item_type", item_type)
+        setattr_(self, "mode_field", mode)
 
     @property
     def qualname(self) -> str:
@@ -222,12 +330,12 @@ def struct_fields(cls: type[msgspec.Struct]) -> tuple[msgspec.structs.FieldInfo,
     return msgspec.structs.fields(cls)
 
 
-def _list_item(response: Any) -> Any:
-    """The item type of a paged answer's ``data: list[Item]`` field, if it has one."""
-    if not (isinstance(response, type) and issubclass(response, msgspec.Struct)):
+def _list_item(response: Any, name: str) -> Any:
+    """The item type of a paged answer's ``<name>: list[Item]`` field, if it has one."""
+    if not _is_struct(response):
         return None
     for f in struct_fields(response):
-        if f.name == "data" and typing.get_origin(f.type) is list:
+        if f.name == name and typing.get_origin(f.type) is list:
             return typing.get_args(f.type)[0]
     return None
 
@@ -246,126 +354,3 @@ def _is_event_union(tp: Any) -> bool:
         and isinstance(m.__struct_config__.tag, str)
         for m in members
     )
-
-
-def _resolve(name: str, namespace: Mapping[str, Any], where: str) -> Any:
-    if name == BINARY:
-        return bytes
-    if name.startswith("list[") and name.endswith("]"):
-        return list[_resolve(name[5:-1].strip(), namespace, where)]  # type: ignore[misc]
-    if ":" in name:
-        module, _, attr = name.partition(":")
-        try:
-            return getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as exc:
-            raise EndpointTableError(f"{where}: cannot import {name!r}: {exc}") from None
-    try:
-        return namespace[name]
-    except KeyError:
-        raise EndpointTableError(f"{where}: unknown struct {name!r}") from None
-
-
-def load_table(
-    source: str | Path,
-    namespace: Mapping[str, Any],
-    *,
-    service: str | None = None,
-    text: str | None = None,
-    _including: tuple[Path, ...] = (),
-) -> list[Endpoint]:
-    """Load and check one table file; ``service`` defaults to the file's stem.
-
-    Struct names resolve in ``namespace`` (normally :mod:`dify_oapi.types`) or, when
-    written ``module:Name``, by import. Top-level keys: ``include`` (other table files,
-    relative to this one and without ``.toml``, whose rows this service shares),
-    ``aliases`` (extra names, ``"resource.verb" = "canonical_name"``) and ``endpoint``
-    (the rows).
-    """
-    path = Path(source).resolve()
-    label = path.as_posix()
-    service = service or path.stem
-    if not service.isidentifier() or keyword.iskeyword(service):
-        raise EndpointTableError(f"{label}: service name {service!r} is not an identifier")
-    try:
-        data = tomllib.loads(text if text is not None else path.read_text("utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise EndpointTableError(f"{label}: {exc}") from None
-    unknown_top = set(data) - {"endpoint", "include", "aliases"}
-    if unknown_top:
-        raise EndpointTableError(f"{label}: unknown top-level keys {sorted(unknown_top)}")
-    rows = data.get("endpoint", [])
-    if not isinstance(rows, list):
-        raise EndpointTableError(f"{label}: 'endpoint' must be an array of tables")
-    endpoints: list[Endpoint] = []
-    for ref in data.get("include", []):
-        target = (path.parent / f"{ref}.toml").resolve()
-        if target in _including or target == path.resolve():
-            raise EndpointTableError(f"{label}: include {ref!r} is circular")
-        if not target.is_file():
-            raise EndpointTableError(f"{label}: include {ref!r}: no table at {target}")
-        endpoints.extend(
-            load_table(target, namespace, service=service, _including=(*_including, path.resolve()))
-        )
-    for index, row in enumerate(rows, 1):
-        where = f"{label}: row {index} ({row.get('name', '?')!r})"
-        extra = set(row) - _ROW_KEYS
-        if extra:
-            raise EndpointTableError(f"{where}: unknown keys {sorted(extra)}")
-        for key in ("name", "method", "path"):
-            if not isinstance(row.get(key), str):
-                raise EndpointTableError(f"{where}: missing or non-string {key!r}")
-        kwargs: dict[str, Any] = {
-            k: row[k]
-            for k in ("doc", "body", "idempotent", "operation_id", "paginate", "resume")
-            if k in row
-        }
-        for key in ("request", "response", "stream"):
-            if key in row:
-                kwargs[key] = _resolve(row[key], namespace, where)
-        try:
-            ep = Endpoint(
-                row["method"],
-                row["path"],
-                name=row["name"],
-                service=service,
-                aliases=tuple(row.get("aliases", ())),
-                query=tuple(row.get("query", ())),
-                source=f"{label} row {index}",
-                **kwargs,
-            )
-        except TypeError as exc:
-            raise EndpointTableError(f"{where}: {exc}") from None
-        endpoints.append(ep)
-    position: dict[str, int] = {}
-    for i, ep in enumerate(endpoints):
-        if ep.name in position:
-            first = endpoints[position[ep.name]].source
-            raise EndpointTableError(f"{ep.source}: name {ep.name!r} already used by {first}")
-        position[ep.name] = i
-    for alias, target_name in data.get("aliases", {}).items():
-        if target_name not in position:
-            raise EndpointTableError(f"{label}: alias {alias!r} names unknown {target_name!r}")
-        i = position[target_name]
-        endpoints[i] = replace(endpoints[i], aliases=(*endpoints[i].aliases, alias))
-    for ep in endpoints:
-        if ep.resume and ep.resume not in position:
-            raise EndpointTableError(f"{ep.source}: resume names unknown row {ep.resume!r}")
-    seen: dict[str, str] = {}
-    for ep in endpoints:
-        for key in (ep.name, *ep.aliases):
-            if key in seen:
-                raise EndpointTableError(f"{ep.source}: name {key!r} already used by {seen[key]}")
-            seen[key] = ep.source
-    return endpoints
-
-
-def index_endpoints(endpoints: Iterable[Endpoint]) -> dict[str, Endpoint]:
-    """Map every ``service.name`` and ``service.alias`` to its endpoint."""
-    index: dict[str, Endpoint] = {}
-    for ep in endpoints:
-        for key in (ep.name, *ep.aliases):
-            full = f"{ep.service}.{key}"
-            if full in index and index[full] is not ep:
-                raise EndpointTableError(f"{ep.source}: {full!r} is declared twice")
-            index[full] = ep
-    return index

@@ -1,109 +1,107 @@
-"""Waiting for a batch of knowledge-base documents to finish indexing."""
+"""Waiting for a status to settle, as a ``[[waiter]]`` row declares it.
+
+A waiter polls one operation with the caller's arguments, reads the status at its path (in
+the answer, or in every element of a list in it), and stops when every status is a success,
+any is a failure, or all have settled. It is the same loop for every waiter; the client runs
+it, sleeping between polls.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Generator
+from typing import Any
 
-from ._exceptions import DifyError
+from ._exceptions import DifyError, InvalidArgumentsError
+from ._table import Waiter
 
-if TYPE_CHECKING:
-    from ._client import AsyncClient, Client
-    from .types import DocumentIndexingStatus
-
-__all__ = ["IndexingFailedError", "IndexingTimeoutError", "TERMINAL_STATUSES"]
-
-#: Indexing statuses after which a document will not change without a new request.
-TERMINAL_STATUSES = frozenset({"completed", "error", "paused", "stopped"})
+__all__ = ["WaiterError", "WaiterFailedError", "WaiterTimeoutError", "poll"]
 
 # Tests replace this to drive time by hand.
 _monotonic = time.monotonic
 
 
-class IndexingFailedError(DifyError):
-    """Some documents of the batch ended in ``error``; ``statuses`` holds every document."""
+class WaiterError(DifyError):
+    """A waiter ended without success; ``last`` is the last answer, ``items`` what it checked."""
 
-    def __init__(self, message: str, statuses: list[DocumentIndexingStatus]) -> None:
+    def __init__(self, message: str, *, waiter: str, last: Any, items: list[Any]) -> None:
         super().__init__(message)
-        self.statuses = statuses
+        self.waiter = waiter
+        self.last = last
+        self.items = items
+
+    @property
+    def statuses(self) -> list[Any]:
+        """The checked items (for a list, each element; else the answer)."""
+        return self.items
 
 
-class IndexingTimeoutError(DifyError, TimeoutError):
-    """The batch was still indexing at the deadline; ``statuses`` holds the last poll."""
-
-    def __init__(self, message: str, statuses: list[DocumentIndexingStatus]) -> None:
-        super().__init__(message)
-        self.statuses = statuses
+class WaiterFailedError(WaiterError):
+    """A status reached one of the waiter's failure values."""
 
 
-def _settle(
-    statuses: list[DocumentIndexingStatus], raise_on_failure: bool
-) -> list[DocumentIndexingStatus] | None:
-    """The final statuses once every document is terminal, else ``None``."""
-    if not statuses or any(s.indexing_status not in TERMINAL_STATUSES for s in statuses):
-        return None
-    failed = [s for s in statuses if s.indexing_status == "error"]
-    if failed and raise_on_failure:
-        detail = "; ".join(f"{s.id}: {s.error or 'error'}" for s in failed)
-        raise IndexingFailedError(f"{len(failed)} document(s) failed to index: {detail}", statuses)
-    return statuses
+class WaiterTimeoutError(WaiterError, TimeoutError):
+    """The status had not settled at the deadline; ``last`` holds the last poll."""
 
 
-def _timed_out(statuses: list[Any], timeout: float) -> IndexingTimeoutError:
-    pending = [s.id for s in statuses if s.indexing_status not in TERMINAL_STATUSES]
-    return IndexingTimeoutError(
-        f"indexing not finished after {timeout:g}s; still pending: {pending or 'no status yet'}",
-        statuses,
-    )
+def _get(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part, None)
+    return obj
 
 
-def wait_for_indexing(
-    client: Client,
-    *,
-    dataset_id: str,
-    batch: str,
-    timeout: float,
-    poll_interval: float,
-    raise_on_failure: bool,
-    **options: Any,
-) -> list[DocumentIndexingStatus]:
-    from . import _client
+def _items(waiter: Waiter, answer: Any) -> list[Any]:
+    if not waiter.items:
+        return [answer]
+    found = _get(answer, waiter.items)
+    return list(found or ())
 
+
+def poll(waiter: Waiter, kwargs: dict[str, Any]) -> Generator[tuple[str, Any], Any, Any]:
+    """The waiter's life without I/O: yields ``("call", arguments)`` and receives the answer,
+    yields ``("sleep", seconds)`` between polls; returns what the waiter returns."""
+    timeout = kwargs.pop("timeout", waiter.timeout)
+    interval = kwargs.pop("poll_interval", waiter.delay)
+    raise_on_failure = kwargs.pop("raise_on_failure", True)
+    for value, name in ((timeout, "timeout"), (interval, "poll_interval")):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise InvalidArgumentsError(f"{waiter.method_name}(): {name} must be seconds >= 0")
     deadline = _monotonic() + timeout
     while True:
-        page = client.call(
-            "knowledge.get_indexing_status", dataset_id=dataset_id, batch=batch, **options
-        )
-        final = _settle(page.data, raise_on_failure)
-        if final is not None:
-            return final
+        answer = yield "call", dict(kwargs)
+        items = _items(waiter, answer)
+        statuses = [_get(item, waiter.status) for item in items]
+        settled = waiter.success | waiter.failure | waiter.settled
+        if items and all(s in settled for s in statuses):
+            failed = [i for i, s in zip(items, statuses, strict=True) if s in waiter.failure]
+            if failed and raise_on_failure:
+                raise WaiterFailedError(
+                    f"{waiter.method_name}: {len(failed)} of {len(items)} ended in "
+                    f"{sorted({_get(i, waiter.status) for i in failed})}: "
+                    + "; ".join(_describe(i) for i in failed),
+                    waiter=waiter.name,
+                    last=answer,
+                    items=items,
+                )
+            return items if waiter.items else answer
         remaining = deadline - _monotonic()
         if remaining <= 0:
-            raise _timed_out(page.data, timeout)
-        _client._sleep(min(poll_interval, remaining))
+            pending = [
+                getattr(i, "id", None) or s
+                for i, s in zip(items, statuses, strict=True)
+                if s not in settled
+            ]
+            raise WaiterTimeoutError(
+                f"{waiter.method_name}: not settled after {timeout:g}s; still pending: "
+                f"{pending or 'no status yet'}",
+                waiter=waiter.name,
+                last=answer,
+                items=items,
+            )
+        yield "sleep", min(interval, remaining)
 
 
-async def async_wait_for_indexing(
-    client: AsyncClient,
-    *,
-    dataset_id: str,
-    batch: str,
-    timeout: float,
-    poll_interval: float,
-    raise_on_failure: bool,
-    **options: Any,
-) -> list[DocumentIndexingStatus]:
-    from . import _client
-
-    deadline = _monotonic() + timeout
-    while True:
-        page = await client.call(
-            "knowledge.get_indexing_status", dataset_id=dataset_id, batch=batch, **options
-        )
-        final = _settle(page.data, raise_on_failure)
-        if final is not None:
-            return final
-        remaining = deadline - _monotonic()
-        if remaining <= 0:
-            raise _timed_out(page.data, timeout)
-        await _client._async_sleep(min(poll_interval, remaining))
+def _describe(item: Any) -> str:
+    ident = getattr(item, "id", None)
+    error = getattr(item, "error", None)
+    return f"{ident}: {error or 'failed'}" if ident else str(error or "failed")

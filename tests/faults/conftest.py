@@ -179,7 +179,7 @@ class AsyncObservingTransport(httpx.AsyncBaseTransport):
 
 def pool_of(client: Client | AsyncClient) -> Any:
     """The httpcore connection pool behind a client that owns its pool."""
-    return client._http._transport._pool  # type: ignore[union-attr]
+    return client._pool.http._transport._pool  # type: ignore[union-attr]
 
 
 def pool_idle(client: Client | AsyncClient) -> bool:

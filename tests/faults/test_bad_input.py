@@ -195,8 +195,9 @@ def test_missing_api_key_fails_before_sending(
     server: FaultServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DIFY_API_KEY", raising=False)
-    with Client(base_url=server.base_url) as client, pytest.raises(RequestValidationError):
-        client.dify.get_info()
+    # Without a key the client cannot be built at all: the mistake shows at start-up.
+    with pytest.raises(ConfigurationError, match="DIFY_API_KEY"):
+        Client(base_url=server.base_url)
     assert server.requests == []
 
 

@@ -21,7 +21,7 @@ from dify_oapi import (
     InternalServerError,
     ResponseTooLargeError,
 )
-from dify_oapi._client import MAX_ERROR_BYTES, MAX_EVENT_BYTES, MAX_JSON_BYTES
+from dify_oapi._options import MAX_ERROR_BYTES, MAX_EVENT_BYTES, MAX_JSON_BYTES
 
 from .conftest import WF, client_options
 from .server import (
@@ -47,7 +47,8 @@ MiB = 1 << 20
 def test_default_caps() -> None:
     assert (32 * MiB, 64 * 1024, 8 * MiB) == (MAX_JSON_BYTES, MAX_ERROR_BYTES, MAX_EVENT_BYTES)
     client = Client(api_key="k")
-    assert (client.max_json_bytes, client.max_error_bytes, client.max_event_bytes) == (
+    config = client.config
+    assert (config.max_json_bytes, config.max_error_bytes, config.max_event_bytes) == (
         32 * MiB,
         64 * 1024,
         8 * MiB,

@@ -47,6 +47,8 @@ CHAT_RUN: list[dict[str, Any]] = [
     {"event": "message", **WF, "answer": "lo, "},
     {"event": "message", **WF, "answer": "wörld"},
     {"event": "message_end", **WF, "id": "m-1", "metadata": {"usage": {"total_tokens": 3}}},
+    # A chatflow's stream ends with its run's workflow_finished, after message_end.
+    {"event": "workflow_finished", **WF, "data": {"id": "wr-1", "status": "succeeded"}},
 ]
 
 
@@ -383,7 +385,9 @@ def test_workflow_resume_equals_an_uninterrupted_run(
     assert len(uninterrupted) == len(RUN)
     assert resumed.answer == "Bonjour" and resumed.state.finished
     (attach,) = server.requests_to(EVENTS_PATH)
-    assert attach.method == "GET" and attach.params == [("user", "u-1")]
+    # The re-attach asks for the state snapshot, so nothing emitted meanwhile is lost.
+    assert attach.method == "GET"
+    assert attach.params == [("user", "u-1"), ("include_state_snapshot", "true")]
     assert attach.header("authorization") == f"Bearer {api_key or KEY}"
     assert len(server.requests_to(RUN_PATH)) == 2 and sleeps == []
 

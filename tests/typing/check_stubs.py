@@ -24,7 +24,7 @@ def sync_calls(client: Client) -> None:
     assert_type(client.chat.send(query="hi", user="u", raw=True), RawResponse[ChatResponse])
     assert_type(client.chat.stop(task_id="t", user="u"), SimpleResult)
     assert_type(client.chat.get_suggested(message_id="m", user="u"), SuggestedQuestions)
-    assert_type(client.chat.chat.suggested(message_id="m", user="u"), SuggestedQuestions)
+    assert_type(client.chat.suggested(message_id="m", user="u"), SuggestedQuestions)
     assert_type(client.dify.get_info(), AppInfo)
     assert_type(client.dify.text_to_audio(text="x"), bytes)
     assert_type(client.dify.text_to_audio(text="x", stream=True), BinaryStream)

@@ -13,7 +13,11 @@ from typing import Any, ClassVar, Union
 from ._base import Model
 from .common import MessageMetadata
 
+#: A workflow or node event's identity, for dropping what a re-attached stream replays.
+_NODE_KEY = ("data.id", "data.index", "data.retry_index")
+
 __all__ = [
+    "RunIds",
     "AgentLogData",
     "AgentLogEvent",
     "AgentMessageEvent",
@@ -63,15 +67,70 @@ __all__ = [
 ]
 
 
+class RunIds:
+    """Typed views of the ids a stream remembers (see :attr:`Event.ids`).
+
+    Mixed into :class:`~dify_oapi.StreamState` and the stream classes, which keep the ids
+    in a dict; ``None`` until an event carried the id.
+    """
+
+    __slots__ = ()
+
+    def _id(self, name: str) -> str | None:
+        raise NotImplementedError
+
+    @property
+    def task_id(self) -> str | None:
+        """The generation's task id: stop it with the service's ``stop``."""
+        return self._id("task_id")
+
+    @property
+    def message_id(self) -> str | None:
+        return self._id("message_id")
+
+    @property
+    def conversation_id(self) -> str | None:
+        """Pass it to the next message to continue the conversation."""
+        return self._id("conversation_id")
+
+    @property
+    def workflow_run_id(self) -> str | None:
+        """Re-attach to the run with ``stream.resume()`` or look it up with ``get_run``."""
+        return self._id("workflow_run_id")
+
+
 class Event(Model, tag_field="event"):
     """Fields every event may carry; which ones are set depends on the app type.
 
-    ``final``: a stream may end after this event. ``raises``: this event reports a failure,
-    and the stream raises it as an :class:`~dify_oapi.APIStatusError`.
+    The class variables are what the generic stream machinery knows about each event type
+    (see ``docs/architecture.md``):
+
+    - ``ids``: fields a stream remembers from its events (to stop, continue or re-attach).
+    - ``skip``: a keep-alive, not delivered.
+    - ``delta``: dotted path of answer text the event adds; ``replaces``: its text replaces
+      the answer so far; ``whole_after``: event names whose later text is the whole answer.
+    - ``final``: a stream may end after it; ``opens``/``closes``: it starts or ends a run,
+      and a stream whose run is open ends only with the final event that closes it.
+    - ``raises``: the event reports a failure; the stream raises it as an APIStatusError.
+    - ``failure``: ``(status path, failing values, error path)`` of a run that failed.
+    - ``collect``: fields ``collect=True`` copies into the blocking answer; ``sets``: fields
+      it sets there.
+    - ``replay``: fields that identify the event when a re-attached stream replays it.
     """
 
+    ids: ClassVar[tuple[str, ...]] = ("task_id", "message_id", "conversation_id", "workflow_run_id")
+    skip: ClassVar[bool] = False
+    delta: ClassVar[str] = ""
+    replaces: ClassVar[bool] = False
+    whole_after: ClassVar[tuple[str, ...]] = ()
     final: ClassVar[bool] = False
+    opens: ClassVar[bool] = False
+    closes: ClassVar[bool] = False
     raises: ClassVar[bool] = False
+    failure: ClassVar[tuple[str, tuple[str, ...], str] | None] = None
+    collect: ClassVar[tuple[str, ...]] = ()
+    sets: ClassVar[dict[str, Any]] = {}
+    replay: ClassVar[tuple[str, ...]] = ()
 
     task_id: str | None = None
     message_id: str | None = None
@@ -83,8 +142,19 @@ class Event(Model, tag_field="event"):
 class UnknownEvent(Model):
     """An event type this SDK does not know yet: its name and the whole JSON object."""
 
+    ids: ClassVar[tuple[str, ...]] = Event.ids
+    skip: ClassVar[bool] = False
+    delta: ClassVar[str] = ""
+    replaces: ClassVar[bool] = False
+    whole_after: ClassVar[tuple[str, ...]] = ()
     final: ClassVar[bool] = False
+    opens: ClassVar[bool] = False
+    closes: ClassVar[bool] = False
     raises: ClassVar[bool] = False
+    failure: ClassVar[tuple[str, tuple[str, ...], str] | None] = None
+    collect: ClassVar[tuple[str, ...]] = ()
+    sets: ClassVar[dict[str, Any]] = {}
+    replay: ClassVar[tuple[str, ...]] = ()
 
     event: str
     raw: dict[str, Any]
@@ -93,9 +163,13 @@ class UnknownEvent(Model):
 class PingEvent(Event, tag="ping"):
     """Keep-alive; streams skip it."""
 
+    skip = True
+
 
 class MessageEvent(Event, tag="message"):
     """A chunk of the answer (for New Agent apps, one closing chunk with the whole answer)."""
+
+    delta = "answer"
 
     id: str | None = None
     answer: str = ""
@@ -105,12 +179,18 @@ class MessageEvent(Event, tag="message"):
 class AgentMessageEvent(Event, tag="agent_message"):
     """A chunk of an agent's answer."""
 
+    delta = "answer"
+    # New Agent apps close with one `message` that holds the whole answer.
+    whole_after = ("message",)
+
     id: str | None = None
     answer: str = ""
 
 
 class AgentThoughtEvent(Event, tag="agent_thought"):
     """A reasoning or tool-call step of an agent."""
+
+    sets = {"mode": "agent-chat"}
 
     id: str | None = None
     position: int | None = None
@@ -135,6 +215,7 @@ class MessageEndEvent(Event, tag="message_end"):
     """The message finished: usage and cited resources."""
 
     final = True
+    collect = ("id", "metadata", "created_at")
 
     id: str | None = None
     metadata: MessageMetadata | None = None
@@ -143,6 +224,9 @@ class MessageEndEvent(Event, tag="message_end"):
 
 class MessageReplaceEvent(Event, tag="message_replace"):
     """Content moderation replaced the whole answer with ``answer``."""
+
+    delta = "answer"
+    replaces = True
 
     answer: str = ""
     reason: str | None = None
@@ -162,6 +246,7 @@ class ErrorEvent(Event, tag="error"):
     """An error inside a 200 stream; streams raise it as an :class:`APIStatusError`."""
 
     raises = True
+    final = True
 
     status: int | None = None
     code: str | None = None
@@ -189,6 +274,8 @@ class TextChunkData(Model):
 class TextChunkEvent(Event, tag="text_chunk"):
     """A chunk of a workflow's streamed text output."""
 
+    delta = "data.text"
+
     data: TextChunkData | None = None
 
 
@@ -201,6 +288,11 @@ class WorkflowStartedData(Model):
 
 
 class WorkflowStartedEvent(Event, tag="workflow_started"):
+    """The run started; a stream that saw it ends with the run's own final event."""
+
+    opens = True
+    sets = {"mode": "advanced-chat"}
+    replay = _NODE_KEY
     data: WorkflowStartedData | None = None
 
 
@@ -224,6 +316,10 @@ class WorkflowFinishedEvent(Event, tag="workflow_finished"):
     """The run ended; ``data.status`` is ``succeeded``, ``failed``, ``stopped`` or newer."""
 
     final = True
+    closes = True
+    failure = ("data.status", ("failed",), "data.error")
+    collect = ("data",)
+    replay = _NODE_KEY
 
     data: WorkflowFinishedData | None = None
 
@@ -257,14 +353,17 @@ class NodeRunData(Model):
 
 
 class NodeStartedEvent(Event, tag="node_started"):
+    replay = _NODE_KEY
     data: NodeRunData | None = None
 
 
 class NodeFinishedEvent(Event, tag="node_finished"):
+    replay = _NODE_KEY
     data: NodeRunData | None = None
 
 
 class NodeRetryEvent(Event, tag="node_retry"):
+    replay = _NODE_KEY
     data: NodeRunData | None = None
 
 
@@ -318,26 +417,32 @@ class NodeGroupCompletedData(Model):
 
 
 class IterationStartedEvent(Event, tag="iteration_started"):
+    replay = _NODE_KEY
     data: NodeGroupStartedData | None = None
 
 
 class IterationNextEvent(Event, tag="iteration_next"):
+    replay = _NODE_KEY
     data: NodeGroupNextData | None = None
 
 
 class IterationCompletedEvent(Event, tag="iteration_completed"):
+    replay = _NODE_KEY
     data: NodeGroupCompletedData | None = None
 
 
 class LoopStartedEvent(Event, tag="loop_started"):
+    replay = _NODE_KEY
     data: NodeGroupStartedData | None = None
 
 
 class LoopNextEvent(Event, tag="loop_next"):
+    replay = _NODE_KEY
     data: NodeGroupNextData | None = None
 
 
 class LoopCompletedEvent(Event, tag="loop_completed"):
+    replay = _NODE_KEY
     data: NodeGroupCompletedData | None = None
 
 
@@ -399,6 +504,8 @@ class WorkflowPausedEvent(Event, tag="workflow_paused"):
     """The run paused (for example on human input); the stream ends here."""
 
     final = True
+    closes = True
+    collect = ("data",)
 
     data: WorkflowPausedData | None = None
 
@@ -416,6 +523,7 @@ class AgentLogData(Model):
 
 
 class AgentLogEvent(Event, tag="agent_log"):
+    replay = _NODE_KEY
     data: AgentLogData | None = None
 
 

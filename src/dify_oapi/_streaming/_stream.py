@@ -1,0 +1,411 @@
+"""The public event streams: iterate to receive typed events as they arrive.
+
+A stream reads its body through a :class:`~dify_oapi._transport.Lease`, so however it ends
+— consumed, left early, closed (also from another thread), never iterated, dropped — its
+connection and concurrency slot come back. Once the stream's final event has arrived it
+reads no further: an unclean close or a stall after it cannot turn a finished answer into
+an error. The iterators are plain objects, not generators, so ``close()`` from another
+thread is safe and the garbage collector never has to finish one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import httpx
+
+from .._exceptions import APIConnectionError, ClientClosedError, DifyError
+from ..types.events import RunIds, UnknownEvent
+from ._decoder import Decoder, assemble
+from ._sse import EventTooLarge, Framer
+from ._state import StreamState
+
+if TYPE_CHECKING:
+    from .._hooks import Hooks
+    from .._secret import Secret
+    from .._table import Endpoint
+    from .._transport import Lease
+
+__all__ = ["AsyncStream", "Stream"]
+
+E = TypeVar("E")
+
+
+class _StreamBase(RunIds):
+    __slots__ = (
+        "__weakref__",
+        "_chunks",
+        "_deadline",
+        "_decoder",
+        "_ended",
+        "_error",
+        "_follow",
+        "_framer",
+        "_idle",
+        "_last_event",
+        "_lease",
+        "_lock",
+        "_pending",
+        "_reading",
+        "response",
+    )
+
+    def __init__(
+        self,
+        lease: Lease,
+        ep: Endpoint,
+        max_event_bytes: int,
+        *,
+        secret: Secret | None = None,
+        hooks: Hooks | None = None,
+        deadline: float | None = None,
+        idle_timeout: float | None = None,
+        follow: Callable[[str, StreamState], Any] | None = None,
+    ) -> None:
+        self._lease = lease
+        self.response: httpx.Response = lease.response
+        self._decoder = Decoder(ep, max_event_bytes, secret, hooks)
+        self._framer = Framer(max_event_bytes)
+        self._follow = follow
+        self._deadline = deadline
+        self._idle = idle_timeout
+        self._last_event = time.monotonic()
+        self._chunks: Any = None
+        self._pending: deque[Any] = deque()
+        self._error: BaseException | None = None
+        self._ended = False
+        self._reading = False
+        self._lock = threading.Lock()
+        lease.watch(self)
+
+    # -- what arrived ----------------------------------------------------------------------
+
+    def _id(self, name: str) -> str | None:
+        return self._decoder.state.ids.get(name)
+
+    @property
+    def state(self) -> StreamState:
+        """Ids, answer text and recent events received so far."""
+        return self._decoder.state
+
+    @property
+    def answer(self) -> str:
+        return self._decoder.state.answer
+
+    @property
+    def closed(self) -> bool:
+        return self._ended
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._decoder.op} {self._decoder.state!r}>"
+
+    # -- turning chunks into events (shared by both iterators) -------------------------------
+
+    def _take(self, chunk: bytes | None) -> bool:
+        """Frame and decode one chunk (``None``: the body ended) into the pending events;
+        True once the stream is over (its final event came, or it failed, or it ended)."""
+        decoder = self._decoder
+        pending = self._pending
+        try:
+            frames = self._framer.feed(chunk) if chunk is not None else self._framer.close()
+            for frame in frames:
+                event = decoder.feed(frame)
+                if event is not None:
+                    pending.append(event)
+        except EventTooLarge:
+            self._error = decoder.too_large()
+        except DifyError as exc:  # an error event, a malformed event: deliver what came first
+            self._error = exc
+        now = time.monotonic()
+        if pending:
+            self._last_event = now
+        elif self._idle is not None and now - self._last_event > self._idle and not self._error:
+            self._error = decoder.interrupted(
+                None, f"no event for {self._idle:g}s (idle_timeout); keep-alives do not count"
+            )
+        if self._deadline is not None and now > self._deadline and not self._error:
+            self._error = decoder.interrupted(None, "the call's deadline passed mid-stream")
+        if self._error is None and chunk is None and not decoder.state.finished:
+            self._error = decoder.interrupted(None)
+        return self._error is not None or decoder.state.finished or chunk is None
+
+    def _failure(self, exc: httpx.TransportError) -> BaseException | None:
+        """What a transport failure means here; ``None``: the stream ends quietly."""
+        why = self._lease.interrupted
+        if why == "stream" or self._decoder.state.finished:
+            return None  # closed by its owner, or after the final event: nothing is lost
+        if why == "client":
+            return ClientClosedError(f"{self._decoder.op}: the client closed this stream")
+        if isinstance(exc, httpx.TimeoutException) and self._idle is not None:
+            return self._decoder.interrupted(None, f"no event for {self._idle:g}s (idle_timeout)")
+        return self._decoder.interrupted(exc)
+
+    def _begin(self) -> None:
+        with self._lock:
+            self._reading = True
+
+    def _end_read(self) -> bool:
+        """After a read; True when a close() from another thread arrived meanwhile."""
+        with self._lock:
+            self._reading = False
+            return self._ended
+
+    def _close_request(self) -> bool:
+        """Mark closed; True when a reader is mid-read (it closes the lease itself)."""
+        with self._lock:
+            self._ended = True
+            reading = self._reading
+        if reading:
+            self._lease.interrupt()
+        return reading
+
+    def _check_link(self, what: str) -> Callable[[str, StreamState], Any]:
+        op = self._decoder.op
+        link = getattr(self._decoder.origin, what)
+        if self._follow is None or link is None:
+            raise DifyError(f"{op} streams cannot {what}")
+        missing = [n for n in link.from_state if not self._decoder.state.ids.get(n)]
+        if missing:
+            raise DifyError(f"{op}: no {', '.join(missing)} received yet; cannot {what}")
+        return self._follow
+
+    def _adopt(self, previous: _StreamBase) -> None:
+        """Continue ``previous``: same state, and drop events it already delivered."""
+        decoder = self._decoder
+        decoder.state = previous._decoder.state
+        decoder.origin = previous._decoder.origin
+        decoder.seen = decoder.state.replay_keys()
+        decoder.state.finished = False
+        self._follow = previous._follow
+
+
+class Stream(_StreamBase, Generic[E]):
+    """Iterate to receive events; leaving the loop early closes the connection.
+
+    Use it as a context manager, or call :meth:`close`, when you may stop before the end.
+    """
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[E | UnknownEvent]:
+        # Each loop gets its own generator: breaking out of the loop drops it, and that
+        # closes the connection. close() from another thread never touches the generator.
+        try:
+            while True:
+                try:
+                    event = self.__next__()
+                except StopIteration:
+                    return
+                yield event
+        finally:
+            if not self._ended:
+                self.close()
+
+    def __next__(self) -> E | UnknownEvent:
+        pending = self._pending
+        if pending:
+            event: E | UnknownEvent = pending.popleft()
+            return event
+        if self._ended:
+            error, self._error = self._error, None
+            if error is not None:
+                raise error
+            raise StopIteration
+        self._read()
+        return self.__next__()
+
+    def _read(self) -> None:
+        """Read until an event is pending or the stream is over."""
+        lease = self._lease
+        self._begin()
+        try:
+            chunks = self._chunks
+            if chunks is None:
+                chunks = self._chunks = lease.chunks()
+            while True:
+                try:
+                    chunk = next(chunks, None)
+                except httpx.TransportError as exc:
+                    self._error = self._failure(exc)
+                    self._ended = True
+                    return
+                if self._take(chunk):
+                    self._ended = True
+                    if chunk is not None and self._decoder.state.finished:
+                        lease.drain(chunks)
+                    return
+                if self._pending:
+                    return
+        except BaseException:
+            self._ended = True
+            raise
+        finally:
+            if self._end_read():
+                lease.close()
+
+    def close(self) -> None:
+        """Close the connection; from another thread, the read in progress ends at once."""
+        if not self._close_request():
+            self._lease.close()
+
+    def collect(self) -> Any:
+        """Read the whole stream and return the operation's blocking-mode answer."""
+        row = self._decoder.origin
+        if row.response is None:
+            raise DifyError(f"{row.qualname} has no blocking form to collect into")
+        for _ in self:
+            pass
+        return assemble(self._decoder.state, row)
+
+    def resume(self) -> Stream[E]:
+        """Re-attach to the run and continue where this stream stopped.
+
+        The new stream carries this one's state; events it replays are dropped.
+        """
+        follow = self._check_link("resume")
+        self.close()
+        stream: Stream[E] = follow("resume", self._decoder.state)
+        stream._adopt(self)
+        return stream
+
+    def stop(self) -> Any:
+        """Ask the server to stop this generation; the stream then ends as the server says.
+
+        The stream's state remembers that this client asked (``state.stopped``).
+        """
+        follow = self._check_link("stop")
+        self._decoder.state.stop_requested = True
+        return follow("stop", self._decoder.state)
+
+    def follow(self, max_resumes: int = 3) -> Iterator[E | UnknownEvent]:
+        """Iterate, re-attaching up to ``max_resumes`` times when the connection breaks.
+
+        Events the server replays after a re-attach are dropped, so the events seen are
+        those of one uninterrupted run.
+        """
+        stream: Stream[E] = self
+        resumes = 0
+        while True:
+            try:
+                yield from stream
+                return
+            except APIConnectionError:
+                if resumes >= max_resumes or stream._decoder.origin.resume is None:
+                    raise
+                resumes += 1
+                stream = stream.resume()
+
+    def __enter__(self) -> Stream[E]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncStream(_StreamBase, Generic[E]):
+    """Async twin of :class:`Stream`: ``async for event in stream``."""
+
+    __slots__ = ()
+
+    def __aiter__(self) -> AsyncIterator[E | UnknownEvent]:
+        return self
+
+    async def __anext__(self) -> E | UnknownEvent:
+        pending = self._pending
+        if pending:
+            event: E | UnknownEvent = pending.popleft()
+            return event
+        if self._ended:
+            error, self._error = self._error, None
+            if error is not None:
+                raise error
+            raise StopAsyncIteration
+        await self._read()
+        return await self.__anext__()
+
+    async def _read(self) -> None:
+        """Read until an event is pending or the stream is over."""
+        lease = self._lease
+        self._begin()
+        try:
+            chunks = self._chunks
+            if chunks is None:
+                chunks = self._chunks = lease.achunks().__aiter__()
+            while True:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    chunk = None
+                except httpx.TransportError as exc:
+                    self._error = self._failure(exc)
+                    self._ended = True
+                    return
+                if self._take(chunk):
+                    self._ended = True
+                    if chunk is not None and self._decoder.state.finished:
+                        await lease.adrain(chunks)
+                    return
+                if self._pending:
+                    return
+        except BaseException:
+            self._ended = True  # cancelled or failed mid-read: nothing more will be read
+            raise
+        finally:
+            if self._end_read():
+                await lease.aclose()
+
+    async def close(self) -> None:
+        """Close the connection; from another thread, the read in progress ends at once."""
+        if not self._close_request():
+            await self._lease.aclose()
+
+    async def aclose(self) -> None:
+        await self.close()
+
+    async def collect(self) -> Any:
+        """Read the whole stream and return the operation's blocking-mode answer."""
+        row = self._decoder.origin
+        if row.response is None:
+            raise DifyError(f"{row.qualname} has no blocking form to collect into")
+        async for _ in self:
+            pass
+        return assemble(self._decoder.state, row)
+
+    async def resume(self) -> AsyncStream[E]:
+        """Re-attach to the run and continue where this stream stopped."""
+        follow = self._check_link("resume")
+        await self.close()
+        stream: AsyncStream[E] = await follow("resume", self._decoder.state)
+        stream._adopt(self)
+        return stream
+
+    async def stop(self) -> Any:
+        """Async twin of :meth:`Stream.stop`."""
+        follow = self._check_link("stop")
+        self._decoder.state.stop_requested = True
+        return await follow("stop", self._decoder.state)
+
+    async def follow(self, max_resumes: int = 3) -> AsyncIterator[E | UnknownEvent]:
+        """Async twin of :meth:`Stream.follow`."""
+        stream: AsyncStream[E] = self
+        resumes = 0
+        while True:
+            try:
+                async for event in stream:
+                    yield event
+                return
+            except APIConnectionError:
+                if resumes >= max_resumes or stream._decoder.origin.resume is None:
+                    raise
+                resumes += 1
+                stream = await stream.resume()
+
+    async def __aenter__(self) -> AsyncStream[E]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
