@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 import httpx
 
 from ._exceptions import ConfigurationError
+from ._headers import check_header
 from ._secret import Secret
 
 if TYPE_CHECKING:
@@ -194,8 +195,6 @@ def _flag(name: str) -> Callable[[Any], bool]:
 
 
 def _headers(value: Any) -> dict[str, str]:
-    from ._request import check_header
-
     if not isinstance(value, Mapping):
         raise ConfigurationError("default_headers must be a mapping of str to str")
     for name, text in value.items():
