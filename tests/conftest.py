@@ -17,6 +17,10 @@ from dify_oapi import AsyncClient, Client
 
 from .httpx_mock import HTTPXMock
 
+# tests/smoke runs against an installed wheel from a folder of its own (see .ci/run), never from
+# the checkout, where its first test would fail by design.
+collect_ignore = ["smoke"]
+
 BASE = "https://dify.test/v1"
 KEY = "app-SECRETKEY1234567890"
 # The official spec and the founding list live beside the checkout (CI lays them there), not in
