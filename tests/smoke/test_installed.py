@@ -159,7 +159,8 @@ def test_console_script() -> None:
     )
     assert script.is_file()
     version = run_command(str(script), "--version")
-    assert version.returncode == 0 and version.stdout.split() == ["dify-oapi", dify_oapi.__version__]
+    assert version.returncode == 0, version.stderr
+    assert version.stdout.split() == ["dify-oapi", dify_oapi.__version__]
     chat = run_command(str(script), "--emulator", "--json", "chat", "Echo me")
     assert chat.returncode == 0, chat.stderr
     assert json.loads(chat.stdout)["answer"] == "Echo me"  # the default app echoes the query
