@@ -1,6 +1,7 @@
 """Generate the reference pages under ``docs/`` from the endpoint tables.
 
-``python -m dify_oapi._docgen`` rewrites them; ``--check`` exits 1 when they are stale.
+A development tool, not shipped in the wheel: ``python -m tools.docgen`` (from the repository
+root) rewrites them; ``--check`` exits 1 when they are stale.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from pathlib import Path
 
 import msgspec
 
-from ._services import SERVICE_NAMES, TABLES, iter_name_for
-from ._stubgen import render, type_names
-from ._table import Endpoint, Waiter
+from dify_oapi._services import SERVICE_NAMES, TABLES, iter_name_for
+from dify_oapi._table import Endpoint, Waiter
 
-DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
+from .stubgen import render, type_names
+
+DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
 
 
 def _where(ep: Endpoint, field: str) -> str:
@@ -94,7 +96,7 @@ def generate() -> dict[str, str]:
     index = [
         "# API reference",
         "",
-        "Generated from the endpoint tables by `python -m dify_oapi._docgen`; do not edit.",
+        "Generated from the endpoint tables by `python -m tools.docgen`; do not edit.",
         "",
         "| service | operations | |",
         "|---|---|---|",
@@ -135,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             if not (DOCS_DIR / n).is_file() or (DOCS_DIR / n).read_text("utf-8") != t
         ]
         if stale:
-            print(
-                f"stale docs: {', '.join(stale)}; run python -m dify_oapi._docgen", file=sys.stderr
-            )
+            print(f"stale docs: {', '.join(stale)}; run python -m tools.docgen", file=sys.stderr)
             return 1
         print("docs are current")
         return 0
