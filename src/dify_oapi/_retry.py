@@ -11,14 +11,18 @@ import email.utils
 import random
 import ssl
 import time
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
 
-__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "retry_after_seconds"]
+__all__ = ["MAX_RETRY_AFTER", "RETRY_THROTTLED", "RetryPolicy", "retry_after_seconds"]
 
 #: Longest server-requested wait honoured; a longer one is raised instead of slept.
 MAX_RETRY_AFTER = 60.0
+#: Whether a call sleeps and retries a 429 ``too_many_requests`` itself. A batch sets it to
+#: False around its calls: it answers the app's concurrency cap by running fewer at once.
+RETRY_THROTTLED: ContextVar[bool] = ContextVar("dify_oapi_retry_throttled", default=True)
 
 # Failures where the request provably never reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -65,7 +69,9 @@ class RetryPolicy:
             if code == "rate_limit_error":  # a quota: waiting seconds will not help
                 return False
             # Dify answers too_many_requests before any generation starts.
-            return code == "too_many_requests" or safe
+            if code == "too_many_requests":
+                return RETRY_THROTTLED.get()
+            return safe
         return safe and (status == 408 or status >= 500)
 
 
