@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         dask_client = dask.Client(args.scheduler)
     else:
         cluster = dask.LocalCluster(
-            n_workers=args.workers, processes=not args.in_process, dashboard_address=None
+            n_workers=args.workers, processes=not args.in_process, dashboard_address=":0"
         )
         dask_client = dask.Client(cluster)
     try:

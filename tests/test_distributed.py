@@ -72,7 +72,7 @@ def test_the_recipe_runs_a_batch_on_a_local_cluster(
     items = recipe.read_items(str(source))
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         DaskClient(cluster) as dask_client,
     ):
