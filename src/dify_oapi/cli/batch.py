@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import AuthenticationError
 from .context import Context, err, format_duration, with_user
-from .errors import CLIError, Exit
+from .errors import CLIError, Exit, UsageError
 from .progress import progress
 
 if TYPE_CHECKING:
@@ -24,8 +24,13 @@ def cmd_batch(ctx: Context) -> int:
 
     args = ctx.args
     ep = ctx.endpoint(args.name)
+    if args.dask and (args.api_key or args.emulator):
+        raise UsageError(
+            "with --dask each worker calls Dify with the DIFY_API_KEY of its own environment "
+            "(the key never travels through the scheduler): drop --api-key and --emulator"
+        )
     with JsonlJob(args.input, args.output) as job:
-        runner = _here(ctx.client_for(ep))
+        runner = _on_cluster(ctx, args.dask) if args.dask else _here(ctx.client_for(ep))
         job.open(args.retry_failed)  # holds the lock until the end, the final rewrite included
         return _run(ctx, ep, runner, job)
 
@@ -41,6 +46,37 @@ def _here(client: Any) -> Runner:
             advance(result.ok)
 
         return job.run(client, name, on_result=on_result, **settings)
+
+    return run
+
+
+def _on_cluster(ctx: Context, address: str) -> Runner:
+    """Run the job's items as tasks on the Dask cluster at ``address``."""
+    from ..jobs import cluster
+
+    try:
+        dask_client = cluster.distributed().Client(address, timeout=ctx.args.timeout or 30)
+    except (OSError, TimeoutError) as exc:
+        message = f"cannot reach the Dask scheduler at {address} ({exc})"
+        raise CLIError(message, Exit.TRANSIENT) from None
+    ctx.on_close(dask_client.close)
+
+    def run(job: JsonlJob, name: str, advance: Callable[[bool], None], **settings: Any) -> Any:
+        def on_record(record: Mapping[str, Any], done: int) -> None:
+            advance(bool(record["ok"]))
+
+        options = settings.pop("options")
+        cluster.run_job(
+            dask_client,
+            job,
+            name,
+            base_url=ctx.args.base_url,
+            client_options=ctx.client_options(),
+            on_record=on_record,
+            **settings,
+            **options,
+        )
+        return None
 
     return run
 

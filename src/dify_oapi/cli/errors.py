@@ -9,7 +9,8 @@ code meaning
 1    the command ran but part of its work failed: batch items ended in errors (they are
      in the output), a workflow run failed, documents did not finish indexing
 2    a usage error: a malformed command line, a bad ``key=value``, a missing file or API
-     key, arguments the operation does not take, a batch input with repeated ids
+     key, arguments the operation does not take, a batch input with repeated ids, a Dask
+     worker without a key
 3    authentication or permission: HTTP 401 (the key is wrong, missing or for another
      app; a batch whose first answers are all 401 stops here) or 403
 4    rejected as asked: HTTP 400, 404, 409, 413, 415, 422 and other 4xx: fix the request
@@ -88,11 +89,12 @@ class UsageError(CLIError):
 
 def exit_code(exc: BaseException) -> Exit:
     """The exit code a failure ends the command with."""
+    from ..jobs.cluster import ClusterError
     from ..jobs.journal import JournalError
 
     if isinstance(exc, CLIError):
         return exc.code
-    if isinstance(exc, JournalError):
+    if isinstance(exc, (JournalError, ClusterError)):
         return Exit.USAGE
     if isinstance(exc, (AuthenticationError, PermissionDeniedError)):
         return Exit.AUTH

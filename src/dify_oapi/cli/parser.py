@@ -299,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="calls in flight at once (default 8; fewer while the app answers 429)",
     )
     batch.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run across the Dask cluster at ADDRESS (e.g. tcp://scheduler:8786), at most "
+        "--concurrency calls in flight on the app cluster-wide; each worker calls with the "
+        "DIFY_API_KEY of its own environment (see docs/distributed.md)",
+    )
+    batch.add_argument(
         "--retry-failed",
         action="store_true",
         help="run again the items whose earlier result is an error",
