@@ -53,8 +53,9 @@ TimeoutTypes = float | httpx.Timeout
 
 
 class _Shared(TypedDict, total=False):
-    api_key: str
-    base_url: str
+    # None, for any option, means "not given": the default (or the environment) applies.
+    api_key: str | None
+    base_url: str | None
     timeout: TimeoutTypes
     max_retries: int
     default_headers: Mapping[str, str]

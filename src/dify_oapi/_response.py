@@ -145,7 +145,7 @@ def status_error(
         else:
             message = f"{reason}: {_snippet(body)}" if body.strip() else reason
     headers = {k: mask(v, secret) for k, v in response.headers.items()}
-    return status_error_class(status)(
+    error = status_error_class(status)(
         message,
         operation=op,
         status_code=status,
@@ -155,6 +155,8 @@ def status_error(
         response=response,
         headers=headers,
     )
+    error.before_work = code is not None and code in spec.retry_codes
+    return error
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:
