@@ -33,7 +33,7 @@ def cases() -> list[tuple[str, str, str, Any]]:
     """(label, workload, worker module, params for n operations), with ops per unit of n."""
     sizes = p.Sizes().to_dict()
     out: list[tuple[str, str, str, Any]] = [
-        ("W2 blocking chat, per call", "W2", "w2_chat", lambda n: ({"calls": n, "warmup": 20}, n))
+        ("W2 blocking chat, per call", "W2", "w2", lambda n: ({"calls": n, "warmup": 20}, n))
     ]
     for case in ("chat", "workflow"):
         frames = p.chat_stream(p.Sizes()) if case == "chat" else p.workflow_stream(p.Sizes())
@@ -42,7 +42,7 @@ def cases() -> list[tuple[str, str, str, Any]]:
             (
                 f"W3 {case} stream in-process, per event",
                 "W3",
-                "w3_stream",
+                "w3",
                 lambda n, case=case, events=events: (
                     {"case": case, "mode": "inproc", "sizes": sizes, "runs": n},
                     n * events,
@@ -54,7 +54,7 @@ def cases() -> list[tuple[str, str, str, Any]]:
             (
                 f"W4 {case} list of 100, per call",
                 "W4",
-                "w4_lists",
+                "w4",
                 lambda n, case=case: (
                     {"case": case, "sizes": sizes, "calls": n, "warmup": 5},
                     n,
