@@ -145,12 +145,14 @@ def test_instruction_counts_run_every_worker_and_divide_by_the_extra_operations(
     saved = tmp_path / "instructions.json"
     script = ROOT / "benchmarks" / "instructions.py"
     out = subprocess.run(
-        [sys.executable, str(script), "W2", "W4", "--output", str(saved)],
+        [sys.executable, str(script), "W2", "W4", "--counter", "valgrind", "--output", str(saved)],
         capture_output=True,
         text=True,
         env=env,
         check=True,
     ).stdout.splitlines()
-    assert [line.split()[-3:] for line in out[1:]] == [["100", "110", "1.10x"]] * 3
+    figures = [line.split() for line in out if line.startswith("  ")]
+    assert figures == [["floor", "100", "1.00x", "floor"], ["sdk", "110", "1.10x", "floor"]] * 3
     counts = json.loads(saved.read_text())
+    assert counts["counter"] == "valgrind"
     assert counts["W2 blocking chat, per call"] == {"floor": 100.0, "sdk": 110.0}
