@@ -598,15 +598,16 @@ class _SlotBody(httpx.SyncByteStream, httpx.AsyncByteStream):
 
 
 def _aiohttp_transport(limits: httpx.Limits, verify: Any) -> httpx.AsyncBaseTransport:
-    """An aiohttp-backed transport: faster than httpcore's pool at high concurrency."""
+    """The SDK's transport on aiohttp: faster than httpcore's pool at high concurrency."""
     try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
+        from ._transport._aiohttp import AiohttpTransport
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("aiohttp", "multidict", "yarl"):
+            raise
         raise ConfigurationError(
             "backend='aiohttp' needs the extra: pip install 'dify-oapi2[aiohttp]'"
         ) from None
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(verify=verify, limits=limits)
-    return transport
+    return AiohttpTransport(limits=limits, verify=verify)
 
 
 def _env(name: str) -> str | None:
