@@ -13,7 +13,7 @@ from dify_oapi import AsyncClient, ConfigurationError
 
 from .conftest import KEY
 
-pytest.importorskip("httpx_aiohttp")
+pytest.importorskip("aiohttp")
 
 
 class Handler(BaseHTTPRequestHandler):
