@@ -19,7 +19,6 @@ import subprocess
 import time
 import traceback
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -266,7 +265,7 @@ FAILURES: dict[str, Any] = {
     "short-body": short_body(BODY, len(BODY) + 50),
     "bad-chunking": garbage(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-        b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\nzz\r\n\r\n"
+        b'Transfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\nzz\r\n\r\n'
     ),
     "stall-before-head": stall(),
     "stall-in-body": stall(head=b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"),
