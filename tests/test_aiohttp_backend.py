@@ -339,12 +339,26 @@ def test_one_client_in_two_event_loops(fault_server: FaultServer) -> None:
 
 
 def test_header_spelling_is_kept() -> None:
-    from dify_oapi._transport._aiohttp import _headers
+    from dify_oapi._transport._aiohttp import _header_args
 
     raw = [(b"X-Trace-Id", b"a"), (b"x-trace-id", b"b"), (b"Transfer-Encoding", b"chunked")]
-    assert list(_headers(raw, False).items()) == [
+    assert list(_header_args(raw, False, False)["headers"].items()) == [
         ("X-Trace-Id", "a"),
         ("x-trace-id", "b"),
         ("Transfer-Encoding", "chunked"),
     ]
-    assert not re.search("transfer", str(list(_headers(raw, True))), re.I)
+    assert not re.search("transfer", str(list(_header_args(raw, True, False)["headers"])), re.I)
+
+
+async def test_a_bare_request_gets_no_header_from_aiohttp(fault_server: FaultServer) -> None:
+    # A request built by hand, without httpx's client defaults: nothing is added to it
+    # (aiohttp would advertise encodings and a content type of its own).
+    from dify_oapi._client import _aiohttp_transport
+
+    transport = _aiohttp_transport(httpx.Limits(), True)
+    request = httpx.Request("POST", fault_server.base_url + "/x", content=b"abc")
+    response = await transport.handle_async_request(request)
+    await response.aclose()
+    await transport.aclose()
+    (seen,) = fault_server.requests
+    assert seen.headers == [("host", f"127.0.0.1:{fault_server.port}"), ("content-length", "3")]

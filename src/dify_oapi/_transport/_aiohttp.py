@@ -23,7 +23,7 @@ import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Iterable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import httpx
@@ -38,8 +38,10 @@ __all__ = ["AiohttpTransport"]
 # aiohttp never waits on the socket for a body up to its write buffer's high-water mark, so
 # only larger bodies need the write timeout, applied per piece.
 _UPLOAD_PIECE = 64 * 1024
-# Headers aiohttp would add when httpx's request has none: the request goes out as httpx
-# built it (no encoding advertised that httpx does not decode, no invented content type).
+# Headers aiohttp adds when a request has none. httpx's clients always send the first
+# three; when one is missing aiohttp is told to skip it (a slower path, so only then): the
+# request goes out as httpx built it (no encoding advertised that httpx does not decode, no
+# invented content type).
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 _FAILURES = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
 # The upload of the request being connected, for the connector to hand its connection to.
@@ -83,7 +85,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
             auto_decompress=False,  # httpx decodes, under the SDK's caps
-            skip_auto_headers=_SKIP_AUTO_HEADERS,
             trust_env=False,  # proxies are chosen here, once, not per request in a thread
         )
         # aiohttp re-sends an idempotent request once on a dropped connection by itself; the
@@ -114,7 +115,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             response = await session.request(
                 request.method,
                 URL(str(url), encoded=True),  # exactly as httpx encoded it
-                headers=_headers(request.headers.raw, chunked),
+                # Not bound to a local: a traceback printer that shows locals never sees
+                # the Authorization header.
+                **_header_args(request.headers.raw, chunked, data is not None),
                 data=data,
                 allow_redirects=False,  # httpx follows redirects itself when asked
                 proxy=proxy,
@@ -138,8 +141,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         finally:
             if uploading is not None:
                 _UPLOADING.reset(uploading)
-        # Raised here, outside the handler: no aiohttp exception rides along as __context__.
-        raise error
+        _raise_alone(error)
 
     def _timeout(self, timeout: dict[str, float | None] | None) -> aiohttp.ClientTimeout:
         timeout = timeout or {}
@@ -205,7 +207,7 @@ class _Body(httpx.AsyncByteStream):
             if not chunk:  # at the end aiohttp has given the connection back already
                 return
             yield chunk
-        raise error
+        _raise_alone(error)
 
     async def aclose(self) -> None:
         # Back to the pool if the body was read to its end and framed well, else closed.
@@ -269,17 +271,36 @@ def _write_timeout(request: httpx.Request) -> float | None:
     return timeout.get("write") if timeout else None
 
 
-def _headers(raw: Iterable[tuple[bytes, bytes]], streamed: bool) -> CIMultiDict[str]:
+def _header_args(raw: Iterable[tuple[bytes, bytes]], streamed: bool, body: bool) -> dict[str, Any]:
     headers: CIMultiDict[str] = CIMultiDict(
         [(name.decode("latin-1"), value.decode("latin-1")) for name, value in raw]
     )
     if streamed:
         # aiohttp frames a streamed body itself and refuses a chunked header beside it.
         headers.popall("Transfer-Encoding", None)
-    return headers
+    if (
+        "Accept" in headers
+        and "Accept-Encoding" in headers
+        and "User-Agent" in headers
+        and (not body or "Content-Type" in headers)
+    ):
+        return {"headers": headers}
+    return {"headers": headers, "skip_auto_headers": _SKIP_AUTO_HEADERS}
 
 
 # -- failures ------------------------------------------------------------------------------
+
+
+def _raise_alone(error: httpx.TransportError) -> NoReturn:
+    """Raise ``error`` without the aiohttp exception it replaces as its ``__context__``.
+
+    Raised outside the handler; Python 3.10 still attaches the handled exception of an
+    awaiting frame, so the context is also cut here.
+    """
+    try:
+        raise error
+    finally:
+        error.__context__ = None
 
 
 def _request_error(
