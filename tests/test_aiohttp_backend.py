@@ -11,6 +11,7 @@ import gc
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from dify_oapi import APIConnectionError, AsyncClient, ConfigurationError, DifyError
 
 from .conftest import KEY
-from .faults.server import FaultServer, closed_port, respond
+from .faults.server import FaultServer, closed_port, respond, sse
 
 pytest.importorskip("aiohttp")
 
@@ -336,6 +337,40 @@ def test_one_client_in_two_event_loops(fault_server: FaultServer) -> None:
     asyncio.run(client.close())
     gc.collect()
     assert len(fault_server.requests) == 2
+
+
+async def test_a_full_pool_is_a_pool_timeout_and_a_slow_connect_a_connect_timeout(
+    fault_server: FaultServer,
+) -> None:
+    # Below the SDK (whose own slots make the pool wait): aiohttp reports both as one error.
+    from dify_oapi._client import _aiohttp_transport
+
+    fault_server.route("GET", "/v1/held", sse([b"data: {}\n\n"], end="stall"))
+    fault_server.route("GET", "/v1/free", respond(json={"x": 1}))
+    transport = _aiohttp_transport(httpx.Limits(max_connections=1), True)
+    timeout = httpx.Timeout(2.0, connect=0.2, pool=0.3)
+    async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
+        held = await http.send(
+            http.build_request("GET", fault_server.base_url + "/held"), stream=True
+        )
+        started = time.monotonic()
+        with pytest.raises(httpx.PoolTimeout):
+            await http.get(fault_server.base_url + "/free")
+        assert 0.3 <= time.monotonic() - started < 1.5
+        await held.aclose()
+        assert (await http.get(fault_server.base_url + "/free")).json() == {"x": 1}
+    from .faults.server import backlogged
+
+    jam = backlogged()
+    try:
+        transport = _aiohttp_transport(httpx.Limits(max_connections=1), True)
+        async with httpx.AsyncClient(
+            transport=transport, timeout=httpx.Timeout(2.0, connect=0.2)
+        ) as http:
+            with pytest.raises(httpx.ConnectTimeout):
+                await http.get(f"http://127.0.0.1:{jam.port}/")
+    finally:
+        jam.close()
 
 
 def test_header_spelling_is_kept() -> None:

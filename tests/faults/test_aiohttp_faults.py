@@ -92,6 +92,16 @@ def counted(client: AsyncClient) -> Counted:
     return counter
 
 
+async def settled(predicate: Any, timeout: float = 3.0) -> bool:
+    """Poll ``predicate`` (bounded) while the event loop runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.01)
+    return bool(predicate())
+
+
 def chain_of(error: BaseException) -> list[BaseException]:
     out: list[BaseException] = []
     todo: list[BaseException | None] = [error]
@@ -539,7 +549,7 @@ async def test_garbage_collected_responses_give_their_connection_back(
     server.route("POST", CHAT, sse(frames(LONG), end="stall"))
     server.route("GET", INFO, respond(json={"name": "still works"}))
     transport = _aiohttp_transport(POOL2, True)
-    timeout = httpx.Timeout(3.0, pool=0.5)
+    timeout = httpx.Timeout(3.0, connect=0.5, pool=0.5)
     async with httpx.AsyncClient(transport=transport, timeout=timeout) as http:
         for _ in range(3):
             response = await http.send(
@@ -549,6 +559,8 @@ async def test_garbage_collected_responses_give_their_connection_back(
             del response
             gc.collect()
             await asyncio.sleep(0)
+            # well before the read timeout (3 s) would end the stalled answer
+            assert await settled(lambda: client_sockets_to(server.port) == 0, timeout=1.0)
         answer = await http.get(server.base_url + "/info")
         assert answer.json() == {"name": "still works"}
     assert eventually(lambda: client_sockets_to(server.port) == 0)

@@ -17,6 +17,7 @@ and the proxy's credentials.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
 import ssl
@@ -89,7 +90,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         )
         # aiohttp re-sends an idempotent request once on a dropped connection by itself; the
         # SDK's retry policy is the only one, so a GET is retried exactly as configured.
-        session._retry_connection = False
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
         self._session, self._loop = session, loop
         return session
 
@@ -150,11 +152,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         known = self._timeouts.get(key)
         if known is None:
             # aiohttp's ``connect`` covers the wait for a pooled connection and making one;
-            # ``sock_connect`` the connecting alone; ``sock_read`` each wait for data.
-            budget = None if pool is None else pool + (connect or 0.0)
-            known = self._timeouts[key] = aiohttp.ClientTimeout(
+            # ``sock_connect`` the connecting alone; ``sock_read`` each wait for data. The
+            # pool wait is exact when it is the longer (the usual case), and making a
+            # connection is never cut below its own timeout.
+            budget = None if pool is None else max(pool, connect or 0.0)
+            known = aiohttp.ClientTimeout(
                 total=None, connect=budget, sock_connect=connect, sock_read=read
             )
+            if len(self._timeouts) < 64:
+                self._timeouts[key] = known
         return known
 
     async def aclose(self) -> None:
@@ -212,6 +218,15 @@ class _Body(httpx.AsyncByteStream):
     async def aclose(self) -> None:
         # Back to the pool if the body was read to its end and framed well, else closed.
         self._response.release()
+
+    def __del__(self) -> None:
+        # Dropped unclosed: aiohttp's response is kept alive by its own connection (the
+        # protocol holds its end-of-body callback), so it is never collected on its own;
+        # only this wrapper's collection can give the connection back.
+        response = getattr(self, "_response", None)
+        if response is not None and not response.closed:
+            with contextlib.suppress(Exception):  # a loop already closed
+                response.release()
 
 
 class _Upload:
