@@ -29,6 +29,7 @@ from typing import Any, NoReturn
 import aiohttp
 import httpx
 from aiohttp.client_exceptions import ConnectionTimeoutError
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -44,7 +45,7 @@ _UPLOAD_PIECE = 64 * 1024
 # request goes out as httpx built it (no encoding advertised that httpx does not decode, no
 # invented content type).
 _SKIP_AUTO_HEADERS = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
-_FAILURES = (aiohttp.ClientError, OSError, asyncio.TimeoutError)
+_FAILURES = (aiohttp.ClientError, HttpProcessingError, OSError, asyncio.TimeoutError)
 # The upload of the request being connected, for the connector to hand its connection to.
 _UPLOADING: ContextVar[_Upload | None] = ContextVar("dify_oapi_uploading", default=None)
 
@@ -55,6 +56,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ``limits`` and ``verify`` mean what they mean to ``httpx.AsyncClient``; with
     ``trust_env`` the proxy variables (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
     ``NO_PROXY``, any case) are read once, here, and applied as httpx applies them.
+    ``max_keepalive_connections`` has no aiohttp counterpart: every idle connection is kept
+    until ``keepalive_expiry``.
     """
 
     def __init__(
@@ -365,6 +368,8 @@ def _io_error(exc: BaseException, where: str) -> httpx.TransportError:
         return httpx.ReadError(f"the connection to {where} failed: {reason}")
     if isinstance(exc, aiohttp.ClientConnectionError):
         return httpx.ReadError(f"the connection to {where} failed")
+    if isinstance(exc, HttpProcessingError):  # aiohttp wraps these; in case it does not
+        return httpx.RemoteProtocolError(f"malformed answer from {where} ({type(exc).__name__})")
     return httpx.TransportError(f"the exchange with {where} failed ({type(exc).__name__})")
 
 
