@@ -188,16 +188,27 @@ def drive(
     while True:
         if deadline is not None and time.monotonic() >= deadline:
             raise APITimeoutError(f"deadline of {call.deadline:g}s passed", operation=op)
+        failure: httpx.HTTPError | None = None
         try:
             answer: Answer = yield SEND, send
         except httpx.HTTPError as exc:
-            retry = policy.retry_on_error(exc, safe=safe)
-            delay = _delay(op, attempt, retries, type(exc).__name__, None, deadline)
+            failure = exc
+        if failure is not None:
+            # Decided and raised outside the except block, so the typed error has no
+            # __context__: httpx's exception holds the request and its Authorization header,
+            # and pickling that travels with tracebacks (tblib, installed by Dask) would
+            # carry the key along.
+            retry = policy.retry_on_error(failure, safe=safe)
+            reason = type(failure).__name__
+            delay = _delay(op, attempt, retries, reason, None, deadline)
             if not retry or delay is None:
-                raise transport_error(op, exc, send.secret) from None
+                error = transport_error(op, failure, send.secret)
+                del failure
+                raise error
+            del failure
             attempt += 1
             if hooks:
-                hooks.emit("on-retry", op, ep, attempt, delay, type(exc).__name__)
+                hooks.emit("on-retry", op, ep, attempt, delay, reason)
             yield SLEEP, delay
             continue
         response = answer.response

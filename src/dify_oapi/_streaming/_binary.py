@@ -53,9 +53,12 @@ class BinaryStream(_BinaryBase):
             if buffer:
                 yield bytes(buffer)
         except httpx.TransportError as exc:
-            raise self._interrupted(exc) from None
+            failure = self._interrupted(exc)
+        else:
+            return
         finally:
             lease.close()
+        raise failure  # outside the except block: no httpx exception (with its request) chained
 
     def write_to(self, path: str | os.PathLike[str], chunk_size: int = 65536) -> int:
         """Write the body to ``path`` chunk by chunk; returns the number of bytes."""
@@ -93,9 +96,12 @@ class AsyncBinaryStream(_BinaryBase):
             if buffer:
                 yield bytes(buffer)
         except httpx.TransportError as exc:
-            raise self._interrupted(exc) from None
+            failure = self._interrupted(exc)
+        else:
+            return
         finally:
             await lease.aclose()
+        raise failure  # outside the except block: no httpx exception (with its request) chained
 
     async def write_to(self, path: str | os.PathLike[str], chunk_size: int = 65536) -> int:
         """Write the body to ``path`` chunk by chunk; returns the number of bytes."""

@@ -151,12 +151,13 @@ if hasattr(os, "register_at_fork"):
 
 
 def _aiohttp_transport(limits: httpx.Limits, verify: Any) -> httpx.AsyncBaseTransport:
-    """An aiohttp-backed transport: faster than httpcore's pool at high concurrency."""
+    """The SDK's transport on aiohttp: faster than httpcore's pool at high concurrency."""
     try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
+        from ._aiohttp import AiohttpTransport
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("aiohttp", "multidict", "yarl"):
+            raise
         raise ConfigurationError(
             "backend='aiohttp' needs the extra: pip install 'dify-oapi2[aiohttp]'"
         ) from None
-    transport: httpx.AsyncBaseTransport = AiohttpTransport(verify=verify, limits=limits)
-    return transport
+    return AiohttpTransport(limits=limits, verify=verify)
