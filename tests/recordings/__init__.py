@@ -159,8 +159,10 @@ class Exchange:
             problems.append(f"path {path} != recorded {self.path}")
         query: dict[str, Any] = {}
         for key, value in request.url.params.multi_items():
-            query[key] = [*query[key], value] if isinstance(query.get(key), list) else (
-                [query[key], value] if key in query else value
+            query[key] = (
+                [*query[key], value]
+                if isinstance(query.get(key), list)
+                else ([query[key], value] if key in query else value)
             )
         if query != self.query:
             problems.append(f"query {query} != recorded {self.query}")
@@ -233,9 +235,11 @@ def _body_mismatch(recorded: Any, request: httpx.Request) -> list[str]:
             matching = next((w for w in want if w[0] == name), None)
             binary = matching is not None and isinstance(matching[3], int)
             got.append((name, filename, ctype, len(data) if binary or text is None else text))
-        return [] if sorted(got, key=str) == sorted(want, key=str) else [
-            f"multipart parts {got} != recorded {want}"
-        ]
+        return (
+            []
+            if sorted(got, key=str) == sorted(want, key=str)
+            else [f"multipart parts {got} != recorded {want}"]
+        )
     if recorded is None:
         return [] if not content else [f"a body of {len(content)} bytes; none was recorded"]
     try:
@@ -352,7 +356,9 @@ class Replay(httpx.BaseTransport, httpx.AsyncBaseTransport):
             found = next((e for e in self.pending if not e.mismatch(request)), None)
             if found is None:
                 problems = "; ".join(chosen.mismatch(request))
-                raise ReplayMismatch(f"{request.method} {request.url} vs {chosen.name!r}: {problems}")
+                raise ReplayMismatch(
+                    f"{request.method} {request.url} vs {chosen.name!r}: {problems}"
+                )
             chosen = found
         self.pending.remove(chosen)
         return chosen.response()
