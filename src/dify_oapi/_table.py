@@ -183,7 +183,8 @@ class Endpoint:
     ``request`` is a :class:`~dify_oapi.types.Request` subclass (or ``None`` when the
     operation takes no fields); ``response`` a response struct, ``bytes`` for a binary
     answer, or ``None`` when the answer carries nothing; ``stream`` the event union the
-    operation streams, if it can.
+    operation streams, if it can. ``in_run``: the stream continues a run already under way
+    (a re-attach), so it ends with the run's closing event, not with an earlier final one.
     """
 
     method: str
@@ -203,6 +204,7 @@ class Endpoint:
     resume: Link | None = None
     stop: Link | None = None
     collect: Collect | None = None
+    in_run: bool = False
     spec: ServiceSpec = EMPTY_SPEC
     source: str = "<python>"
     # Derived in __post_init__:
@@ -278,6 +280,8 @@ class Endpoint:
                 raise _fail(
                     where, f"a paginated row's response needs a list field {self.paginate.items!r}"
                 )
+        if self.in_run and self.stream is None:
+            raise _fail(where, "in_run needs a streaming row")
         for link, what in ((self.resume, "resume"), (self.stop, "stop")):
             if link is not None and self.stream is None:
                 raise _fail(where, f"{what} needs a streaming row")

@@ -48,6 +48,7 @@ _ROW = frozenset(
         "resume",
         "stop",
         "collect",
+        "in_run",
     }
 )
 _SERVICE = frozenset({"key", "doc", "mode_field", "retry", "errors"})
@@ -220,7 +221,7 @@ def _endpoint(
         if not isinstance(row.get(key), str):
             raise EndpointTableError(f"{label}: missing or non-string {key!r}")
     kwargs: dict[str, Any] = {
-        k: row[k] for k in ("doc", "body", "idempotent", "operation_id") if k in row
+        k: row[k] for k in ("doc", "body", "idempotent", "operation_id", "in_run") if k in row
     }
     for key in ("request", "response", "stream"):
         if key in row:

@@ -79,7 +79,7 @@ class Decoder:
         # (resume, stop) still apply after a re-attach.
         self.origin = ep
         self.op = ep.qualname
-        self.state = StreamState(resumable=ep.resume is not None)
+        self.state = StreamState(resumable=ep.resume is not None, in_run=ep.in_run)
         self.max_event_bytes = max_event_bytes
         self.secret = secret
         self.hooks = hooks.handlers("on-event", ep.qualname) if hooks else ()

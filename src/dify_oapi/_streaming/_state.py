@@ -131,7 +131,7 @@ class StreamState(RunIds):
         "stop_requested",
     )
 
-    def __init__(self, resumable: bool = False) -> None:
+    def __init__(self, resumable: bool = False, in_run: bool = False) -> None:
         self.ids: dict[str, str] = {}
         self.count = 0
         self.finished = False
@@ -145,7 +145,7 @@ class StreamState(RunIds):
         self._keys: set[tuple[Any, ...]] | None = set() if resumable else None
         self._chunks: list[str] = []
         self._whole: set[str] = set()
-        self._open = 0
+        self._open = in_run  # inside a run: only the run's closing event ends the stream
         self._seen_delta: set[type] = set()
 
     def _id(self, name: str) -> str | None:
@@ -201,9 +201,9 @@ class StreamState(RunIds):
         if plan.sets:
             self.sets.update(plan.sets)
         if plan.opens:
-            self._open += 1
-        if plan.closes and self._open:
-            self._open -= 1
+            self._open = True
+        if plan.closes:
+            self._open = False
         if plan.failure is not None:
             status, failing, error = plan.failure
             if status(event) in failing:
