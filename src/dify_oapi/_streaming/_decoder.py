@@ -89,12 +89,7 @@ class Decoder:
     def feed(self, frame: bytes | ServerSentEvent) -> Any:
         """The decoded event, or ``None`` for frames to skip (pings, comments)."""
         data: bytes | str
-        if type(frame) is bytes:
-            data = frame
-        elif frame.event == "ping":  # type: ignore[union-attr]
-            return None  # the SSE keep-alive frame carries no data
-        else:
-            data = frame.data  # type: ignore[union-attr]
+        data = frame if type(frame) is bytes else frame.data  # type: ignore[union-attr]
         if not data:
             return None
         try:

@@ -112,7 +112,10 @@ class _StreamBase(RunIds):
         pending = self._pending
         try:
             frames = self._framer.feed(chunk) if chunk is not None else self._framer.close()
+            state = decoder.state
             for frame in frames:
+                if state.finished:
+                    break  # nothing after the final event belongs to the stream
                 event = decoder.feed(frame)
                 if event is not None:
                     pending.append(event)

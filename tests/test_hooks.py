@@ -1,0 +1,92 @@
+"""Named hooks run at fixed points of every call, narrowed to a service or an operation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from dify_oapi import AsyncClient, Client, Hooks
+
+BASE = "http://dify.test/v1"
+
+
+def _server(seen: list[httpx.Request], fail_first: int = 0) -> httpx.MockTransport:
+    state = {"left": fail_first}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/chat-messages") and b'"streaming"' in request.content:
+            frames = [
+                {"event": "message", "task_id": "t", "message_id": "m", "answer": "a"},
+                {"event": "message_end", "task_id": "t", "message_id": "m"},
+            ]
+            body = b"".join(b"data: " + json.dumps(f).encode() + b"\n\n" for f in frames)
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+        if state["left"]:
+            state["left"] -= 1
+            return httpx.Response(503, json={"code": "busy", "message": "later"})
+        return httpx.Response(200, json={"name": "app", "answer": "hi"})
+
+    return httpx.MockTransport(handle)
+
+
+def test_hooks_run_at_their_points_for_their_service_or_operation(sleeps: list[float]) -> None:
+    seen: list[httpx.Request] = []
+    calls: list[tuple[Any, ...]] = []
+    client = Client(api_key="app-k", base_url=BASE, transport=_server(seen, fail_first=1))
+
+    def stamp(ep: Any, request: httpx.Request, attempt: int) -> None:
+        request.headers["X-Trace"] = f"{ep.qualname}#{attempt}"
+
+    client.hooks.register("before-request", stamp)
+    client.hooks.register(
+        "after-response.dify", lambda ep, r, a: calls.append(("resp", r.status_code))
+    )
+    client.hooks.register(
+        "on-retry.dify.get_info", lambda ep, a, d, why: calls.append(("retry", a, why))
+    )
+    client.hooks.register(
+        "on-event.chat.send", lambda ep, e, s: calls.append(("event", type(e).__name__))
+    )
+    client.hooks.register("after-response.knowledge", lambda *a: calls.append(("never",)))
+
+    assert client.dify.get_info().name == "app"
+    assert [r.headers["x-trace"] for r in seen] == ["dify.get_info#0", "dify.get_info#1"]
+    assert calls == [("resp", 503), ("retry", 1, "HTTP 503"), ("resp", 200)]
+    calls.clear()
+    assert [type(e).__name__ for e in client.chat.send(query="q", user="u", stream=True)] == [
+        "MessageEvent",
+        "MessageEndEvent",
+    ]
+    assert calls == [("event", "MessageEvent"), ("event", "MessageEndEvent")]
+    assert seen[-1].headers["x-trace"] == "chat.send#0"
+    # A copy shares the registry; unregistering stops a handler.
+    copy = client.with_options(api_key="app-other")
+    copy.hooks.unregister("before-request", stamp)
+    copy.dify.get_info()
+    assert "x-trace" not in seen[-1].headers
+    client.close()
+
+
+async def test_async_hooks_and_a_shared_registry() -> None:
+    seen: list[httpx.Request] = []
+    hooks = Hooks()
+    hooks.register("before-request.dify", lambda ep, r, a: r.headers.update({"X-Async": "1"}))
+    async with AsyncClient(
+        api_key="app-k", base_url=BASE, transport=_server(seen), hooks=hooks
+    ) as client:
+        assert client.hooks is hooks
+        await client.dify.get_info()
+    assert seen[0].headers["x-async"] == "1"
+
+
+def test_unknown_points_and_handlers_are_refused() -> None:
+    hooks = Hooks()
+    with pytest.raises(ValueError, match="unknown hook point 'before-call'"):
+        hooks.register("before-call", print)
+    with pytest.raises(TypeError):
+        hooks.register("on-retry", "not callable")  # type: ignore[arg-type]
+    assert not hooks
