@@ -83,7 +83,7 @@ class Kit:
     # -- streams -----------------------------------------------------------------------------
 
     def next_event(self, stream: Any) -> Any:
-        return self.run(stream.__anext__()) if self.is_async else next(stream)
+        return self.run(_anext(stream)) if self.is_async else next(stream)
 
     def all_events(self, stream: Any) -> list[Any]:
         if not self.is_async:
@@ -114,7 +114,7 @@ class Kit:
         return binary.iter_bytes()
 
     def next_chunk(self, chunks: Any) -> bytes:
-        return self.run(chunks.__anext__()) if self.is_async else next(chunks)  # type: ignore[no-any-return]
+        return self.run(_anext(chunks)) if self.is_async else next(chunks)  # type: ignore[no-any-return]
 
     def all_bytes(self, binary: Any) -> bytes:
         if not self.is_async:
@@ -155,6 +155,12 @@ class Kit:
 
 async def _awaited(value: Any) -> Any:
     return await value
+
+
+async def _anext(iterator: Any) -> Any:
+    # Started inside the running loop, as in real code: an async generator's first step
+    # installs the loop's finalizer, which closes it on the loop when it is dropped.
+    return await iterator.__anext__()
 
 
 def elapsed(fn: Callable[[], Any]) -> tuple[Any, float]:

@@ -123,7 +123,9 @@ class Lease:
 
     def watch(self, owner: object) -> None:
         """Close this lease when ``owner`` is garbage-collected without closing it."""
-        weakref.finalize(owner, _finalize, weakref.ref(self))
+        # The finalizer holds the lease itself: an owner freed in a reference cycle takes its
+        # lease into the same collection, where a weak reference would already be cleared.
+        weakref.finalize(owner, _finalize, self)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -244,9 +246,8 @@ class Lease:
         return self._done
 
 
-def _finalize(ref: weakref.ReferenceType[Lease]) -> None:
-    lease = ref()
-    if lease is None or lease.closed:
+def _finalize(lease: Lease) -> None:
+    if lease.closed:
         return
     response = lease.response
     if isinstance(response.stream, httpx.SyncByteStream):
