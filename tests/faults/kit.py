@@ -143,6 +143,13 @@ class Kit:
         if self.loop is not None:
             self.loop.run_until_complete(asyncio.sleep(seconds))
 
+    def pause(self, seconds: float) -> None:
+        """Wait; an async client's loop runs meanwhile (its transport takes in what arrives)."""
+        if self.loop is not None:
+            self.settle(seconds)
+        else:
+            time.sleep(seconds)
+
     def close(self) -> None:
         if self.loop is None:
             self.client.close()
