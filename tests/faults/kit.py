@@ -138,7 +138,7 @@ class Kit:
 
         return self.run(loop())  # type: ignore[no-any-return]
 
-    def settle(self, seconds: float = 0.05) -> None:
+    def settle(self, seconds: float = 0.02) -> None:
         """Let the loop run what finalizers scheduled on it."""
         if self.loop is not None:
             self.loop.run_until_complete(asyncio.sleep(seconds))

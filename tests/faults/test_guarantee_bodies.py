@@ -196,7 +196,8 @@ def test_bytes_past_the_answer_never_reach_the_next_request(
     server.route("POST", CHAT, respond(json={"answer": "third"}))
     kit: Kit = make_kit(kind, limits=httpx.Limits(max_connections=1))
     assert kit.call("dify.get_info").name == "first"
-    time.sleep(0.3)  # the late leftover has arrived by now
+    if poison is POISONS["length-later"]:
+        time.sleep(0.3)  # the late leftover has arrived by now
     assert kit.call("dify.get_info").name == "second"
     assert kit.call("chat.send", **ASK).answer == "third"
     first, second, third = server.requests

@@ -79,7 +79,7 @@ def test_after_the_final_event_nothing_can_fail_or_wait(
     server.route("POST", path, sse([b"".join(frames(events))], end=end))
     kit: Kit = make_kit(kind, **SLOW_READ)
     stream = kit.call(op, **args, stream=True)
-    kit.pause(0.2)
+    kit.pause(0.1)
     start = time.monotonic()
     got = kit.all_events(stream)
     took = time.monotonic() - start
@@ -97,7 +97,7 @@ def test_a_chatflow_cut_between_message_end_and_workflow_finished_is_interrupted
     server.route("POST", CHAT, sse([b"".join(frames(CHATFLOW_EVENTS[:-1]))], end=end))
     kit: Kit = make_kit(kind, **SLOW_READ)
     stream = kit.call("chatflow.send", query="q", user="u", stream=True)
-    kit.pause(0.2)
+    kit.pause(0.1)
     with pytest.raises(StreamInterruptedError) as info:
         kit.all_events(stream)
     partial = info.value.partial
