@@ -11,7 +11,7 @@ import resource
 import statistics
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 now = time.perf_counter
@@ -97,81 +97,137 @@ class PeakRSS:
         return max(0, self.peak_kb - self.baseline_kb) / 1024.0
 
 
+class Batches:
+    """Per-call timing for sync and async code alike: iterate, run each batch, read the result.
+
+    ``for size in timer: <size calls>``: the first batch is the untimed warm-up, then
+    ``batches`` timed batches. ``us_per_call`` is this process's CPU time (in-process work is
+    CPU-bound, and CPU time leaves out the time other processes on a shared machine take
+    from it); ``us_per_call_wall`` is the wall-clock figure. Medians over the batches.
+    """
+
+    def __init__(self, calls: int, warmup: int, batches: int = 5) -> None:
+        self.warmup = warmup
+        self.size = max(1, calls // batches)
+        self.count = max(1, min(batches, calls))
+        self.cpu: list[float] = []
+        self.wall: list[float] = []
+
+    def __iter__(self) -> Iterator[int]:
+        yield self.warmup
+        for _ in range(self.count):
+            c0, w0 = cpu_now(), now()
+            yield self.size
+            self.cpu.append((cpu_now() - c0) / self.size * 1e6)
+            self.wall.append((now() - w0) / self.size * 1e6)
+
+    def result(self) -> dict[str, float]:
+        return {
+            "us_per_call": statistics.median(self.cpu),
+            "us_per_call_wall": statistics.median(self.wall),
+        }
+
+
 def per_call_us(
     call: Callable[[], Any], calls: int, warmup: int, batches: int = 5
 ) -> dict[str, float]:
-    """Microseconds per call after ``warmup`` calls: median over ``batches`` batches.
-
-    ``us_per_call`` is this process's CPU time (in-process work is CPU-bound, and CPU time
-    does not count the time other processes on a shared machine take from it);
-    ``us_per_call_wall`` is the wall-clock figure.
-    """
-    for _ in range(warmup):
-        call()
-    size = max(1, calls // batches)
-    cpu: list[float] = []
-    wall: list[float] = []
-    for _ in range(max(1, min(batches, calls))):
-        c0, w0 = cpu_now(), now()
+    """Microseconds per call after ``warmup`` calls (see :class:`Batches`)."""
+    timer = Batches(calls, warmup, batches)
+    for size in timer:
         for _ in range(size):
             call()
-        cpu.append((cpu_now() - c0) / size * 1e6)
-        wall.append((now() - w0) / size * 1e6)
-    return {"us_per_call": statistics.median(cpu), "us_per_call_wall": statistics.median(wall)}
+    return timer.result()
+
+
+async def per_call_us_async(
+    call: Callable[[], Awaitable[Any]], calls: int, warmup: int, batches: int = 5
+) -> dict[str, float]:
+    """:func:`per_call_us` for a coroutine function, one call in flight."""
+    timer = Batches(calls, warmup, batches)
+    for size in timer:
+        for _ in range(size):
+            await call()
+    return timer.result()
+
+
+Sample = tuple[int, float, float, float, float]
 
 
 def stream_runs(
-    run_once: Callable[[], tuple[int, float, float, float, float]],
-    runs: int,
-    expected_events: int,
-    cpu: bool,
+    run_once: Callable[[], Sample], runs: int, expected: int, cpu: bool
 ) -> dict[str, float]:
-    """Times whole streams; ``run_once`` returns :func:`time_stream`'s figures.
+    """Times whole streams; ``run_once`` returns :func:`time_stream`'s figures."""
+    run_once()  # warm-up: imports and first-use caches
+    return stream_figures([run_once() for _ in range(runs)], expected, cpu)
+
+
+def stream_figures(samples: list[Sample], expected: int, cpu: bool) -> dict[str, float]:
+    """Medians of whole-stream samples.
 
     With ``cpu`` (in-process streams) the headline figures use this process's CPU time and
-    the wall-clock ones are kept as ``*_wall``; over a socket, wall clock is the figure.
+    the wall-clock ones are kept as ``*_wall``; over a socket, wall clock is the headline.
+    ``cpu_us_per_event`` is always this process's CPU (all threads) per event.
     """
-    run_once()  # warm-up: imports and first-use caches
-    rates: list[float] = []
-    firsts: list[float] = []
-    rates_wall: list[float] = []
-    firsts_wall: list[float] = []
-    for _ in range(runs):
-        events, first_wall, total_wall, first_cpu, total_cpu = run_once()
-        check(events == expected_events, f"decoded {events} events, expected {expected_events}")
-        rates_wall.append(events / total_wall)
-        firsts_wall.append(first_wall)
-        rates.append(events / total_cpu if cpu else events / total_wall)
-        firsts.append(first_cpu if cpu else first_wall)
+    for events, *_ in samples:
+        check(events == expected, f"decoded {events} events, expected {expected}")
+    rates_wall = [n / total for n, _, total, _, _ in samples]
+    rates_cpu = [n / total_cpu for n, _, _, _, total_cpu in samples]
+    firsts_wall = [first for _, first, _, _, _ in samples]
+    firsts_cpu = [first_cpu for _, _, _, first_cpu, _ in samples]
     return {
-        "events_per_s": statistics.median(rates),
-        "first_event_us": statistics.median(firsts) * 1e6,
+        "events_per_s": statistics.median(rates_cpu if cpu else rates_wall),
+        "first_event_us": statistics.median(firsts_cpu if cpu else firsts_wall) * 1e6,
         "events_per_s_wall": statistics.median(rates_wall),
         "first_event_us_wall": statistics.median(firsts_wall) * 1e6,
-        "events": expected_events,
+        "cpu_us_per_event": 1e6 / statistics.median(rates_cpu),
+        "events": expected,
     }
+
+
+class StreamClock:
+    """Wall and CPU time from opening a stream to its first and its last event."""
+
+    def __init__(self) -> None:
+        self.start, self.start_cpu = now(), cpu_now()
+        self.first = self.first_cpu = 0.0
+
+    def first_event(self) -> None:
+        self.first, self.first_cpu = now() - self.start, cpu_now() - self.start_cpu
+
+    def done(self, n: int, last: Any, final_ok: Callable[[Any], bool] | None) -> Sample:
+        total, total_cpu = now() - self.start, cpu_now() - self.start_cpu
+        if final_ok is not None:
+            check(final_ok(last), f"unexpected final event: {last!r}"[:300])
+        return n, self.first, total, self.first_cpu, total_cpu
 
 
 def time_stream(
     open_and_iterate: Callable[[], Iterable[Any]], final_ok: Callable[[Any], bool] | None = None
-) -> tuple[int, float, float, float, float]:
+) -> Sample:
     """Open a stream and iterate it to the end.
 
     Returns (events, wall time to first event, wall total, CPU time to first event, CPU total).
     """
-    start, start_cpu = now(), cpu_now()
-    first = first_cpu = 0.0
-    n = 0
-    last: Any = None
+    clock, n, last = StreamClock(), 0, None
     for item in open_and_iterate():
         last = item
-        if n == 0:
-            first, first_cpu = now() - start, cpu_now() - start_cpu
+        if not n:
+            clock.first_event()
         n += 1
-    total, total_cpu = now() - start, cpu_now() - start_cpu
-    if final_ok is not None:
-        check(final_ok(last), f"unexpected final event: {last!r}"[:300])
-    return n, first, total, first_cpu, total_cpu
+    return clock.done(n, last, final_ok)
+
+
+async def time_astream(
+    open_and_iterate: Callable[[], AsyncIterable[Any]], final_ok: Callable[[Any], bool]
+) -> Sample:
+    """:func:`time_stream` for an async stream."""
+    clock, n, last = StreamClock(), 0, None
+    async for item in open_and_iterate():
+        last = item
+        if not n:
+            clock.first_event()
+        n += 1
+    return clock.done(n, last, final_ok)
 
 
 def field(obj: Any, *path: str) -> Any:

@@ -1,20 +1,20 @@
 """Where this SDK spends its time in one workload: ``python benchmarks/hotspots.py W3 chat inproc``.
 
-Runs the SDK contender's module for a workload in this process under cProfile (or, with
-``--pyinstrument``, pyinstrument's call tree) and prints the functions of ``dify_oapi`` and of
-the libraries it drives, ranked by own time, with their share of the total. W5 and W6 and the
-socket cases start ``server.py`` first.
+Runs one workload with the SDK's adapter (or ``--contender``'s) in this process under
+cProfile (or, with ``--pyinstrument``, pyinstrument's call tree) and prints the functions of
+``dify_oapi`` and of the libraries it drives, ranked by own time, with their share of the
+total. W5, W6, W7 and the socket cases start ``server.py`` first.
 
     python benchmarks/hotspots.py W2
     python benchmarks/hotspots.py W3 workflow socket
     python benchmarks/hotspots.py W5 async --contender sdk_aiohttp
+    python benchmarks/hotspots.py W7 stream-sync --contender sdk_curl
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib
 import io
 import pstats
 import sys
@@ -24,16 +24,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import adapters  # noqa: E402
 import payloads  # noqa: E402
-from run import Server, Settings  # noqa: E402
+import workloads  # noqa: E402
+from envs import Server  # noqa: E402
+from plan import Settings  # noqa: E402
 
-MODULES = {
-    "W2": "w2_chat",
-    "W3": "w3_stream",
-    "W4": "w4_lists",
-    "W5": "w5_concurrency",
-    "W6": "w6_memory",
-}
+MODULES = {"W2": "w2", "W3": "w3", "W4": "w4", "W5": "w5", "W6": "w6", "W7": "w7"}
 
 
 def params_for(workload: str, case: str | None, mode: str | None, s: Settings) -> dict[str, Any]:
@@ -44,6 +41,15 @@ def params_for(workload: str, case: str | None, mode: str | None, s: Settings) -
         return {"case": case or "chat", "mode": mode or "inproc", "sizes": sizes, "runs": 20}
     if workload == "W4":
         return {"case": case or "documents", "sizes": sizes, "calls": s.w4_calls, "warmup": 20}
+    if workload == "W7":
+        return {
+            "case": case or "stream-sync",
+            "sizes": sizes,
+            "runs": 20,
+            "calls": s.w7_calls,
+            "warmup": 50,
+            "concurrency": s.w7_concurrency if case == "concurrent" else None,
+        }
     if workload == "W5":
         return {
             "case": case or "async",
@@ -63,6 +69,7 @@ def layer_of(label: str) -> str:
         "httpx_aiohttp",
         "httpx",
         "httpcore",
+        "h11",
         "anyio",
         "aiohttp",
     ):
@@ -70,7 +77,7 @@ def layer_of(label: str) -> str:
             return name
     if "msgspec" in label:
         return "msgspec"
-    if label.startswith(("contenders/", "harness", "/work/")) or "benchmarks" in label:
+    if label.startswith(("adapters/", "harness", "workloads", "/work/")) or "benchmarks" in label:
         return "benchmark"
     return "stdlib/builtins"
 
@@ -124,22 +131,23 @@ def main() -> int:
 
     settings = Settings.full()
     params = params_for(args.workload, args.case, args.mode, settings)
-    needs_server = args.workload in ("W5", "W6") or params.get("mode") == "socket"
+    needs_server = args.workload in ("W5", "W6", "W7") or params.get("mode") == "socket"
     server = Server(payloads.Sizes()) if needs_server else None
     if server is not None:
         params["base_url"] = server.base_url
-    module = importlib.import_module(f"contenders.{args.contender}.{MODULES[args.workload]}")
+    workload = getattr(workloads, MODULES[args.workload])
+    adapter = adapters.load(args.contender)
     try:
         if args.pyinstrument:
             from pyinstrument import Profiler
 
             profiler = Profiler(interval=0.0005)
             with profiler:
-                result = module.run(params)
+                result = workload(adapter, params)
             print(profiler.output_text(unicode=True, color=False, show_all=False))
         else:
             prof = cProfile.Profile()
-            result = prof.runcall(module.run, params)
+            result = prof.runcall(workload, adapter, params)
             print(report(pstats.Stats(prof, stream=io.StringIO()), args.top))
     finally:
         if server is not None:

@@ -1,9 +1,10 @@
 """One measurement in a fresh process: ``python worker.py CONTENDER WORKLOAD PARAMS_JSON``.
 
-Runs ``contenders/<contender>/<workload>.py``'s ``run(params)`` and prints one line,
-``BENCH-RESULT {...}``: the metrics, ``{"na": reason}`` when the contender cannot run the case,
-or ``{"error": ...}``. For W1 (import + client) nothing but ``sys``, ``time`` and ``resource``
-is imported before the contender's code, and ``BENCH-W1-START`` goes to stderr first, so a
+Runs ``workloads.<WORKLOAD>`` (w1 ... w8) with contender ``CONTENDER``'s adapter
+(``adapters.CONTENDERS``) and prints one line, ``BENCH-RESULT {...}``: the figures,
+``{"na": reason}`` when the contender cannot run the case, or ``{"error": ...}``. For W1
+(import + client) nothing but ``sys``, ``time``, ``typing`` and the adapter's own module is
+imported before the contender's code, and ``BENCH-W1-START`` goes to stderr first, so a
 ``-X importtime`` run counts only what the contender imports.
 """
 
@@ -32,14 +33,16 @@ def main() -> int:
     contender, workload, raw_params = sys.argv[1:4]
     if __import__("os").environ.get("BENCH_HIDE_SNIFFIO"):
         sys.meta_path.insert(0, _HideSniffio)  # type: ignore[arg-type]
-    module = __import__(f"contenders.{contender}.{workload}", fromlist=["run"])
-    if workload == "w1_import":
+    import adapters
+
+    adapter = adapters.load(contender)
+    if workload == "w1":
         import resource
 
         sys.stderr.write("BENCH-W1-START\n")
         sys.stderr.flush()
         start = time.perf_counter()
-        module.run({})
+        adapter.w1()
         elapsed = time.perf_counter() - start
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         result: dict[str, object] = {"import_client_ms": elapsed * 1e3, "peak_rss_mb": rss}
@@ -48,10 +51,11 @@ def main() -> int:
         import json
         import traceback
 
+        import workloads
         from harness import NotAvailable
 
         try:
-            result = module.run(json.loads(raw_params))
+            result = getattr(workloads, workload)(adapter, json.loads(raw_params))
         except NotAvailable as exc:
             result = {"na": str(exc)}
         except Exception as exc:

@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import ast
+import pickle
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+import dify_oapi.batch
 from dify_oapi import (
     AsyncClient,
     BadRequestError,
     BatchResult,
     Client,
+    ConfigurationError,
+    DifyError,
     InvalidArgumentsError,
 )
-from dify_oapi.types import ChatRequest
+from dify_oapi.batch import BatchResults
+from dify_oapi.types import ChatRequest, ChatResponse
 
 from .conftest import BASE, KEY
 
@@ -125,3 +132,59 @@ async def test_async_batch_order_errors_and_bound() -> None:
     assert isinstance(results[3].error, BadRequestError)
     assert 1 <= server.peak <= 2
     await client.aclose()
+
+
+# -- crossing processes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        None,
+        ValueError("plain"),
+        DifyError("an SDK error"),
+        InvalidArgumentsError("chat.send() got an unexpected keyword argument 'x'"),
+        ConfigurationError("base_url must be an absolute http(s) URL"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_batch_result_pickles_with_its_class_and_fields(error: Exception | None) -> None:
+    value = None if error else ChatResponse(answer="hi", conversation_id="c-1")
+    result: BatchResult[Any] = BatchResult(7, {"query": "q", "user": "u"}, value, error)
+    back = pickle.loads(pickle.dumps(result))
+    assert type(back) is BatchResult
+    assert (back.index, back.input, back.value, back.ok) == (7, result.input, value, error is None)
+    if error is not None:
+        assert type(back.error) is type(error) and back.error.args == error.args
+
+
+def test_a_key_an_item_carried_stays_behind(tmp_path: Any) -> None:
+    secret = "app-ITEMSECRET0123456789"
+    result: BatchResult[Any] = BatchResult(0, {"query": "q", "api_key": secret}, None, None)
+    data = pickle.dumps(result)
+    assert secret.encode() not in data and secret not in repr(result)
+    assert pickle.loads(data).input == {"query": "q", "api_key": "***"}
+    assert result.input["api_key"] == secret  # the caller's own object is left as it was
+
+
+def test_batch_results_and_stats_pickle() -> None:
+    server = Server(delay=0)
+    client = Client(api_key=KEY, base_url=BASE, transport=httpx.MockTransport(server.answer))
+    results = client.batch("chat.send", [{"query": "1", "user": "u"}], concurrency=2)
+    back = pickle.loads(pickle.dumps(results))
+    assert type(back) is BatchResults and back[0].value.answer == "echo 1"
+    assert repr(back.stats) == repr(results.stats)
+    assert repr(results.stats) == "<BatchStats concurrency=2 peak=1 started=1 throttled=0 width=2>"
+
+
+def test_the_batch_runner_imports_no_client() -> None:
+    """The batch package depends on a small protocol, not on the client module."""
+    package = Path(dify_oapi.batch.__file__).parent
+    for module in package.glob("*.py"):
+        named: set[str] = set()
+        for node in ast.walk(ast.parse(module.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                named |= {node.module or "", *(f"{node.module}.{a.name}" for a in node.names)}
+            elif isinstance(node, ast.Import):
+                named |= {a.name for a in node.names}
+        assert not [n for n in named if "_client" in n.split(".")], module.name

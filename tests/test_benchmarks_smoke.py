@@ -1,8 +1,9 @@
 """The benchmark suite's smoke run: every workload once, tiny sizes, so the suite cannot rot.
 
 Times nothing; it checks the suite completes, every case is reported, this SDK and the floor
-produce figures in every case (each contender checks its own decoded results), and the peers
-are shown as skipped with a reason rather than left out.
+produce figures in every case (each contender checks its own decoded results), every
+transport and raw floor streams over the loopback socket, and the peers are shown as skipped
+with a reason rather than left out.
 """
 
 from __future__ import annotations
@@ -28,14 +29,35 @@ CASES = [
     "W5-sync",
     "W6-sse",
     "W6-binary",
+    "W7-stream-sync",
+    "W7-stream-async",
+    "W7-call-sync",
+    "W7-call-async",
+    "W7-concurrent",
+    "W8-1024B",
 ]
 METRICS = {
     "W1": {"import_client_ms", "importtime_ms", "peak_rss_mb"},
     "W2": {"us_per_call"},
-    "W3": {"events_per_s", "first_event_us"},
+    "W3": {"events_per_s", "first_event_us", "cpu_us_per_event"},
     "W4": {"us_per_call"},
     "W5": {"rps", "cpu_per_1000"},
     "W6": {"rss_growth_mb"},
+    "W7": {"us_per_call"},
+    "W8": {"cpu_s_largest", "largest_mib", "exponent"},
+}
+# Each transport and raw floor runs its own stream over the loopback socket: an adapter that
+# rots fails here, not in the next full run.
+ON_THE_WIRE = {
+    "W7-stream-sync": [
+        "requests",
+        "floor_curl",
+        "floor_urllib3",
+        "sdk_transport",
+        "sdk_curl",
+        "sdk_urllib3",
+    ],
+    "W7-stream-async": ["aiohttp", "floor_aiohttp", "floor_curl", "sdk_aiohttp", "sdk_curl"],
 }
 
 
@@ -45,35 +67,56 @@ def test_smoke_run_writes_every_case(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--smoke", "--output", str(output)],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=240,
         stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(output.read_text())
     assert report["smoke"] is True
     assert [case["key"] for case in report["cases"]] == CASES
+    by_key = {case["key"]: case for case in report["cases"]}
 
     for case in report["cases"]:
         contenders = case["contenders"]
         for name in ("floor", "sdk"):
             entry = contenders[name]
             assert entry["status"] == "ok", (case["key"], name, entry.get("reason"))
-            assert METRICS[case["workload"]] <= set(entry["median"]), (case["key"], name)
+            metrics = METRICS[case["workload"]]
+            if case["key"].startswith("W7-stream"):
+                metrics = {"cpu_us_per_event", "events_per_s"}
+            assert metrics <= set(entry["median"]), (case["key"], name)
             assert all(value >= 0 for value in entry["median"].values())
-        # Every figure is also given as a ratio to the floor measured in the same run.
-        assert contenders["floor"]["ratio"][case["metrics"][0]["key"]] == 1.0
-        assert case["metrics"][0]["key"] in contenders["sdk"]["ratio"]
+        # Every figure is also given as a ratio to the baseline measured in the same run.
+        first = case["metrics"][0]["key"]
+        assert contenders[case["baseline"]]["ratio"][first] == 1.0
+        assert first in contenders["sdk"]["ratio"]
         for peer in ("dify_oapi2", "dify_client"):
-            assert contenders[peer]["status"] == "n/a"
-            assert contenders[peer]["reason"] == "skipped in smoke mode"
+            if peer in contenders:
+                assert contenders[peer]["status"] == "n/a"
+                assert contenders[peer]["reason"] == "skipped in smoke mode"
+        for ref in case["refs"]:  # W7: ratios to the raw floors and the peers
+            if contenders.get(ref, {}).get("status") == "ok":
+                assert contenders["sdk"]["ratios"][ref] > 0
 
-    async_case = report["cases"][CASES.index("W5-async")]["contenders"]
+    for key, names in ON_THE_WIRE.items():
+        for name in names:
+            entry = by_key[key]["contenders"][name]
+            assert entry["status"] == "ok", (key, name, entry.get("reason"))
+            assert entry["median"]["cpu_us_per_event"] > 0
+    ratios = by_key["W7-stream-sync"]["contenders"]["sdk"]["ratios"]
+    assert set(ratios) == {"requests", "floor"}  # the peers are skipped in smoke mode
+
+    # The framer workload decoded the 1 MiB event at every size up to it, for each contender.
+    for name, entry in by_key["W8-1024B"]["contenders"].items():
+        assert entry["status"] == "ok", (name, entry.get("reason"))
+        assert entry["median"]["largest_mib"] == 1.0
+        assert {"cpu_s_256k", "cpu_s_512k", "cpu_s_1024k"} <= set(entry["median"])
+
+    async_case = by_key["W5-async"]["contenders"]
     for name in ("aiohttp", "sdk_aiohttp"):
-        entry = async_case[name]
-        # aiohttp is a benchmark-only dependency (the "bench" extra): measured or said why not.
-        assert entry["status"] == "ok" or "not installed" in entry["reason"], entry
-    assert report["cases"][CASES.index("W5-sync")]["contenders"]["dify_client"]["status"] == "n/a"
-    assert len(report["targets"]) == 14
+        assert async_case[name]["status"] == "ok", async_case[name]
+    assert by_key["W5-sync"]["contenders"]["dify_client"]["status"] == "n/a"
+    assert len(report["targets"]) == 24
     assert "W2" in proc.stdout and "Targets" in proc.stdout
 
 
@@ -102,12 +145,14 @@ def test_instruction_counts_run_every_worker_and_divide_by_the_extra_operations(
     saved = tmp_path / "instructions.json"
     script = ROOT / "benchmarks" / "instructions.py"
     out = subprocess.run(
-        [sys.executable, str(script), "W2", "W4", "--output", str(saved)],
+        [sys.executable, str(script), "W2", "W4", "--counter", "valgrind", "--output", str(saved)],
         capture_output=True,
         text=True,
         env=env,
         check=True,
     ).stdout.splitlines()
-    assert [line.split()[-3:] for line in out[1:]] == [["100", "110", "1.10x"]] * 3
+    figures = [line.split() for line in out if line.startswith("  ")]
+    assert figures == [["floor", "100", "1.00x", "floor"], ["sdk", "110", "1.10x", "floor"]] * 3
     counts = json.loads(saved.read_text())
+    assert counts["counter"] == "valgrind"
     assert counts["W2 blocking chat, per call"] == {"floor": 100.0, "sdk": 110.0}

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from dify_oapi import Client
-from dify_oapi._cli import build_parser
+from dify_oapi.cli.errors import Exit
+from dify_oapi.cli.parser import build_parser
 from dify_oapi.emulator import AppDefinition, Emulator, EmulatorServer
 from dify_oapi.types import NodeStartedEvent
 
@@ -62,9 +63,9 @@ def popen(*args: str, server: EmulatorServer, key: str = APP_KEY) -> subprocess.
     )
 
 
-def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
-    """The command failed with exit code 1 and exactly one line on stderr, no traceback."""
-    assert done.returncode == 1, (done.returncode, done.stdout, done.stderr)
+def one_error_line(done: subprocess.CompletedProcess[str], code: int) -> str:
+    """The command failed with exit ``code`` and exactly one line on stderr, no traceback."""
+    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
@@ -153,7 +154,7 @@ def test_a_wrong_key_says_the_api_key_is_wrong() -> None:
     emulator = Emulator(api_keys=[APP_KEY])
     with emulator.serve(port=0) as server:
         done = cli("chat", "Hello", server=server, key="app-not-the-right-one")
-    line = one_error_line(done)
+    line = one_error_line(done, Exit.AUTH)
     assert "API key was rejected (HTTP 401 unauthorized: Access token is invalid)" in line
     assert "--api-key or DIFY_API_KEY" in line
     assert done.stdout == ""
@@ -162,13 +163,13 @@ def test_a_wrong_key_says_the_api_key_is_wrong() -> None:
 def test_an_app_key_on_a_knowledge_command_is_rejected_the_same_way(
     server: EmulatorServer,
 ) -> None:
-    line = one_error_line(cli("kb", "list", server=server, key=APP_KEY))
+    line = one_error_line(cli("kb", "list", server=server, key=APP_KEY), Exit.AUTH)
     assert "API key was rejected (HTTP 401" in line and "dataset- key" in line
 
 
 def test_a_missing_key_says_where_to_put_one(server: EmulatorServer) -> None:
     done = cli("--base-url", server.url, "chat", "Hello")
-    line = one_error_line(done)
+    line = one_error_line(done, Exit.USAGE)
     assert line == (
         "dify-oapi: error: no API key: pass --api-key or set DIFY_API_KEY (an app- key), "
         "or add --emulator to try the built-in emulator"
@@ -182,7 +183,7 @@ def test_not_found_says_what_was_not_found(server: EmulatorServer) -> None:
     done = cli(
         "call", "knowledge.get_dataset", "dataset_id=no-such-kb", server=server, key=DATASET_KEY
     )
-    assert one_error_line(done) == (
+    assert one_error_line(done, Exit.REJECTED) == (
         "dify-oapi: error: not found: Dataset not found. "
         "(HTTP 404 not_found, GET /v1/datasets/no-such-kb)"
     )
@@ -194,7 +195,7 @@ def test_an_unreachable_base_url_says_so() -> None:
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/v1"
     done = cli("--base-url", url, "--api-key", APP_KEY, "--max-retries", "0", "chat", "Hi")
-    line = one_error_line(done)
+    line = one_error_line(done, Exit.TRANSIENT)
     assert line.startswith(f"dify-oapi: error: cannot reach {url} (ConnectError: ")
     assert line.endswith("): check --base-url or DIFY_BASE_URL")
 
@@ -204,18 +205,20 @@ def test_an_api_error_is_one_line_with_status_code_and_message(
 ) -> None:
     emulator.fail_next("chat.send", status=400, code="provider_quota_exceeded", message="Quota.")
     done = cli("chat", "Hi", server=server)
-    assert one_error_line(done) == (
+    assert one_error_line(done, Exit.REJECTED) == (
         "dify-oapi: error: chat.send: HTTP 400 provider_quota_exceeded: Quota."
     )
 
 
 def test_a_bad_key_value_argument_is_a_one_line_error() -> None:
     done = cli("--emulator", "call", "chat.send", "query")
-    assert one_error_line(done) == (
+    assert one_error_line(done, Exit.USAGE) == (
         "dify-oapi: error: expected key=value (or key:=JSON), got 'query'"
     )
     unknown = cli("--emulator", "call", "chat.sendd", "query=hi")
-    assert "unknown operation 'chat.sendd'; did you mean chat.send" in one_error_line(unknown)
+    assert "unknown operation 'chat.sendd'; did you mean chat.send" in one_error_line(
+        unknown, Exit.USAGE
+    )
 
 
 # -- chat and complete ------------------------------------------------------------------------
@@ -439,11 +442,11 @@ def test_run_workflow_json_and_inputs_object(server: EmulatorServer) -> None:
     assert result["data"]["outputs"] == {"text": "moon"}
 
 
-def test_a_failed_workflow_run_exits_1() -> None:
+def test_a_workflow_run_on_a_chat_app_is_rejected() -> None:
     emulator = Emulator(app=AppDefinition(mode="chat"))
     with emulator.serve(port=0) as server:
         done = cli("run-workflow", "topic=sea", server=server)
-    assert "not_workflow_app" in one_error_line(done)
+    assert "not_workflow_app" in one_error_line(done, Exit.REJECTED)
 
 
 # -- kb ---------------------------------------------------------------------------------------
@@ -508,7 +511,7 @@ def test_kb_upload_a_folder_then_retrieve(server: EmulatorServer, tmp_path: Path
 
 def test_kb_upload_of_a_missing_folder_is_a_one_line_error(server: EmulatorServer) -> None:
     done = cli("kb", "upload", "some-id", "/no/such/folder", server=server, key=DATASET_KEY)
-    assert one_error_line(done) == "dify-oapi: error: not a folder: /no/such/folder"
+    assert one_error_line(done, Exit.USAGE) == "dify-oapi: error: not a folder: /no/such/folder"
 
 
 # -- emulator, demo and Ctrl-C ---------------------------------------------------------------
@@ -570,5 +573,5 @@ def test_a_slow_answer_respects_timeout() -> None:
     emulator = Emulator(latency=2.0)
     with emulator.serve(port=0) as server:
         done = cli("--timeout", "0.3", "--max-retries", "0", "call", "dify.get_info", server=server)
-    line = one_error_line(done)
+    line = one_error_line(done, Exit.TRANSIENT)
     assert line.startswith(f"dify-oapi: error: timed out waiting for {server.url}")

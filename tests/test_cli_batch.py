@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from dify_oapi import Client
+from dify_oapi.cli.errors import Exit
 from dify_oapi.emulator import Emulator, EmulatorServer
 
 from .test_cli import APP_KEY, ENV, TIMEOUT, cli, one_error_line, popen
@@ -121,7 +122,10 @@ def test_a_second_batch_on_the_same_output_is_refused(tmp_path: Path) -> None:
         finally:
             first.kill()
             first.wait()
-    assert one_error_line(second) == f"dify-oapi: error: another batch is writing to {target}"
+    assert (
+        one_error_line(second, Exit.USAGE)
+        == f"dify-oapi: error: another batch is writing to {target}"
+    )
 
 
 def test_failed_items_are_recorded_then_retried_on_request(
@@ -133,7 +137,7 @@ def test_failed_items_are_recorded_then_retried_on_request(
     args = ["batch", "chat.send", "-i", str(source), "-o", str(target), "-c", "1", "--no-progress"]
 
     first = cli(*args, server=server)
-    assert one_error_line(first) == (
+    assert one_error_line(first, Exit.FAILED) == (
         f"dify-oapi: error: 2 of 5 items failed (their errors are in {target}); "
         "add --retry-failed to run them again"
     )
@@ -240,7 +244,7 @@ def test_duplicate_ids_are_refused_before_anything_runs(tmp_path: Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_jsonl(source, [{"id": "x", "query": "1"}, {"id": "y", "query": "2"}, {"id": "x"}])
     done = cli("--emulator", "batch", "chat.send", "-i", str(source), "-o", str(target))
-    assert one_error_line(done) == (
+    assert one_error_line(done, Exit.USAGE) == (
         f"dify-oapi: error: {source}: line 3 repeats the id 'x' of line 1; "
         "ids must be unique so a resumed batch can tell items apart"
     )
@@ -277,6 +281,8 @@ def test_a_non_streaming_operation_with_the_dataset_key(tmp_path: Path) -> None:
         "failed": 0,
         "failed_total": 0,
         "output": str(target),
+        "width": 8,
+        "throttled": 0,
     }
 
 
@@ -344,7 +350,7 @@ def test_a_live_rich_bar_when_tqdm_is_missing(tmp_path: Path) -> None:
     source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     write_jsonl(source, [{"query": f"q{i}"} for i in range(6)])
     hide_tqdm = (
-        "import sys; sys.modules['tqdm'] = None; from dify_oapi._cli import main; "
+        "import sys; sys.modules['tqdm'] = None; from dify_oapi.cli import main; "
         "sys.exit(main(sys.argv[1:]))"
     )
     command = [sys.executable, "-c", hide_tqdm, "--emulator", "batch", "chat.send"]
@@ -353,3 +359,32 @@ def test_a_live_rich_bar_when_tqdm_is_missing(tmp_path: Path) -> None:
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown)  # without colours and cursor moves
     assert re.search(r"batch chat\.send ━+ 6/6 [\d.]+/s +[\d:]+ ETA 0:00:00", plain), plain
     assert len(read_jsonl(target)) == 6
+
+
+HIDE_BARS = (
+    "import sys; sys.modules['tqdm'] = None; sys.modules['rich'] = None; "
+    "from dify_oapi.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+WAITING_LINE = re.compile(r"batch chat\.send: 0/2 done, 0\.0/s, ETA \?")
+
+
+@pytest.mark.parametrize("on_terminal", [True, False], ids=["terminal", "pipe"])
+def test_without_tqdm_a_line_comes_every_interval_while_no_item_finishes(
+    tmp_path: Path, on_terminal: bool
+) -> None:
+    source, target = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(source, [{"query": f"q{i}"} for i in range(2)])
+    with Emulator(latency=1.5).serve(port=0) as server:
+        command = [sys.executable, "-c", HIDE_BARS, "--base-url", server.url, "--api-key", APP_KEY]
+        command += ["batch", "chat.send", "-i", str(source), "-o", str(target), "-c", "1"]
+        command += ["--progress-interval", "0.4"]
+        if on_terminal:
+            code, shown = run_on_a_terminal(command, 100)
+        else:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, env=ENV)
+            code, shown = done.returncode, done.stderr
+    assert code == 0, shown
+    lines = shown.replace("\r", "").splitlines()
+    # The first answer takes 1.5 s: the lines before it say the batch is alive, and waiting.
+    assert len([line for line in lines if WAITING_LINE.fullmatch(line)]) >= 2, shown
+    assert len(read_jsonl(target)) == 2

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pytest_httpx import HTTPXMock
 
 from dify_oapi import (
     AsyncClient,
@@ -21,6 +20,7 @@ from dify_oapi import (
 )
 
 from .conftest import BASE, KEY
+from .httpx_mock import HTTPXMock
 
 
 def test_env_configuration(monkeypatch: pytest.MonkeyPatch, httpx_mock: HTTPXMock) -> None:

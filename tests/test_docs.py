@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dify_oapi import _docgen
 from dify_oapi._services import ENDPOINTS
+from tools import docgen as _docgen
 
 
 def test_docs_are_current() -> None:
     for name, text in _docgen.generate().items():
         path = _docgen.DOCS_DIR / name
         assert path.is_file() and path.read_text("utf-8") == text, (
-            f"docs/{name} is stale: run python -m dify_oapi._docgen"
+            f"docs/{name} is stale: run python -m tools.docgen"
         )
 
 

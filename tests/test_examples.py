@@ -12,11 +12,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from pytest_httpx import HTTPXMock
 
 from dify_oapi import Client
 
 from .conftest import BASE, KEY, SSE_HEADERS, sse
+from .httpx_mock import HTTPXMock
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

@@ -7,7 +7,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from pytest_httpx import HTTPXMock, IteratorStream
 
 import dify_oapi._waiters as waiters
 from dify_oapi import (
@@ -28,6 +27,7 @@ from dify_oapi.types import ChatResponse, ListDocumentsRequest, WorkflowRunRespo
 from dify_oapi.types import events as ev
 
 from .conftest import BASE, SSE_HEADERS, sse
+from .httpx_mock import HTTPXMock, IteratorStream
 
 DOCS = f"{BASE}/datasets/ds-1/documents"
 

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from pytest_httpx import HTTPXMock
 
 from dify_oapi import (
     Client,
@@ -21,6 +20,7 @@ from dify_oapi._request import prepare
 from dify_oapi.types import ChatRequest, FeedbackRequest, FileInput, Request, UnsetType
 
 from .conftest import BASE, KEY
+from .httpx_mock import HTTPXMock
 
 
 class Recorder:

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pytest_httpx import HTTPXMock
 
 from dify_oapi import (
     APIConnectionError,
@@ -32,6 +31,7 @@ from dify_oapi import (
 from dify_oapi._retry import RetryPolicy, retry_after_seconds
 
 from .conftest import BASE, KEY
+from .httpx_mock import HTTPXMock
 
 CHAT = f"{BASE}/chat-messages"
 INFO = f"{BASE}/info"

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pytest_httpx import HTTPXMock
 
 from dify_oapi import AsyncClient, Client, RawResponse
 from dify_oapi.types import (
@@ -26,6 +25,7 @@ from dify_oapi.types import (
 )
 
 from .conftest import BASE, KEY
+from .httpx_mock import HTTPXMock
 
 CHAT_ANSWER = {
     "event": "message",

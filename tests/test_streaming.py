@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pytest_httpx import HTTPXMock, IteratorStream
 
 from dify_oapi import (
     AsyncClient,
@@ -23,6 +22,7 @@ from dify_oapi import (
 from dify_oapi.types import events as ev
 
 from .conftest import BASE, SSE_HEADERS, sse
+from .httpx_mock import HTTPXMock, IteratorStream
 
 IDS = {"task_id": "t-1", "message_id": "m-1", "conversation_id": "c-1", "created_at": 1}
 WF = {**IDS, "workflow_run_id": "wr-1"}

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from dify_oapi import _stubgen
+from tools import stubgen as _stubgen
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_committed_stub_is_current() -> None:
     assert _stubgen.STUB_PATH.read_text("utf-8") == _stubgen.generate(), (
-        "stale stub: run `python -m dify_oapi._stubgen`"
+        "stale stub: run `python -m tools.stubgen`"
     )
 
 

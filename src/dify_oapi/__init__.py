@@ -42,13 +42,13 @@ from ._table_files import load_table
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._batch import BatchResult
     from ._streaming import AsyncBinaryStream, AsyncStream, BinaryStream, Stream, StreamState
     from ._waiters import WaiterError, WaiterFailedError, WaiterTimeoutError
+    from .batch import BatchResult
 
 # Loaded on first use: a blocking call needs none of them.
 _LAZY = {
-    "BatchResult": "_batch",
+    "BatchResult": "batch",
     "AsyncBinaryStream": "_streaming",
     "AsyncStream": "_streaming",
     "BinaryStream": "_streaming",

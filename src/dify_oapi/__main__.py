@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``dify-oapi`` (see ``dify-oapi --help``); returns the exit code."""
-    from ._cli import main as cli
+    from .cli import main as cli
 
     return cli(argv)
 

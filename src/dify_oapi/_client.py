@@ -28,9 +28,9 @@ from ._version import __version__
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from ._batch import BatchResult
     from ._options import AsyncClientOptions, ClientOptions, CopyOptions
     from ._secret import Secret
+    from .batch import AsyncBatchIterator, BatchIterator, BatchResult, BatchResults
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -240,16 +240,21 @@ class Client(_BaseClient, ServiceAttributes):
         concurrency: int = 8,
         on_result: Callable[[BatchResult[Any], int], None] | None = None,
         **options: Any,
-    ) -> list[BatchResult[Any]]:
+    ) -> BatchResults:
         """Call operation ``name`` once per item (keyword dicts or request structs).
 
-        At most ``concurrency`` calls run at once; results come back in input order, each with
-        its value or its error; ``on_result(result, done_count)`` is called as each finishes
-        in order. ``options`` (e.g. ``collect=True``, ``api_key=``) apply to every call.
+        At most ``concurrency`` calls run at once (fewer while the app's concurrency cap
+        answers 429); results come back in input order, each with its value or its error;
+        ``on_result(result, done_count)`` is called as each finishes in order. ``options``
+        (e.g. ``collect=True``, ``api_key=``) apply to every call. The list's ``stats`` say
+        how it ran (the width it settled at, among others).
         """
-        return list(
-            self.iter_batch(name, items, concurrency=concurrency, on_result=on_result, **options)
-        )
+        from .batch import BatchResults
+
+        with self.iter_batch(
+            name, items, concurrency=concurrency, on_result=on_result, **options
+        ) as results:
+            return BatchResults(results, results.stats)
 
     def iter_batch(
         self,
@@ -259,11 +264,15 @@ class Client(_BaseClient, ServiceAttributes):
         concurrency: int = 8,
         on_result: Callable[[BatchResult[Any], int], None] | None = None,
         **options: Any,
-    ) -> Iterator[BatchResult[Any]]:
-        """Like :meth:`batch`, yielding each result in input order as soon as it is ready."""
-        from ._batch import iter_batch
+    ) -> BatchIterator:
+        """Like :meth:`batch`, yielding each result in input order as soon as it is ready.
 
-        return iter_batch(
+        Calls start only while the next result is asked for: stop iterating and nothing more
+        is sent. Use it in a ``with`` block (or ``close()`` it) to drop calls not yet begun.
+        """
+        from .batch import BatchIterator
+
+        return BatchIterator(
             self, name, items, concurrency=concurrency, on_result=on_result, options=options
         )
 
@@ -361,14 +370,14 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         concurrency: int = 8,
         on_result: Callable[[BatchResult[Any], int], None] | None = None,
         **options: Any,
-    ) -> list[BatchResult[Any]]:
+    ) -> BatchResults:
         """Async twin of :meth:`Client.batch` (tasks, not threads)."""
-        return [
-            result
-            async for result in self.iter_batch(
-                name, items, concurrency=concurrency, on_result=on_result, **options
-            )
-        ]
+        from .batch import BatchResults
+
+        async with self.iter_batch(
+            name, items, concurrency=concurrency, on_result=on_result, **options
+        ) as results:
+            return BatchResults([result async for result in results], results.stats)
 
     def iter_batch(
         self,
@@ -378,11 +387,11 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         concurrency: int = 8,
         on_result: Callable[[BatchResult[Any], int], None] | None = None,
         **options: Any,
-    ) -> AsyncIterator[BatchResult[Any]]:
+    ) -> AsyncBatchIterator:
         """Async twin of :meth:`Client.iter_batch`."""
-        from ._batch import aiter_batch
+        from .batch import AsyncBatchIterator
 
-        return aiter_batch(
+        return AsyncBatchIterator(
             self, name, items, concurrency=concurrency, on_result=on_result, options=options
         )
 

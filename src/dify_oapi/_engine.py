@@ -23,12 +23,13 @@ from ._exceptions import (
     InvalidArgumentsError,
     ResponseDecodeError,
 )
+from ._headers import check_header
 from ._options import OPTIONS, Config, check_api_key, to_timeout
-from ._request import Prepared, check_header, prepare
+from ._request import prepare
 from ._response import RawResponse, decode_body, status_error
 from ._retry import MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
 from ._secret import Secret, mask
-from ._transport import Answer, transport_error
+from ._transport import Answer, Send, transport_error
 
 if TYPE_CHECKING:
     from ._hooks import Hooks
@@ -48,67 +49,6 @@ CANONICAL = {
     name.lower(): name
     for name in ("Accept", "Accept-Encoding", "Authorization", "Content-Type", "User-Agent")
 }
-
-
-class Send:
-    """One request as the I/O layer needs it; sent again unchanged on retry.
-
-    ``secret`` becomes the ``Authorization`` header only when the request is built, so no
-    local variable of the SDK holds the key as text.
-    """
-
-    __slots__ = (
-        "deadline",
-        "error_cap",
-        "headers",
-        "json_cap",
-        "method",
-        "prepared",
-        "secret",
-        "timeout",
-        "url",
-    )
-
-    def __init__(
-        self,
-        prepared: Prepared,
-        url: str,
-        headers: dict[str, str],
-        secret: Secret | None,
-        timeout: httpx.Timeout,
-        json_cap: int,
-        error_cap: int,
-        deadline: float | None,
-    ) -> None:
-        self.prepared = prepared
-        self.method = prepared.endpoint.method
-        self.url = url
-        self.headers = headers
-        self.secret = secret
-        self.timeout = timeout
-        self.json_cap = json_cap
-        self.error_cap = error_cap
-        self.deadline = deadline
-
-    def cap(self, response: httpx.Response) -> tuple[int, bool]:
-        """How much of the body to read now and whether to cut it there rather than refuse
-        it; -1 leaves the body streaming."""
-        if response.status_code >= 300:
-            return self.error_cap, True  # an error keeps its status even with a huge body
-        if not self.prepared.streaming:
-            return self.json_cap, False
-        media_type = response.headers.get("content-type", "").partition(";")[0].strip()
-        if self.prepared.endpoint.stream is None or media_type.lower() == "text/event-stream":
-            return -1, False
-        return self.error_cap, True
-
-    def timeouts(self) -> dict[str, float | None]:
-        """httpx's timeout extension, each phase cut to what the deadline leaves."""
-        values = self.timeout.as_dict()
-        if self.deadline is not None:
-            left = max(self.deadline - time.monotonic(), 0.001)
-            values = {k: left if v is None else min(v, left) for k, v in values.items()}
-        return values
 
 
 class Call:
@@ -270,7 +210,7 @@ def drive(
             redirects += 1
             send = _redirect(client, send, response, answer.body or b"", redirects)
             continue
-        error = status_error(op, response, answer.body or b"", secret=send.secret)
+        error = status_error(op, response, answer.body or b"", send.secret, spec)
         if policy.retry_on_status(
             status,
             error.code,
@@ -359,7 +299,7 @@ def _redirect(
     elif send.method not in ("GET", "HEAD") and not send.prepared.replayable:
         why = "the request body cannot be sent again"
     if why:
-        error = status_error(op, response, body, secret=send.secret)
+        error = status_error(op, response, body, send.secret, send.prepared.endpoint.spec)
         raise type(error)(
             f"redirected with {status} to {mask(str(target), send.secret)}: {why}",
             operation=op,

@@ -182,6 +182,9 @@ class APIStatusError(APIError):
         self.request_id = request_id
         self.response = response
         self.headers: dict[str, str] = dict(headers or {})
+        #: The server refused before doing any work (a code the service's table lists as
+        #: ``retry_codes``): sending the request again cannot run it twice.
+        self.before_work = False
 
 
 class BadRequestError(APIStatusError):

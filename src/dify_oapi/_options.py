@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 import httpx
 
 from ._exceptions import ConfigurationError
+from ._headers import check_header
 from ._secret import Secret
 
 if TYPE_CHECKING:
@@ -52,8 +53,9 @@ TimeoutTypes = float | httpx.Timeout
 
 
 class _Shared(TypedDict, total=False):
-    api_key: str
-    base_url: str
+    # None, for any option, means "not given": the default (or the environment) applies.
+    api_key: str | None
+    base_url: str | None
     timeout: TimeoutTypes
     max_retries: int
     default_headers: Mapping[str, str]
@@ -194,8 +196,6 @@ def _flag(name: str) -> Callable[[Any], bool]:
 
 
 def _headers(value: Any) -> dict[str, str]:
-    from ._request import check_header
-
     if not isinstance(value, Mapping):
         raise ConfigurationError("default_headers must be a mapping of str to str")
     for name, text in value.items():

@@ -24,13 +24,10 @@ from ._exceptions import InvalidArgumentsError, RequestValidationError
 from ._table import Endpoint
 from .types._base import Request
 
-__all__ = ["Prepared", "check_header", "prepare"]
+__all__ = ["Prepared", "prepare"]
 
 _FIELD_PATH = re.compile(r" - at `(\$[^`]*)`$")
 _json_encode = msgspec.json.Encoder().encode
-# RFC 9110: a field name is a token; a value has no control characters but tab.
-_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class FilePart:
@@ -352,24 +349,3 @@ def _file_part(op: str, name: str, value: Any) -> FilePart:
     if not filename or "/" in filename or "\\" in filename:
         raise bad(f"file name {filename!r} must be non-empty without '/' or '\\'")
     return FilePart(filename, content=content, content_type=content_type)
-
-
-def check_header(
-    name: Any, value: Any, op: str, error: type[Exception] = RequestValidationError
-) -> None:
-    """Refuse a header that is not a token name with an ASCII value free of control
-    characters (CR, LF, NUL and the rest could split or corrupt the request)."""
-
-    def bad(reason: str) -> Exception:
-        if error is RequestValidationError:
-            return RequestValidationError(reason, operation=op)
-        return error(f"{op}: {reason}")
-
-    if not isinstance(name, str) or not isinstance(value, str):
-        raise bad(f"header {name!r} must be a str name and value")
-    if not _HEADER_NAME.fullmatch(name):
-        raise bad(f"header name {name!r} is not a valid token")
-    if not value.isascii():
-        raise bad(f"header {name!r} must be ASCII")
-    if _BAD_VALUE.search(value):
-        raise bad(f"header {name!r} contains a control character")

@@ -11,6 +11,7 @@ import msgspec
 from ._codecs import json_decoder
 from ._exceptions import APIStatusError, ResponseDecodeError, status_error_class
 from ._secret import Secret, mask
+from ._table import EMPTY_SPEC, ServiceSpec
 
 if TYPE_CHECKING:
     from ._table import Endpoint
@@ -109,9 +110,14 @@ def _decode(tp: Any, response: httpx.Response, data: bytes) -> tuple[Any, str | 
 
 
 def status_error(
-    op: str, response: httpx.Response, body: bytes, secret: Secret | None = None
+    op: str,
+    response: httpx.Response,
+    body: bytes,
+    secret: Secret | None = None,
+    spec: ServiceSpec = EMPTY_SPEC,
 ) -> APIStatusError:
-    """The typed error for an error status, from Dify's ``{code, message, status}`` body.
+    """The typed error for an error status; the service's header says where its error body
+    holds the code and the message.
 
     ``secret`` (the API key) is masked wherever the server echoed it back: body, message,
     headers.
@@ -126,9 +132,13 @@ def status_error(
     except (msgspec.DecodeError, RecursionError):
         parsed = None
     if isinstance(parsed, dict):
-        code = parsed.get("code") if isinstance(parsed.get("code"), str) else None
-        raw_message = parsed.get("message") or parsed.get("error") or parsed.get("detail")
-        message = raw_message if isinstance(raw_message, str) else None
+        found = parsed.get(spec.error_code) if spec.error_code else None
+        code = found if isinstance(found, str) else None
+        for name in spec.error_message:
+            text = parsed.get(name)
+            if isinstance(text, str) and text:
+                message = text
+                break
     if message is None:
         reason = response.reason_phrase or "error"
         if status == 404 and "html" in response.headers.get("content-type", ""):
@@ -141,7 +151,7 @@ def status_error(
         else:
             message = f"{reason}: {_snippet(body)}" if body.strip() else reason
     headers = {k: mask(v, secret) for k, v in response.headers.items()}
-    return status_error_class(status)(
+    error = status_error_class(status)(
         message,
         operation=op,
         status_code=status,
@@ -151,6 +161,8 @@ def status_error(
         response=response,
         headers=headers,
     )
+    error.before_work = code is not None and code in spec.retry_codes
+    return error
 
 
 def _snippet(body: bytes, limit: int = 200) -> str:

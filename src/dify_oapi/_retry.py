@@ -11,14 +11,18 @@ import email.utils
 import random
 import ssl
 import time
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
 
-__all__ = ["MAX_RETRY_AFTER", "RetryPolicy", "retry_after_seconds"]
+__all__ = ["MAX_RETRY_AFTER", "RETRY_THROTTLED", "RetryPolicy", "retry_after_seconds"]
 
 #: Longest server-requested wait honoured; a longer one is raised instead of slept.
 MAX_RETRY_AFTER = 60.0
+#: Whether a call sleeps and retries a 429 ``too_many_requests`` itself. A batch sets it to
+#: False around its calls: it answers the app's concurrency cap by running fewer at once.
+RETRY_THROTTLED: ContextVar[bool] = ContextVar("dify_oapi_retry_throttled", default=True)
 
 # Failures where the request provably never reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -75,7 +79,10 @@ class RetryPolicy:
         if code is not None and code in final_codes:
             return False
         if status == 429:
-            return safe or (code is not None and code in retry_codes)
+            if code is not None and code in retry_codes:
+                # Answered before any work started; a batch turns this off to adapt instead.
+                return RETRY_THROTTLED.get()
+            return safe
         return safe and (status == 408 or status >= 500)
 
 

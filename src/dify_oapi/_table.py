@@ -58,6 +58,7 @@ class ServiceSpec:
     ``key``: the kind of API key its routes take (``app`` or ``dataset``). ``mode_field``:
     see :class:`ModeField`. ``retry_codes``: error codes answered before any work started,
     so even a call that generates may be sent again; ``final_codes``: codes no wait fixes.
+    ``error_code`` and ``error_message``: where an error body holds its code and message.
     """
 
     name: str = ""
@@ -66,6 +67,8 @@ class ServiceSpec:
     mode_field: ModeField | None = None
     retry_codes: frozenset[str] = frozenset()
     final_codes: frozenset[str] = frozenset()
+    error_code: str = ""
+    error_message: tuple[str, ...] = ()
 
 
 EMPTY_SPEC = ServiceSpec()
@@ -75,7 +78,8 @@ EMPTY_SPEC = ServiceSpec()
 class Paginator:
     """How a list operation pages (``[paginators.<name>]``).
 
-    ``kind = "page"``: the request field ``token`` holds the page number, advanced by one.
+    ``kind = "page"``: the request field ``token`` holds the page number, advanced by one
+    from 1.
     ``kind = "cursor"``: ``token`` takes the ``key`` of the page's last item (``from =
     "last"``) or first item (``from = "first"``). ``items`` names the answer's list,
     ``more`` its has-more flag, ``limit`` the page-size field, ``pages`` the page count.
@@ -85,11 +89,11 @@ class Paginator:
     name: str
     kind: str
     token: str
-    items: str = "data"
+    items: str
     more: str = ""
     limit: str = ""
     pages: str = ""
-    key: str = "id"
+    key: str = ""
     from_: str = "last"
     reverse: bool = False
 
@@ -98,6 +102,8 @@ class Paginator:
             raise _fail(where, f"paginator {self.name!r}: kind must be 'page' or 'cursor'")
         if self.from_ not in ("first", "last"):
             raise _fail(where, f"paginator {self.name!r}: from must be 'first' or 'last'")
+        if self.kind == "cursor" and not self.key:
+            raise _fail(where, f"paginator {self.name!r}: a cursor needs the item's 'key'")
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,8 @@ class Waiter:
 
     The status is read at ``status`` (a dotted path) in the answer, or in every element of
     the list at ``items``. All ``success``: done. Any ``failure``: the waiter raises. Others
-    in ``settled`` also end the wait. ``delay`` and ``timeout`` are the defaults.
+    in ``settled`` also end the wait. ``key`` and ``reason`` name an item's identity and its
+    failure text, for messages. ``delay`` and ``timeout`` are the defaults.
     """
 
     name: str
@@ -140,6 +147,8 @@ class Waiter:
     failure: frozenset[str] = frozenset()
     settled: frozenset[str] = frozenset()
     items: str = ""
+    key: str = ""
+    reason: str = ""
     delay: float = 2.0
     timeout: float = 600.0
     doc: str = ""

@@ -50,7 +50,7 @@ _ROW = frozenset(
         "collect",
     }
 )
-_SERVICE = frozenset({"key", "doc", "mode_field", "retry"})
+_SERVICE = frozenset({"key", "doc", "mode_field", "retry", "errors"})
 _PAGINATOR = frozenset(
     {"kind", "token", "items", "more", "limit", "pages", "key", "from", "reverse"}
 )
@@ -62,6 +62,8 @@ _WAITER = frozenset(
         "operation",
         "status",
         "items",
+        "key",
+        "reason",
         "success",
         "failure",
         "settled",
@@ -149,6 +151,7 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 def _spec(service: str, header: dict[str, Any], label: str) -> ServiceSpec:
     mode = header.get("mode_field")
     retry = header.get("retry", {})
+    errors = header.get("errors", {})
     try:
         return ServiceSpec(
             name=service,
@@ -157,6 +160,8 @@ def _spec(service: str, header: dict[str, Any], label: str) -> ServiceSpec:
             mode_field=ModeField(**mode) if mode else None,
             retry_codes=frozenset(retry.get("retry_codes", ())),
             final_codes=frozenset(retry.get("final_codes", ())),
+            error_code=str(errors.get("code", "")),
+            error_message=tuple(errors.get("message", ())),
         )
     except TypeError as exc:
         raise EndpointTableError(f"{label}: [service]: {exc}") from None
@@ -267,6 +272,8 @@ def _waiter(row: Any, where: str, endpoints: Mapping[str, Endpoint]) -> Waiter:
         operation=row["operation"],
         status=row["status"],
         items=str(row.get("items", "")),
+        key=str(row.get("key", "")),
+        reason=str(row.get("reason", "")),
         success=frozenset(row["success"]),
         failure=frozenset(row.get("failure", ())),
         settled=frozenset(row.get("settled", ())),

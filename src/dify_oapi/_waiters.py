@@ -78,7 +78,7 @@ def poll(waiter: Waiter, kwargs: dict[str, Any]) -> Generator[tuple[str, Any], A
                 raise WaiterFailedError(
                     f"{waiter.method_name}: {len(failed)} of {len(items)} ended in "
                     f"{sorted({_get(i, waiter.status) for i in failed})}: "
-                    + "; ".join(_describe(i) for i in failed),
+                    + "; ".join(_describe(waiter, i) for i in failed),
                     waiter=waiter.name,
                     last=answer,
                     items=items,
@@ -87,7 +87,7 @@ def poll(waiter: Waiter, kwargs: dict[str, Any]) -> Generator[tuple[str, Any], A
         remaining = deadline - _monotonic()
         if remaining <= 0:
             pending = [
-                getattr(i, "id", None) or s
+                (waiter.key and _get(i, waiter.key)) or s
                 for i, s in zip(items, statuses, strict=True)
                 if s not in settled
             ]
@@ -101,7 +101,7 @@ def poll(waiter: Waiter, kwargs: dict[str, Any]) -> Generator[tuple[str, Any], A
         yield "sleep", min(interval, remaining)
 
 
-def _describe(item: Any) -> str:
-    ident = getattr(item, "id", None)
-    error = getattr(item, "error", None)
-    return f"{ident}: {error or 'failed'}" if ident else str(error or "failed")
+def _describe(waiter: Waiter, item: Any) -> str:
+    ident = _get(item, waiter.key) if waiter.key else None
+    reason = (_get(item, waiter.reason) if waiter.reason else None) or "failed"
+    return f"{ident}: {reason}" if ident else str(reason)

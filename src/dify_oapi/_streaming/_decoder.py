@@ -26,7 +26,7 @@ from .._exceptions import (
 )
 from .._secret import Secret, mask
 from ..types.events import UnknownEvent
-from ._state import StreamState, plan_of, replay_key
+from ._state import StreamState, _path, plan_of, replay_key
 
 if TYPE_CHECKING:
     from .._hooks import Hooks
@@ -42,7 +42,9 @@ def _union(union: Any) -> tuple[msgspec.json.Decoder[Any], frozenset[str], froze
     members = getattr(union, "__args__", None) or (union,)
     tags = frozenset(m.__struct_config__.tag for m in members)
     # The bulk of a stream: events that only add text, never end it and never fail.
-    plain = frozenset(m for m in members if m.delta and not (m.final or m.raises or m.replay))
+    plain = frozenset(
+        m for m in members if m.delta and not (m.final or m.raises is not None or m.replay)
+    )
     return json_decoder(union), tags, plain
 
 
@@ -121,8 +123,8 @@ class Decoder:
                 # error carries) and raised with the key masked.
                 event = msgspec.convert(mask(msgspec.to_builtins(event), self.secret), kind)
             state.update(event)
-            if kind.raises:  # type: ignore[attr-defined]
-                raise self._reported(event)
+            if kind.raises is not None:  # type: ignore[attr-defined]
+                raise self._reported(event, kind.raises)  # type: ignore[attr-defined]
         for hook in self.hooks:
             hook(self.endpoint, event, state)
         return event
@@ -135,15 +137,18 @@ class Decoder:
             return secret.reveal().encode() in data
         return secret.reveal() in data
 
-    def _reported(self, event: Any) -> APIStatusError:
-        status = getattr(event, "status", None) or 500
-        message = getattr(event, "message", None) or getattr(event, "error", None)
+    def _reported(self, event: Any, paths: tuple[str, str, str]) -> APIStatusError:
+        status_at, code_at, message_at = (_path(p) for p in paths)
+        status = status_at(event)
+        status = status if isinstance(status, int) and 400 <= status < 600 else 500
+        code = code_at(event)
+        message = message_at(event)
         tag = type(event).__struct_config__.tag
         return status_error_class(status)(
             mask(message, self.secret) or f"{tag} event in stream",
             operation=self.op,
             status_code=status,
-            code=getattr(event, "code", None) or tag,
+            code=code if isinstance(code, str) and code else tag,
             body=mask(event.to_dict(), self.secret),
             partial=self.state,
         )

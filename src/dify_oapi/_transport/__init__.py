@@ -11,6 +11,15 @@
 from ._body import ACCEPT_ENCODING, Lease
 from ._errors import transport_error
 from ._pool import Pool
-from ._send import Answer, asend, send
+from ._send import Answer, Send, asend, send
 
-__all__ = ["ACCEPT_ENCODING", "Answer", "Lease", "Pool", "asend", "send", "transport_error"]
+__all__ = [
+    "ACCEPT_ENCODING",
+    "Answer",
+    "Lease",
+    "Pool",
+    "Send",
+    "asend",
+    "send",
+    "transport_error",
+]

@@ -221,6 +221,13 @@ class Lease:
         try:
             _discard_if_poisoned(self.response, self.complete)
             await self.response.aclose()
+            if not self.complete:
+                # The connection is being closed: asyncio closes its socket on the next turn
+                # of the loop. Give the slot back after that, so the pool never holds more
+                # sockets than slots.
+                import asyncio
+
+                await asyncio.sleep(0)
         finally:
             self.release()
 

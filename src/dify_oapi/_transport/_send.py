@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -9,11 +10,73 @@ import httpx
 from ._body import Lease, aread_body, read_body
 
 if TYPE_CHECKING:
-    from .._engine import Send
     from .._hooks import Hooks
+    from .._request import Prepared
+    from .._secret import Secret
     from ._pool import Pool
 
-__all__ = ["Answer", "asend", "send"]
+__all__ = ["Answer", "Send", "asend", "send"]
+
+
+class Send:
+    """One request as the I/O layer needs it; sent again unchanged on retry.
+
+    ``secret`` becomes the ``Authorization`` header only when the request is built, so no
+    local variable of the SDK holds the key as text.
+    """
+
+    __slots__ = (
+        "deadline",
+        "error_cap",
+        "headers",
+        "json_cap",
+        "method",
+        "prepared",
+        "secret",
+        "timeout",
+        "url",
+    )
+
+    def __init__(
+        self,
+        prepared: Prepared,
+        url: str,
+        headers: dict[str, str],
+        secret: Secret | None,
+        timeout: httpx.Timeout,
+        json_cap: int,
+        error_cap: int,
+        deadline: float | None,
+    ) -> None:
+        self.prepared = prepared
+        self.method = prepared.endpoint.method
+        self.url = url
+        self.headers = headers
+        self.secret = secret
+        self.timeout = timeout
+        self.json_cap = json_cap
+        self.error_cap = error_cap
+        self.deadline = deadline
+
+    def cap(self, response: httpx.Response) -> tuple[int, bool]:
+        """How much of the body to read now and whether to cut it there rather than refuse
+        it; -1 leaves the body streaming."""
+        if response.status_code >= 300:
+            return self.error_cap, True  # an error keeps its status even with a huge body
+        if not self.prepared.streaming:
+            return self.json_cap, False
+        media_type = response.headers.get("content-type", "").partition(";")[0].strip()
+        if self.prepared.endpoint.stream is None or media_type.lower() == "text/event-stream":
+            return -1, False
+        return self.error_cap, True
+
+    def timeouts(self) -> dict[str, float | None]:
+        """httpx's timeout extension, each phase cut to what the deadline leaves."""
+        values = self.timeout.as_dict()
+        if self.deadline is not None:
+            left = max(self.deadline - time.monotonic(), 0.001)
+            values = {k: left if v is None else min(v, left) for k, v in values.items()}
+        return values
 
 
 class Answer:

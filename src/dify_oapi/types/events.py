@@ -111,7 +111,8 @@ class Event(Model, tag_field="event"):
       the answer so far; ``whole_after``: event names whose later text is the whole answer.
     - ``final``: a stream may end after it; ``opens``/``closes``: it starts or ends a run,
       and a stream whose run is open ends only with the final event that closes it.
-    - ``raises``: the event reports a failure; the stream raises it as an APIStatusError.
+    - ``raises``: the event reports a failure, and these are the paths of its status, code and
+      message: the stream raises it as an APIStatusError.
     - ``failure``: ``(status path, failing values, error path)`` of a run that failed.
     - ``collect``: fields ``collect=True`` copies into the blocking answer; ``sets``: fields
       it sets there.
@@ -126,7 +127,7 @@ class Event(Model, tag_field="event"):
     final: ClassVar[bool] = False
     opens: ClassVar[bool] = False
     closes: ClassVar[bool] = False
-    raises: ClassVar[bool] = False
+    raises: ClassVar[tuple[str, str, str] | None] = None
     failure: ClassVar[tuple[str, tuple[str, ...], str] | None] = None
     collect: ClassVar[tuple[str, ...]] = ()
     sets: ClassVar[dict[str, Any]] = {}
@@ -150,7 +151,7 @@ class UnknownEvent(Model):
     final: ClassVar[bool] = False
     opens: ClassVar[bool] = False
     closes: ClassVar[bool] = False
-    raises: ClassVar[bool] = False
+    raises: ClassVar[tuple[str, str, str] | None] = None
     failure: ClassVar[tuple[str, tuple[str, ...], str] | None] = None
     collect: ClassVar[tuple[str, ...]] = ()
     sets: ClassVar[dict[str, Any]] = {}
@@ -245,7 +246,7 @@ class TtsMessageEndEvent(Event, tag="tts_message_end"):
 class ErrorEvent(Event, tag="error"):
     """An error inside a 200 stream; streams raise it as an :class:`APIStatusError`."""
 
-    raises = True
+    raises = ("status", "code", "message")
     final = True
 
     status: int | None = None

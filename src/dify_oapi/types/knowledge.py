@@ -1098,7 +1098,7 @@ class DatasourceCompletedEvent(Event, tag="datasource_completed"):
 class DatasourceErrorEvent(Event, tag="datasource_error"):
     """The datasource node failed."""
 
-    raises = True
+    raises = ("status", "code", "error")
 
     error: str | None = None
 

@@ -1,1 +1,0 @@
-"""One package per contender, one module per workload; see ``benchmarks/README.md``."""

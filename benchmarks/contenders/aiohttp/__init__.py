@@ -1,1 +1,0 @@
-"""Raw aiohttp with the floor's msgspec Structs: the limit for W5 async."""

@@ -1,1 +1,0 @@
-"""The published dify-oapi2 on PyPI (pydantic, builders); runs in its own virtual environment."""

@@ -1,1 +1,0 @@
-"""The floor: raw httpx with msgspec Structs written by hand for exactly these payloads."""

@@ -1,1 +1,0 @@
-"""Raw httpx with json.loads (dicts): what a hand-written client without msgspec does."""

@@ -1,1 +1,0 @@
-"""This SDK on the aiohttp-backed httpx transport of the httpx-aiohttp package (W5 only)."""

@@ -1,1 +1,0 @@
-"""This SDK with its default connection limits (W5 only)."""

@@ -1,0 +1,1 @@
+"""Development tools: generators for the committed stubs and reference docs (not shipped)."""
