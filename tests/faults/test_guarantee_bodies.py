@@ -143,18 +143,18 @@ def _leftover(name: str) -> bytes:
 
 
 def excess_after_length(*, pause: float) -> Handler:
-    """An honest answer with ``Content-Length``, then a whole second answer nobody asked for
-    (at once, or after ``pause`` seconds); the connection is then kept open."""
+    """An honest answer with ``Content-Length``, then a whole second answer nobody asked for:
+    in the same write (one segment on loopback), or ``pause`` seconds later; the connection
+    is then kept open."""
 
     def handler(ex: Exchange) -> None:
-        body = b'{"name": "first"}'
-        items = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        answer = _leftover("first")
         if pause:
-            ex.head(200, items) and ex.send(body)
+            ex.send(answer)
             time.sleep(pause)
             ex.send(_leftover("POISON"))
         else:
-            ex.head(200, items) and ex.send(body + _leftover("POISON"))
+            ex.send(answer + _leftover("POISON"))
 
     return handler
 
