@@ -73,34 +73,40 @@ def decode_body(
     tp = ep.response
     if tp is None:
         return None
-    data: bytes = body or b""
     if tp is bytes:
-        return data
+        return body or b""
+    result, reason = _decode(tp, response, body or b"")
+    if reason is None:
+        return result
+    # Raised from a frame that holds the answer's bytes masked only: a traceback printer that
+    # shows locals (rich, Sentry) never shows a key the server echoed.
+    body = mask((body or b"")[:4096], secret)
+    reason = mask(reason, secret)
+    raise ResponseDecodeError(
+        reason,
+        operation=ep.qualname,
+        status_code=response.status_code,
+        body=body,
+    )
+
+
+def _decode(tp: Any, response: httpx.Response, data: bytes) -> tuple[Any, str | None]:
+    """``(result, None)``, or ``(None, why)`` when the body is not a ``tp``."""
     status = response.status_code
-
-    def failed(reason: str) -> ResponseDecodeError:
-        return ResponseDecodeError(
-            mask(reason, secret),
-            operation=ep.qualname,
-            status_code=status,
-            body=mask(data[:4096], secret),
-        )
-
     stripped = data.strip()
     if not stripped or stripped == b"null":
-        if status in _EMPTY_STATUSES:
-            data = b"{}"  # no content, by definition: every field stays unset
-        else:
-            raise failed(f"HTTP {status} with an empty answer; {tp.__name__} was expected")
+        if status not in _EMPTY_STATUSES:
+            return None, f"HTTP {status} with an empty answer; {tp.__name__} was expected"
+        data = b"{}"  # no content, by definition: every field stays unset
     content_type = response.headers.get("content-type", "")
     if "html" in content_type:
-        raise failed(f"expected JSON, got {content_type!r}: {_snippet(data)}")
+        return None, f"expected JSON, got {content_type!r}: {_snippet(data)}"
     try:
-        return json_decoder(tp).decode(data)
+        return json_decoder(tp).decode(data), None
     except RecursionError:
-        raise failed("could not decode the answer: nested too deeply") from None
+        return None, "could not decode the answer: nested too deeply"
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise failed(f"could not decode the answer as {tp.__name__}: {exc}") from None
+        return None, f"could not decode the answer as {tp.__name__}: {exc}"
 
 
 def status_error(

@@ -52,6 +52,26 @@ def server() -> Iterator[FaultServer]:
 
 
 @pytest.fixture
+def make_kit(server: FaultServer) -> Iterator[Callable[..., Any]]:
+    """``make_kit(kind, **client_options)``: a :class:`.kit.Kit`, closed after the test,
+    which then fails if the kit's event loop reported an error."""
+    from .kit import Kit
+
+    made: list[Kit] = []
+
+    def make(kind: str, **options: Any) -> Kit:
+        kit = Kit(kind, server, **options)
+        made.append(kit)
+        return kit
+
+    yield make
+    for kit in made:
+        kit.close()
+    for kit in made:
+        assert kit.loop_errors == [], f"the event loop reported: {kit.loop_errors}"
+
+
+@pytest.fixture
 def other_server() -> Iterator[FaultServer]:
     """A second origin (another port): where a key must never travel."""
     srv = FaultServer()

@@ -113,12 +113,24 @@ class Decoder:
                 key = replay_key(event)
                 if key and key in self.seen:
                     return None  # a re-attached stream replays events already delivered
+            if (kind.raises or kind.failure) and self._echoes_key(data):  # type: ignore[attr-defined]
+                # A failure the server reported with the key in it is kept (in the state an
+                # error carries) and raised with the key masked.
+                event = msgspec.convert(mask(msgspec.to_builtins(event), self.secret), kind)
             state.update(event)
             if kind.raises is not None:  # type: ignore[attr-defined]
                 raise self._reported(event, kind.raises)  # type: ignore[attr-defined]
         for hook in self.hooks:
             hook(self.endpoint, event, state)
         return event
+
+    def _echoes_key(self, data: bytes | str) -> bool:
+        secret = self.secret
+        if secret is None:
+            return False
+        if isinstance(data, bytes):
+            return secret.reveal().encode() in data
+        return secret.reveal() in data
 
     def _reported(self, event: Any, paths: tuple[str, str, str]) -> APIStatusError:
         status_at, code_at, message_at = (_path(p) for p in paths)

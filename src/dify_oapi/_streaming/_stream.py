@@ -122,7 +122,9 @@ class _StreamBase(RunIds):
         except EventTooLarge:
             self._error = decoder.too_large()
         except DifyError as exc:  # an error event, a malformed event: deliver what came first
-            self._error = exc
+            # Raised again later without the frames that held the raw bytes, so a traceback
+            # that shows locals never shows a key the server echoed.
+            self._error = exc.with_traceback(None)
         now = time.monotonic()
         if pending:
             self._last_event = now

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import ssl
 import threading
 import time
 import weakref
@@ -123,7 +122,9 @@ class Lease:
 
     def watch(self, owner: object) -> None:
         """Close this lease when ``owner`` is garbage-collected without closing it."""
-        weakref.finalize(owner, _finalize, weakref.ref(self))
+        # The finalizer holds the lease itself: an owner freed in a reference cycle takes its
+        # lease into the same collection, where a weak reference would already be cleared.
+        weakref.finalize(owner, _finalize, self)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -154,19 +155,23 @@ class Lease:
         """Read the rest of a body that is already on its way, without waiting for more.
 
         A stream that has its final event needs nothing else, but reading the body's end
-        lets the connection go back to the pool. Bytes the connection already holds, or
-        that arrive within ``grace`` seconds, are read; a stalled or broken connection is
-        left to be closed.
+        lets the connection go back to the pool. Each read of httpcore's connection waits
+        at most ``grace`` seconds, so a stalled or broken connection is left to be closed
+        (bytes already buffered do not tell: a chunk's closing CRLF alone cannot be parsed
+        on). Another transport (the emulator's, a caller's) reads as it reads.
         """
-        sock = self._socket()
-        for _ in range(_DRAIN_READS):
-            if sock is not None and not self._buffered() and not _readable(sock, grace):
-                return
-            try:
-                if next(chunks, None) is None:
+        stream: Any = self.response.extensions.get("network_stream")
+        bounded = _bound_reads(stream, grace)
+        try:
+            for _ in range(_DRAIN_READS):
+                try:
+                    if next(chunks, None) is None:
+                        return
+                except httpx.HTTPError:
                     return
-            except httpx.HTTPError:
-                return
+        finally:
+            if bounded:
+                del stream.read  # the class's own method, with the call's timeout, again
 
     async def adrain(self, chunks: AsyncIterator[bytes], grace: float = DRAIN_GRACE) -> None:
         """Async twin of :meth:`drain`."""
@@ -185,14 +190,6 @@ class Lease:
         stream = self.response.extensions.get("network_stream")
         sock = stream.get_extra_info("socket") if stream is not None else None
         return sock if isinstance(sock, socket.socket) else None
-
-    def _buffered(self) -> bool:
-        """Whether the connection already holds unread bytes (in its parser or TLS)."""
-        trailing = getattr(_h11_state(self.response), "trailing_data", None)
-        if trailing is not None and trailing[0]:
-            return True
-        sock = self._socket()
-        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
 
     # -- giving back -----------------------------------------------------------------------
 
@@ -251,9 +248,8 @@ class Lease:
         return self._done
 
 
-def _finalize(ref: weakref.ReferenceType[Lease]) -> None:
-    lease = ref()
-    if lease is None or lease.closed:
+def _finalize(lease: Lease) -> None:
+    if lease.closed:
         return
     response = lease.response
     if isinstance(response.stream, httpx.SyncByteStream):
@@ -307,13 +303,19 @@ def _h11_state(response: httpx.Response) -> Any:
     return getattr(getattr(stream, "_connection", None), "_h11_state", None)
 
 
-def _readable(sock: socket.socket, wait: float) -> bool:
-    import select
-
-    try:
-        return bool(select.select([sock], [], [], wait)[0])
-    except (OSError, ValueError):
+def _bound_reads(stream: Any, grace: float) -> bool:
+    """Make each read of httpcore's network ``stream`` wait at most ``grace`` seconds (until
+    the instance attribute is deleted); False if ``stream`` is not one."""
+    read = getattr(stream, "read", None)
+    if read is None or "read" in getattr(stream, "__dict__", {"read": None}):
         return False
+
+    def bounded(max_bytes: int, timeout: float | None = None) -> bytes:
+        data: bytes = read(max_bytes, grace if timeout is None else min(timeout, grace))
+        return data
+
+    stream.read = bounded
+    return True
 
 
 def read_body(lease: Lease, cap: int, truncate: bool, deadline: float | None) -> bytes:
