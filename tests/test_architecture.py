@@ -126,9 +126,7 @@ def _dify_names() -> dict[str, str]:
                     for f in msgspec.structs.fields(member):
                         names.setdefault(f.name, f"field of the {tag} event")
     return {
-        n: what
-        for n, what in names.items()
-        if n not in GENERIC or what in ("service", "event") or "_" in n
+        n: what for n, what in names.items() if n not in GENERIC or what == "service" or "_" in n
     }
 
 
@@ -147,14 +145,15 @@ def _identifiers(tree: ast.AST) -> Iterator[tuple[int, str]]:
             yield node.lineno, node.attr
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             yield node.lineno, node.name
-        elif isinstance(node, ast.arg):
+        elif isinstance(node, ast.arg) or (isinstance(node, ast.keyword) and node.arg):
             yield node.lineno, node.arg
-        elif isinstance(node, ast.keyword) and node.arg:
-            yield node.lineno, node.arg
-        elif isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)):
-            if id(node) not in docstrings:
-                text = node.value.decode("latin-1") if isinstance(node.value, bytes) else node.value
-                yield node.lineno, text
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, (str, bytes))
+            and id(node) not in docstrings
+        ):
+            text = node.value.decode("latin-1") if isinstance(node.value, bytes) else node.value
+            yield node.lineno, text
 
 
 def test_the_generic_core_names_no_dify_service_operation_field_or_event() -> None:
