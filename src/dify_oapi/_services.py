@@ -286,11 +286,13 @@ class Registry:
         return self._index[service].get(rest)
 
     def all_names(self) -> list[str]:
+        """Every name as a path of attributes: ``chat.chat.chat`` is listed as ``chat.chat``."""
         return sorted(f"{service}.{key}" for service in self.names for key in self._keys(service))
 
     def _keys(self, service: str) -> list[str]:
         self.table(service)
-        return list(self._index[service])
+        head = service + "."
+        return [k for k in self._index[service] if not k.startswith(head)]
 
     def service_class(self, service: str, is_async: bool) -> type[Service]:
         cls = self._classes.get((service, is_async))
