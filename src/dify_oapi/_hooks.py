@@ -9,8 +9,10 @@ registered for a point runs for every call under it. The points and their argume
 - ``after-response``: ``(endpoint, response, attempt)``, once the status and headers arrived.
 - ``on-retry``: ``(endpoint, attempt, delay, reason)``, before sleeping ``delay`` seconds.
 - ``on-event``: ``(endpoint, event, state)``, each decoded stream event.
-- ``on-end``: ``(endpoint, outcome, error)``, once per call: ``outcome`` is the result (a
-  stream's when it ends), ``error`` the exception raised, if any.
+- ``on-end``: ``(endpoint, outcome, error)``, once per call, also one refused before
+  anything was sent: ``outcome`` is the result, ``error`` the exception raised, if any. A
+  call that returns a stream ends with the stream: when its last event arrived, it failed
+  (``error`` is what iterating raises) or it was closed (``error`` is ``None``).
 
 Handlers run in registration order, broadest point first; an exception in a handler
 propagates to the caller.

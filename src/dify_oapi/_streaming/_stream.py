@@ -49,6 +49,7 @@ class _StreamBase(RunIds):
         "_last_event",
         "_lease",
         "_lock",
+        "_on_end",
         "_pending",
         "_reading",
         "response",
@@ -80,7 +81,22 @@ class _StreamBase(RunIds):
         self._ended = False
         self._reading = False
         self._lock = threading.Lock()
+        self._on_end: tuple[Any, ...] | None = None
         lease.watch(self)
+
+    # -- the call's end (hook point on-end) --------------------------------------------------
+
+    def _end_with(self, ep: Endpoint, handlers: tuple[Any, ...]) -> None:
+        """Run ``handlers`` once, when this stream ends, fails or is closed."""
+        self._on_end = (ep, handlers)
+
+    def _over(self, error: BaseException | None) -> None:
+        with self._lock:
+            ending, self._on_end = self._on_end, None
+        if ending is not None:
+            ep, handlers = ending
+            for handler in handlers:
+                handler(ep, self, error)
 
     # -- what arrived ----------------------------------------------------------------------
 
@@ -245,17 +261,23 @@ class Stream(_StreamBase, Generic[E]):
                     return
                 if self._pending:
                     return
-        except BaseException:
+        except BaseException as exc:
             self._ended = True
+            if self._on_end is not None:
+                self._over(exc)
             raise
         finally:
             if self._end_read():
                 lease.close()
+            if self._ended and self._on_end is not None:
+                self._over(self._error)
 
     def close(self) -> None:
         """Close the connection; from another thread, the read in progress ends at once."""
         if not self._close_request():
             self._lease.close()
+        if self._on_end is not None:
+            self._over(None)
 
     def collect(self) -> Any:
         """Read the whole stream and return the operation's blocking-mode answer."""
@@ -356,17 +378,23 @@ class AsyncStream(_StreamBase, Generic[E]):
                     return
                 if self._pending:
                     return
-        except BaseException:
+        except BaseException as exc:
             self._ended = True  # cancelled or failed mid-read: nothing more will be read
+            if self._on_end is not None:
+                self._over(exc)
             raise
         finally:
             if self._end_read():
                 await lease.aclose()
+            if self._ended and self._on_end is not None:
+                self._over(self._error)
 
     async def close(self) -> None:
         """Close the connection; from another thread, the read in progress ends at once."""
         if not self._close_request():
             await self._lease.aclose()
+        if self._on_end is not None:
+            self._over(None)
 
     async def aclose(self) -> None:
         await self.close()
