@@ -10,6 +10,7 @@ import pytest
 
 import dify_oapi
 from dify_oapi import AsyncClient, Client, Hooks
+from dify_oapi._hooks import scope
 
 BASE = "http://dify.test/v1"
 
@@ -171,3 +172,29 @@ async def test_async_on_end_for_calls_and_streams() -> None:
         early = await client.chat.send(query="q", user="u", stream=True)
         await early.aclose()
         assert ends == [("chat.send", early, "")]
+
+
+def test_every_handler_of_one_call_sees_that_calls_scope(sleeps: list[float]) -> None:
+    seen: list[httpx.Request] = []
+    client = Client(api_key="app-k", base_url=BASE, transport=_server(seen, fail_first=1))
+    ended: list[tuple[str, Any]] = []
+
+    def start(ep: Any, request: httpx.Request, attempt: int) -> None:
+        mine = scope()
+        mine.setdefault("sends", []).append(attempt)
+        mine.setdefault("url", str(request.url))
+
+    client.hooks.register("before-request", start)
+    client.hooks.register("on-end", lambda ep, outcome, error: ended.append((ep.qualname, scope())))
+    stream = client.chat.send(query="q", user="u", stream=True)
+    client.dify.get_info()  # a retried call in between: its own scope, both attempts in it
+    with pytest.raises(dify_oapi.InvalidArgumentsError):
+        client.chat.send(user="u")  # nothing sent: a scope of its own, empty
+    list(stream)
+    assert ended == [
+        ("dify.get_info", {"sends": [0, 1], "url": f"{BASE}/info"}),
+        ("chat.send", {}),
+        ("chat.send", {"sends": [0], "url": f"{BASE}/chat-messages"}),
+    ]
+    assert scope() == {}  # outside a call
+    client.close()

@@ -18,7 +18,7 @@ import httpx
 from . import _services
 from ._engine import COLLECT, SEND, SLEEP, Context, drive
 from ._exceptions import ClientClosedError, InvalidArgumentsError
-from ._hooks import Hooks
+from ._hooks import Hooks, in_scope, scope
 from ._options import build_config
 from ._services import AsyncServiceAttributes, Service, ServiceAttributes
 from ._table import Endpoint, Link, Waiter
@@ -54,7 +54,7 @@ def _ended(hooks: Hooks, ep: Endpoint, result: Any) -> None:
         return
     end_with = getattr(result, "_end_with", None)
     if end_with is not None:
-        end_with(ep, handlers)
+        end_with(ep, handlers, scope())
         return
     for handler in handlers:
         handler(ep, result, None)
@@ -198,12 +198,13 @@ class Client(_BaseClient, ServiceAttributes):
         hooks = self.hooks
         if not hooks:
             return self._drive(ep, request, kwargs, hooks)
-        try:
-            result = self._drive(ep, request, kwargs, hooks)
-        except BaseException as exc:
-            hooks.emit("on-end", ep.qualname, ep, None, exc)
-            raise
-        _ended(hooks, ep, result)
+        with in_scope(None):
+            try:
+                result = self._drive(ep, request, kwargs, hooks)
+            except BaseException as exc:
+                hooks.emit("on-end", ep.qualname, ep, None, exc)
+                raise
+            _ended(hooks, ep, result)
         return result
 
     def _drive(self, ep: Endpoint, request: Any, kwargs: dict[str, Any], hooks: Hooks) -> Any:
@@ -336,12 +337,13 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         hooks = self.hooks
         if not hooks:
             return await self._drive(ep, request, kwargs, hooks)
-        try:
-            result = await self._drive(ep, request, kwargs, hooks)
-        except BaseException as exc:
-            hooks.emit("on-end", ep.qualname, ep, None, exc)
-            raise
-        _ended(hooks, ep, result)
+        with in_scope(None):
+            try:
+                result = await self._drive(ep, request, kwargs, hooks)
+            except BaseException as exc:
+                hooks.emit("on-end", ep.qualname, ep, None, exc)
+                raise
+            _ended(hooks, ep, result)
         return result
 
     async def _drive(self, ep: Endpoint, request: Any, kwargs: dict[str, Any], hooks: Hooks) -> Any:

@@ -15,20 +15,45 @@ registered for a point runs for every call under it. The points and their argume
   (``error`` is what iterating raises) or it was closed (``error`` is ``None``).
 
 Handlers run in registration order, broadest point first; an exception in a handler
-propagates to the caller.
+propagates to the caller. :func:`scope` is a dict of the call whose handlers are running
+(the same one from the first ``before-request`` to ``on-end``, also when a stream ends
+later), for handlers that keep something per call; ``on-event`` handlers have the stream's
+``state`` for that.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["POINTS", "Hooks"]
+__all__ = ["POINTS", "Hooks", "scope"]
 
 POINTS = frozenset({"before-request", "after-response", "on-retry", "on-event", "on-end"})
 
 Handler = Callable[..., Any]
+
+# Set by a client around each call it runs while hooks are registered (no cost otherwise).
+_SCOPE: ContextVar[dict[Any, Any] | None] = ContextVar("dify_oapi_hook_scope", default=None)
+
+
+def scope() -> dict[Any, Any]:
+    """The running call's own dict: every handler of one call sees the same one."""
+    found = _SCOPE.get()
+    return {} if found is None else found
+
+
+@contextmanager
+def in_scope(data: dict[Any, Any] | None) -> Iterator[dict[Any, Any]]:
+    """Run handlers as part of the call that owns ``data`` (a fresh call: ``None``)."""
+    mine = {} if data is None else data
+    token = _SCOPE.set(mine)
+    try:
+        yield mine
+    finally:
+        _SCOPE.reset(token)
 
 
 class Hooks:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .._exceptions import APIConnectionError
+from .._hooks import in_scope
 
 if TYPE_CHECKING:
     from .._transport import Lease
@@ -26,16 +27,17 @@ class _BinaryBase:
         self._on_end: tuple[Any, ...] | None = None
         lease.watch(self)
 
-    def _end_with(self, ep: Any, handlers: tuple[Any, ...]) -> None:
+    def _end_with(self, ep: Any, handlers: tuple[Any, ...], data: dict[Any, Any]) -> None:
         """Run ``handlers`` once, when the body was read, failed or was closed."""
-        self._on_end = (ep, handlers)
+        self._on_end = (ep, handlers, data)
 
     def _over(self, error: BaseException | None) -> None:
         ending, self._on_end = self._on_end, None
         if ending is not None:
-            ep, handlers = ending
-            for handler in handlers:
-                handler(ep, self, error)
+            ep, handlers, data = ending
+            with in_scope(data):  # the handlers see the dict of the call that made the stream
+                for handler in handlers:
+                    handler(ep, self, error)
 
     @property
     def content_type(self) -> str | None:

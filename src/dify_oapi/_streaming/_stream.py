@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import httpx
 
 from .._exceptions import APIConnectionError, ClientClosedError, DifyError
+from .._hooks import in_scope
 from ..types.events import RunIds, UnknownEvent
 from ._decoder import Decoder, assemble
 from ._sse import EventTooLarge, Framer
@@ -86,17 +87,18 @@ class _StreamBase(RunIds):
 
     # -- the call's end (hook point on-end) --------------------------------------------------
 
-    def _end_with(self, ep: Endpoint, handlers: tuple[Any, ...]) -> None:
+    def _end_with(self, ep: Endpoint, handlers: tuple[Any, ...], data: dict[Any, Any]) -> None:
         """Run ``handlers`` once, when this stream ends, fails or is closed."""
-        self._on_end = (ep, handlers)
+        self._on_end = (ep, handlers, data)
 
     def _over(self, error: BaseException | None) -> None:
         with self._lock:
             ending, self._on_end = self._on_end, None
         if ending is not None:
-            ep, handlers = ending
-            for handler in handlers:
-                handler(ep, self, error)
+            ep, handlers, data = ending
+            with in_scope(data):  # the handlers see the dict of the call that made the stream
+                for handler in handlers:
+                    handler(ep, self, error)
 
     # -- what arrived ----------------------------------------------------------------------
 
