@@ -123,7 +123,7 @@ def test_on_end_runs_once_per_call_and_when_a_stream_ends(sleeps: list[float]) -
     ends.clear()
     stream = client.chat.send(query="q", user="u", stream=True)
     assert ends == []  # the call's end is the stream's
-    first = next(iter(stream))
+    first = next(stream)
     assert type(first).__name__ == "MessageEvent"
     events = list(stream)
     assert ends == [("chat.send", stream, "")] and stream.state.finished
