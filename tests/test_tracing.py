@@ -280,3 +280,43 @@ def test_importing_the_sdk_never_imports_opentelemetry() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_workflow_stream_carries_its_run_id_and_token_count(
+    otel: Telemetry, server: FaultServer
+) -> None:
+    run = {"task_id": "t-2", "workflow_run_id": "wr-2"}
+    server.route(
+        "POST",
+        "/v1/workflows/run",
+        sse(
+            frames(
+                [
+                    {"event": "workflow_started", **run, "data": {"id": "wr-2"}},
+                    {"event": "text_chunk", **run, "data": {"text": "ok"}},
+                    {
+                        "event": "workflow_finished",
+                        **run,
+                        "data": {
+                            "id": "wr-2",
+                            "status": "succeeded",
+                            "total_tokens": 42,
+                            "elapsed_time": 1.5,
+                        },
+                    },
+                ]
+            )
+        ),
+    )
+    with Client(api_key=KEY, base_url=server.base_url) as client:
+        otel.instrument(client)
+        with client.workflow.run(inputs={}, user="u", stream=True) as stream:
+            assert stream.collect().data.total_tokens == 42
+    (span,) = otel.finished()
+    assert span.name == "workflow.run"
+    assert span.attributes["url.template"] == "/workflows/run"
+    assert span.attributes["dify.workflow_run_id"] == "wr-2"
+    assert span.attributes["dify.task_id"] == "t-2"
+    assert span.attributes["dify.usage.total_tokens"] == 42
+    assert span.attributes["dify.usage.latency"] == 1.5
+    assert span.status.status_code is StatusCode.UNSET
