@@ -212,12 +212,13 @@ def test_a_stream_is_one_span_that_ends_with_the_stream(
     assert _traceparent(received) == _wire_id(span)
 
 
+@pytest.mark.parametrize("backend", ["httpx", "aiohttp"])
 async def test_async_calls_and_streams_are_traced_alike(
-    otel: Telemetry, server: FaultServer
+    otel: Telemetry, server: FaultServer, backend: str
 ) -> None:
     server.route("POST", "/v1/chat-messages", sse(STREAM))
     server.route("GET", "/v1/info", respond(json={"name": "app"}))
-    async with AsyncClient(api_key=KEY, base_url=server.base_url) as client:
+    async with AsyncClient(api_key=KEY, base_url=server.base_url, backend=backend) as client:
         otel.instrument(client)
         assert (await client.dify.get_info()).name == "app"
         stream = await client.chat.send(query="q", user="u", stream=True)
@@ -320,3 +321,17 @@ def test_a_workflow_stream_carries_its_run_id_and_token_count(
     assert span.attributes["dify.usage.total_tokens"] == 42
     assert span.attributes["dify.usage.latency"] == 1.5
     assert span.status.status_code is StatusCode.UNSET
+
+
+def test_a_collected_stream_that_fails_keeps_the_ids_it_received(
+    otel: Telemetry, server: FaultServer
+) -> None:
+    server.route("POST", "/v1/chat-messages", sse(STREAM[:1], end="close"))
+    with Client(api_key=KEY, base_url=server.base_url) as client:
+        otel.instrument(client)
+        with pytest.raises(Exception, match="stream ended"):
+            client.chat.send(query="q", user="u", collect=True)
+    (span,) = otel.finished()
+    assert span.attributes["error.type"] == "StreamInterruptedError"
+    assert span.attributes["dify.message_id"] == "m-1"
+    assert span.attributes["dify.events"] == 1

@@ -22,6 +22,7 @@ from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from ._hooks import Hooks, scope
+from ._streaming import StreamState
 from ._version import __version__
 from .types.events import Event
 
@@ -135,7 +136,9 @@ class Instrumentation:
                 span.set_attribute("dify.attempts", call.attempts)
             if call.status:
                 span.set_attribute("http.response.status_code", call.status)
-            for name, value in _facts(outcome).items():
+            # A failed stream (also one collect=True read) says what it had received.
+            got = outcome if outcome is not None else getattr(error, "partial", None)
+            for name, value in _facts(got).items():
                 span.set_attribute(name, value)
             if error is not None:
                 span.record_exception(error)
@@ -160,12 +163,13 @@ class Instrumentation:
 def _facts(outcome: Any) -> dict[str, Any]:
     """Dify's ids and usage from a call's outcome: a stream, an answer or a raw answer."""
     facts: dict[str, Any] = {}
-    state = getattr(outcome, "state", None)
-    if state is not None and hasattr(state, "ids"):  # an event stream
+    state = outcome if isinstance(outcome, StreamState) else getattr(outcome, "state", None)
+    if isinstance(state, StreamState):  # a stream, or what a failed one had received
         facts.update({f"dify.{n}": v for n, v in state.ids.items() if n in IDS and v})
         facts["dify.events"] = state.count
-        final = next((e for e in reversed(state.events) if type(e).final), None)
-        answer: Any = final
+        answer: Any = next(
+            (e for e in reversed(state.events) if getattr(type(e), "final", False)), None
+        )
     else:
         answer = getattr(outcome, "data", outcome) if hasattr(outcome, "http_response") else outcome
         for name in IDS:
