@@ -198,3 +198,22 @@ def test_every_handler_of_one_call_sees_that_calls_scope(sleeps: list[float]) ->
     ]
     assert scope() == {}  # outside a call
     client.close()
+
+
+def test_a_download_ends_when_its_body_was_read_or_it_was_closed() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "audio/mpeg"}, content=b"ID3" * 10)
+
+    client = Client(api_key="app-k", base_url=BASE, transport=httpx.MockTransport(handle))
+    ends = _ends(client)
+    audio = client.dify.text_to_audio(text="hi", user="u", stream=True)
+    assert ends == []
+    assert b"".join(audio.iter_bytes(8)) == b"ID3" * 10
+    assert ends == [("dify.text_to_audio", audio, "")]
+    audio.close()
+    assert len(ends) == 1
+    unread = client.dify.text_to_audio(text="hi", user="u", stream=True)
+    with unread:
+        pass
+    assert ends[1:] == [("dify.text_to_audio", unread, "")]
+    client.close()
