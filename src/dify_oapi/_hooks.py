@@ -61,6 +61,9 @@ class Hooks:
 
     __slots__ = ("_cache", "_handlers", "_lock")
 
+    #: The running call's own dict (:func:`scope`), for handlers: ``Hooks.scope()``.
+    scope = staticmethod(scope)
+
     def __init__(self) -> None:
         self._handlers: dict[str, list[Handler]] = {}
         self._cache: dict[tuple[str, str], tuple[Handler, ...]] = {}
