@@ -69,7 +69,7 @@ class BinaryStream(_BinaryBase):
         except httpx.TransportError as exc:
             failure = self._interrupted(exc)
         else:
-            lease.close()
+            lease.close()  # the connection is back before on-end handlers run
             self._over(None)
             return
         finally:
@@ -116,7 +116,7 @@ class AsyncBinaryStream(_BinaryBase):
         except httpx.TransportError as exc:
             failure = self._interrupted(exc)
         else:
-            await lease.aclose()
+            await lease.aclose()  # the connection is back before on-end handlers run
             self._over(None)
             return
         finally:
