@@ -89,6 +89,18 @@ def _waiter(waiter: Waiter) -> str:
     return "\n".join(out) + "\n"
 
 
+#: The hand-written pages next to the reference, linked from its index.
+GUIDES = (
+    ("architecture.md", "Architecture: where each fact lives, how a call flows"),
+    ("batch.md", "Batches"),
+    ("distributed.md", "Batches across a Dask cluster"),
+    ("cli.md", "The `dify-oapi` command line"),
+    ("observability.md", "Observability: OpenTelemetry spans, trace context and metrics"),
+    ("guarantees.md", "What the SDK guarantees under faults"),
+    ("migration.md", "Moving from dify-oapi2 1.x to 2.x"),
+)
+
+
 def generate() -> dict[str, str]:
     """File name -> text of every reference page."""
     names = type_names()
@@ -123,6 +135,7 @@ def generate() -> dict[str, str]:
         body += [_operation(ep, names) for ep in endpoints]
         body += [_waiter(w) for w in table.waiters]
         pages[f"{service}.md"] = "\n".join(body).rstrip() + "\n"
+    index += ["", "## Guides", "", *(f"- [{title}]({name})" for name, title in GUIDES)]
     pages["index.md"] = "\n".join(index) + "\n"
     return pages
 

@@ -18,7 +18,7 @@ import httpx
 from . import _services
 from ._engine import COLLECT, SEND, SLEEP, Context, drive
 from ._exceptions import ClientClosedError, InvalidArgumentsError
-from ._hooks import Hooks
+from ._hooks import Hooks, in_scope, scope
 from ._options import build_config
 from ._services import AsyncServiceAttributes, Service, ServiceAttributes
 from ._table import Endpoint, Link, Waiter
@@ -45,6 +45,19 @@ async def _async_sleep(seconds: float) -> None:
 
 
 C = TypeVar("C", bound="_BaseClient")
+
+
+def _ended(hooks: Hooks, ep: Endpoint, result: Any) -> None:
+    """``on-end`` for a call that returned: now, or when the stream it returned ends."""
+    handlers = hooks.handlers("on-end", ep.qualname)
+    if not handlers:
+        return
+    end_with = getattr(result, "_end_with", None)
+    if end_with is not None:
+        end_with(ep, handlers, scope())
+        return
+    for handler in handlers:
+        handler(ep, result, None)
 
 
 class _BaseClient(Context):
@@ -182,9 +195,21 @@ class Client(_BaseClient, ServiceAttributes):
         return self._call(self._endpoint(name), request, kwargs)
 
     def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        hooks = self.hooks
+        if not hooks:
+            return self._drive(ep, request, kwargs, hooks)
+        with in_scope(None):
+            try:
+                result = self._drive(ep, request, kwargs, hooks)
+            except BaseException as exc:
+                hooks.emit("on-end", ep.qualname, ep, None, exc)
+                raise
+            _ended(hooks, ep, result)
+        return result
+
+    def _drive(self, ep: Endpoint, request: Any, kwargs: dict[str, Any], hooks: Hooks) -> Any:
         driver = drive(self, ep, request, kwargs)
         pool = self._pool
-        hooks = self.hooks
         value: Any = None
         error: BaseException | None = None
         attempt = 0
@@ -309,9 +334,21 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         return await self._call(self._endpoint(name), request, kwargs)
 
     async def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        hooks = self.hooks
+        if not hooks:
+            return await self._drive(ep, request, kwargs, hooks)
+        with in_scope(None):
+            try:
+                result = await self._drive(ep, request, kwargs, hooks)
+            except BaseException as exc:
+                hooks.emit("on-end", ep.qualname, ep, None, exc)
+                raise
+            _ended(hooks, ep, result)
+        return result
+
+    async def _drive(self, ep: Endpoint, request: Any, kwargs: dict[str, Any], hooks: Hooks) -> Any:
         driver = drive(self, ep, request, kwargs)
         pool = self._pool
-        hooks = self.hooks
         value: Any = None
         error: BaseException | None = None
         attempt = 0

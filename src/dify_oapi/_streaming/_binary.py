@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .._exceptions import APIConnectionError
+from .._hooks import in_scope
 
 if TYPE_CHECKING:
     from .._transport import Lease
@@ -17,13 +18,26 @@ __all__ = ["AsyncBinaryStream", "BinaryStream"]
 
 
 class _BinaryBase:
-    __slots__ = ("__weakref__", "_lease", "operation", "response")
+    __slots__ = ("__weakref__", "_lease", "_on_end", "operation", "response")
 
     def __init__(self, lease: Lease) -> None:
         self._lease = lease
         self.response: httpx.Response = lease.response
         self.operation = lease.op
+        self._on_end: tuple[Any, ...] | None = None
         lease.watch(self)
+
+    def _end_with(self, ep: Any, handlers: tuple[Any, ...], data: dict[Any, Any]) -> None:
+        """Run ``handlers`` once, when the body was read, failed or was closed."""
+        self._on_end = (ep, handlers, data)
+
+    def _over(self, error: BaseException | None) -> None:
+        ending, self._on_end = self._on_end, None
+        if ending is not None:
+            ep, handlers, data = ending
+            with in_scope(data):  # the handlers see the dict of the call that made the stream
+                for handler in handlers:
+                    handler(ep, self, error)
 
     @property
     def content_type(self) -> str | None:
@@ -55,9 +69,12 @@ class BinaryStream(_BinaryBase):
         except httpx.TransportError as exc:
             failure = self._interrupted(exc)
         else:
+            lease.close()  # the connection is back before on-end handlers run
+            self._over(None)
             return
         finally:
             lease.close()
+        self._over(failure)
         raise failure  # outside the except block: no httpx exception (with its request) chained
 
     def write_to(self, path: str | os.PathLike[str], chunk_size: int = 65536) -> int:
@@ -71,6 +88,7 @@ class BinaryStream(_BinaryBase):
 
     def close(self) -> None:
         self._lease.close()
+        self._over(None)
 
     def __enter__(self) -> BinaryStream:
         return self
@@ -98,9 +116,12 @@ class AsyncBinaryStream(_BinaryBase):
         except httpx.TransportError as exc:
             failure = self._interrupted(exc)
         else:
+            await lease.aclose()  # the connection is back before on-end handlers run
+            self._over(None)
             return
         finally:
             await lease.aclose()
+        self._over(failure)
         raise failure  # outside the except block: no httpx exception (with its request) chained
 
     async def write_to(self, path: str | os.PathLike[str], chunk_size: int = 65536) -> int:
@@ -114,9 +135,10 @@ class AsyncBinaryStream(_BinaryBase):
 
     async def close(self) -> None:
         await self._lease.aclose()
+        self._over(None)
 
     async def aclose(self) -> None:
-        await self._lease.aclose()
+        await self.close()
 
     async def __aenter__(self) -> AsyncBinaryStream:
         return self

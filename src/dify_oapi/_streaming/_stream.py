@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import httpx
 
 from .._exceptions import APIConnectionError, ClientClosedError, DifyError
+from .._hooks import in_scope
 from ..types.events import RunIds, UnknownEvent
 from ._decoder import Decoder, assemble
 from ._sse import EventTooLarge, Framer
@@ -49,6 +50,7 @@ class _StreamBase(RunIds):
         "_last_event",
         "_lease",
         "_lock",
+        "_on_end",
         "_pending",
         "_reading",
         "response",
@@ -80,7 +82,23 @@ class _StreamBase(RunIds):
         self._ended = False
         self._reading = False
         self._lock = threading.Lock()
+        self._on_end: tuple[Any, ...] | None = None
         lease.watch(self)
+
+    # -- the call's end (hook point on-end) --------------------------------------------------
+
+    def _end_with(self, ep: Endpoint, handlers: tuple[Any, ...], data: dict[Any, Any]) -> None:
+        """Run ``handlers`` once, when this stream ends, fails or is closed."""
+        self._on_end = (ep, handlers, data)
+
+    def _over(self, error: BaseException | None) -> None:
+        with self._lock:
+            ending, self._on_end = self._on_end, None
+        if ending is not None:
+            ep, handlers, data = ending
+            with in_scope(data):  # the handlers see the dict of the call that made the stream
+                for handler in handlers:
+                    handler(ep, self, error)
 
     # -- what arrived ----------------------------------------------------------------------
 
@@ -245,17 +263,23 @@ class Stream(_StreamBase, Generic[E]):
                     return
                 if self._pending:
                     return
-        except BaseException:
+        except BaseException as exc:
             self._ended = True
+            if self._on_end is not None:
+                self._over(exc)
             raise
         finally:
             if self._end_read():
                 lease.close()
+            if self._ended and self._on_end is not None:
+                self._over(self._error)
 
     def close(self) -> None:
         """Close the connection; from another thread, the read in progress ends at once."""
         if not self._close_request():
             self._lease.close()
+        if self._on_end is not None:
+            self._over(None)
 
     def collect(self) -> Any:
         """Read the whole stream and return the operation's blocking-mode answer."""
@@ -356,17 +380,23 @@ class AsyncStream(_StreamBase, Generic[E]):
                     return
                 if self._pending:
                     return
-        except BaseException:
+        except BaseException as exc:
             self._ended = True  # cancelled or failed mid-read: nothing more will be read
+            if self._on_end is not None:
+                self._over(exc)
             raise
         finally:
             if self._end_read():
                 await lease.aclose()
+            if self._ended and self._on_end is not None:
+                self._over(self._error)
 
     async def close(self) -> None:
         """Close the connection; from another thread, the read in progress ends at once."""
         if not self._close_request():
             await self._lease.aclose()
+        if self._on_end is not None:
+            self._over(None)
 
     async def aclose(self) -> None:
         await self.close()
