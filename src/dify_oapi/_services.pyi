@@ -453,1807 +453,13445 @@ class WorkflowRunByIdRequestStreamArgs(CallOptions, total=False):
 
 class SendOp(Protocol):
     @overload
-    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
+    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive.
+
+        ``POST /chat-messages``; by name: ``client.call('chat.send')``.
+
+        Args:
+            request: a ChatRequest, instead of the keyword fields.
+            query (str, required)
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            conversation_id (str | UnsetType, optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            auto_generate_name (bool | UnsetType, optional)
+            workflow_id (str | UnsetType, optional)
+            stream: True for a Stream[ChatEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled ChatResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChatResponse
+            Stream[ChatEvent], with stream=True.
+            RawResponse[ChatResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]: ...
+    def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns Stream[ChatEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]: ...
+    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]:
+        """Send a message; stream=True yields events as they arrive. Returns RawResponse[ChatResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
+    def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
+    def __call__(self, request: ChatRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse | Stream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse | Stream[ChatEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> Stream[ChatEvent]: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]: ...
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> Stream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns Stream[ChatEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]:
+        """Send a message; stream=True yields events as they arrive. Returns RawResponse[ChatResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse | Stream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse | Stream[ChatEvent]; the first overload documents every argument."""
 
 class StopOp(Protocol):
     @overload
-    def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Stop a streaming answer by its task id.
+
+        ``POST /chat-messages/{task_id}/stop``; by name: ``client.call('chat.stop')``.
+
+        Args:
+            request: a StopRequest, instead of the keyword fields.
+            task_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Stop a streaming answer by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult:
+        """Stop a streaming answer by its task id. Returns SimpleResult; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]:
+        """Stop a streaming answer by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class GetSuggestedOp(Protocol):
     @overload
-    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions: ...
+    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions:
+        """Suggested follow-up questions for a message.
+
+        ``GET /messages/{message_id}/suggested``; by name: ``client.call('chat.get_suggested')``.
+
+        Args:
+            request: a SuggestedRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SuggestedQuestions
+            RawResponse[SuggestedQuestions], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]: ...
+    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]:
+        """Suggested follow-up questions for a message. Returns RawResponse[SuggestedQuestions]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions:
+        """Suggested follow-up questions for a message. Returns SuggestedQuestions; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]:
+        """Suggested follow-up questions for a message. Returns RawResponse[SuggestedQuestions]; the first overload documents every argument."""
 
 class StreamEventsOp(Protocol):
     @overload
-    def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]: ...
+    def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]:
+        """Re-attach to a chatflow run's event stream (after a pause or a dropped connection).
+
+        ``GET /workflow/{workflow_run_id}/events``; by name: ``client.call('chat.stream_events')``.
+
+        Args:
+            request: a WorkflowEventsRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            user (str, required)
+            include_state_snapshot (bool | UnsetType, optional)
+            continue_on_pause (bool | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Stream[ChatEvent]: the events as they arrive.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> Stream[ChatEvent]: ...
+    def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> Stream[ChatEvent]:
+        """Re-attach to a chatflow run's event stream (after a pause or a dropped connection). Returns Stream[ChatEvent]; the first overload documents every argument."""
 
 class ListAnnotationsOp(Protocol):
     @overload
-    def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationList: ...
+    def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword.
+
+        ``GET /apps/annotations``; by name: ``client.call('chat.list_annotations')``.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationList
+            RawResponse[AnnotationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationList]: ...
+    def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AnnotationList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword. Returns AnnotationList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListAnnotationsRequestArgs]) -> RawResponse[AnnotationList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListAnnotationsRequestArgs]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
 
 class IterAnnotationsOp(Protocol):
     @overload
-    def __call__(self, request: ListAnnotationsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Annotation]: ...
+    def __call__(self, request: ListAnnotationsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Annotation]:
+        """Every item of every page of ``chat.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> Iterator[Annotation]: ...
+    def __call__(self, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> Iterator[Annotation]:
+        """Every item of every page of ``chat.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class CreateAnnotationOp(Protocol):
     @overload
-    def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation: ...
+    def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with).
+
+        ``POST /apps/annotations``; by name: ``client.call('chat.create_annotation')``.
+
+        Args:
+            request: a CreateAnnotationRequest, instead of the keyword fields.
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]: ...
+    def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateAnnotationRequestArgs]) -> Annotation: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateAnnotationRequestArgs]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with). Returns Annotation; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateAnnotationRequestArgs]) -> RawResponse[Annotation]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
 
 class UpdateAnnotationOp(Protocol):
     @overload
-    def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation: ...
+    def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Replace an annotation's question and answer.
+
+        ``PUT /apps/annotations/{annotation_id}``; by name: ``client.call('chat.update_annotation')``.
+
+        Args:
+            request: a UpdateAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]: ...
+    def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> Annotation: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> Annotation:
+        """Replace an annotation's question and answer. Returns Annotation; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> RawResponse[Annotation]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
 
 class DeleteAnnotationOp(Protocol):
     @overload
-    def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete an annotation and its hit history.
+
+        ``DELETE /apps/annotations/{annotation_id}``; by name: ``client.call('chat.delete_annotation')``.
+
+        Args:
+            request: a DeleteAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> None:
+        """Delete an annotation and its hit history. Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
 
 class UpdateAnnotationReplyOp(Protocol):
     @overload
-    def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJob: ...
+    def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll.
+
+        ``POST /apps/annotation-reply/{action}``; by name: ``client.call('chat.update_annotation_reply')``.
+
+        Args:
+            request: a AnnotationReplyRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            score_threshold (float, required)
+            embedding_provider_name (str, required)
+            embedding_model_name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJob
+            RawResponse[AnnotationReplyJob], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJob]: ...
+    def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyRequestArgs]) -> AnnotationReplyJob: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyRequestArgs]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll. Returns AnnotationReplyJob; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyRequestArgs]) -> RawResponse[AnnotationReplyJob]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyRequestArgs]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
 
 class GetAnnotationReplyStatusOp(Protocol):
     @overload
-    def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJobStatus: ...
+    def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job.
+
+        ``GET /apps/annotation-reply/{action}/status/{job_id}``; by name: ``client.call('chat.get_annotation_reply_status')``.
+
+        Args:
+            request: a AnnotationReplyStatusRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            job_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJobStatus
+            RawResponse[AnnotationReplyJobStatus], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJobStatus]: ...
+    def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> AnnotationReplyJobStatus: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job. Returns AnnotationReplyJobStatus; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> RawResponse[AnnotationReplyJobStatus]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
 
 class ListConversationsOp(Protocol):
     @overload
-    def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationList: ...
+    def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationList:
+        """List the user's conversations, most recently updated first.
+
+        ``GET /conversations``; by name: ``client.call('chat.list_conversations')``.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationList
+            RawResponse[ConversationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationList]: ...
+    def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationList]:
+        """List the user's conversations, most recently updated first. Returns RawResponse[ConversationList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationsRequestArgs]) -> ConversationList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationsRequestArgs]) -> ConversationList:
+        """List the user's conversations, most recently updated first. Returns ConversationList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationsRequestArgs]) -> RawResponse[ConversationList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationsRequestArgs]) -> RawResponse[ConversationList]:
+        """List the user's conversations, most recently updated first. Returns RawResponse[ConversationList]; the first overload documents every argument."""
 
 class IterConversationsOp(Protocol):
     @overload
-    def __call__(self, request: ListConversationsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Conversation]: ...
+    def __call__(self, request: ListConversationsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Conversation]:
+        """Every item of every page of ``chat.list_conversations``, fetched as the iteration needs them.
+
+        List the user's conversations, most recently updated first.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Conversation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListConversationsRequestArgs]) -> Iterator[Conversation]: ...
+    def __call__(self, **kwargs: Unpack[ListConversationsRequestArgs]) -> Iterator[Conversation]:
+        """Every item of every page of ``chat.list_conversations``, fetched as the iteration needs them.
+
+        List the user's conversations, most recently updated first.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Conversation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class ListMessagesOp(Protocol):
     @overload
-    def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MessageList: ...
+    def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MessageList:
+        """A conversation's message history, paged backwards from the newest.
+
+        ``GET /messages``; by name: ``client.call('chat.list_messages')``.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MessageList
+            RawResponse[MessageList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MessageList]: ...
+    def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MessageList]:
+        """A conversation's message history, paged backwards from the newest. Returns RawResponse[MessageList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListMessagesRequestArgs]) -> MessageList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListMessagesRequestArgs]) -> MessageList:
+        """A conversation's message history, paged backwards from the newest. Returns MessageList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListMessagesRequestArgs]) -> RawResponse[MessageList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListMessagesRequestArgs]) -> RawResponse[MessageList]:
+        """A conversation's message history, paged backwards from the newest. Returns RawResponse[MessageList]; the first overload documents every argument."""
 
 class IterMessagesOp(Protocol):
     @overload
-    def __call__(self, request: ListMessagesRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[ConversationMessage]: ...
+    def __call__(self, request: ListMessagesRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[ConversationMessage]:
+        """Every item of every page of ``chat.list_messages``, fetched as the iteration needs them.
+
+        A conversation's message history, paged backwards from the newest.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ConversationMessage]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListMessagesRequestArgs]) -> Iterator[ConversationMessage]: ...
+    def __call__(self, **kwargs: Unpack[ListMessagesRequestArgs]) -> Iterator[ConversationMessage]:
+        """Every item of every page of ``chat.list_messages``, fetched as the iteration needs them.
+
+        A conversation's message history, paged backwards from the newest.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ConversationMessage]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class ListConversationVariablesOp(Protocol):
     @overload
-    def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariableList: ...
+    def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariableList:
+        """A conversation's variables and their current values.
+
+        ``GET /conversations/{conversation_id}/variables``; by name: ``client.call('chat.list_conversation_variables')``.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationVariableList
+            RawResponse[ConversationVariableList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariableList]: ...
+    def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariableList]:
+        """A conversation's variables and their current values. Returns RawResponse[ConversationVariableList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> ConversationVariableList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> ConversationVariableList:
+        """A conversation's variables and their current values. Returns ConversationVariableList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> RawResponse[ConversationVariableList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> RawResponse[ConversationVariableList]:
+        """A conversation's variables and their current values. Returns RawResponse[ConversationVariableList]; the first overload documents every argument."""
 
 class IterConversationVariablesOp(Protocol):
     @overload
-    def __call__(self, request: ListConversationVariablesRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[ConversationVariable]: ...
+    def __call__(self, request: ListConversationVariablesRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[ConversationVariable]:
+        """Every item of every page of ``chat.list_conversation_variables``, fetched as the iteration needs them.
+
+        A conversation's variables and their current values.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ConversationVariable]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> Iterator[ConversationVariable]: ...
+    def __call__(self, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> Iterator[ConversationVariable]:
+        """Every item of every page of ``chat.list_conversation_variables``, fetched as the iteration needs them.
+
+        A conversation's variables and their current values.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ConversationVariable]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class UpdateConversationVariableOp(Protocol):
     @overload
-    def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariable: ...
+    def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariable:
+        """Set a conversation variable's value (of the variable's type).
+
+        ``PUT /conversations/{conversation_id}/variables/{variable_id}``; by name: ``client.call('chat.update_conversation_variable')``.
+
+        Args:
+            request: a UpdateConversationVariableRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            variable_id (str, required)
+            value (Any, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationVariable
+            RawResponse[ConversationVariable], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariable]: ...
+    def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariable]:
+        """Set a conversation variable's value (of the variable's type). Returns RawResponse[ConversationVariable]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> ConversationVariable: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> ConversationVariable:
+        """Set a conversation variable's value (of the variable's type). Returns ConversationVariable; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> RawResponse[ConversationVariable]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> RawResponse[ConversationVariable]:
+        """Set a conversation variable's value (of the variable's type). Returns RawResponse[ConversationVariable]; the first overload documents every argument."""
 
 class RenameConversationOp(Protocol):
     @overload
-    def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Conversation: ...
+    def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Conversation:
+        """Rename a conversation, or have its name generated.
+
+        ``POST /conversations/{conversation_id}/name``; by name: ``client.call('chat.rename_conversation')``.
+
+        Args:
+            request: a RenameConversationRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            name (str | UnsetType, optional)
+            auto_generate (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Conversation
+            RawResponse[Conversation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Conversation]: ...
+    def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Conversation]:
+        """Rename a conversation, or have its name generated. Returns RawResponse[Conversation]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RenameConversationRequestArgs]) -> Conversation: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RenameConversationRequestArgs]) -> Conversation:
+        """Rename a conversation, or have its name generated. Returns Conversation; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RenameConversationRequestArgs]) -> RawResponse[Conversation]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RenameConversationRequestArgs]) -> RawResponse[Conversation]:
+        """Rename a conversation, or have its name generated. Returns RawResponse[Conversation]; the first overload documents every argument."""
 
 class DeleteConversationOp(Protocol):
     @overload
-    def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a conversation.
+
+        ``DELETE /conversations/{conversation_id}``; by name: ``client.call('chat.delete_conversation')``.
+
+        Args:
+            request: a DeleteConversationRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a conversation. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteConversationRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteConversationRequestArgs]) -> None:
+        """Delete a conversation. Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteConversationRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteConversationRequestArgs]) -> RawResponse[None]:
+        """Delete a conversation. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AudioToTextOp(Protocol):
     @overload
-    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse: ...
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('chat.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]: ...
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
 
 class TextToAudioOp(Protocol):
     @overload
-    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes: ...
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('chat.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream: ...
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
     @overload
-    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]: ...
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes: ...
+    def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> BinaryStream: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]: ...
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
 
 class SubmitFeedbackOp(Protocol):
     @overload
-    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('chat.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class ListFeedbacksOp(Protocol):
     @overload
-    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks: ...
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('chat.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]: ...
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
 
 class IterFeedbacksOp(Protocol):
     @overload
-    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Feedback]: ...
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Feedback]:
+        """Every item of every page of ``chat.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> Iterator[Feedback]: ...
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> Iterator[Feedback]:
+        """Every item of every page of ``chat.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class UploadFileOp(Protocol):
     @overload
-    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile: ...
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('chat.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]: ...
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
 
 class GetInfoOp(Protocol):
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('chat.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
 
 class GetParametersOp(Protocol):
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('chat.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
 
 class GetMetaOp(Protocol):
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('chat.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
 
 class GetSiteOp(Protocol):
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('chat.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
 
 class GetEndUserOp(Protocol):
     @overload
-    def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser: ...
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('chat.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]: ...
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
 
 class PreviewFileOp(Protocol):
     @overload
-    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes: ...
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('chat.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream: ...
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
     @overload
-    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]: ...
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes: ...
+    def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> BinaryStream: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]: ...
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
+
+class ChatflowSendOp(Protocol):
+    @overload
+    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive.
+
+        ``POST /chat-messages``; by name: ``client.call('chatflow.send')``.
+
+        Args:
+            request: a ChatRequest, instead of the keyword fields.
+            query (str, required)
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            conversation_id (str | UnsetType, optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            auto_generate_name (bool | UnsetType, optional)
+            workflow_id (str | UnsetType, optional)
+            stream: True for a Stream[ChatEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled ChatResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChatResponse
+            Stream[ChatEvent], with stream=True.
+            RawResponse[ChatResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns Stream[ChatEvent]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]:
+        """Send a message; stream=True yields events as they arrive. Returns RawResponse[ChatResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: ChatRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse | Stream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse | Stream[ChatEvent]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> Stream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns Stream[ChatEvent]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]:
+        """Send a message; stream=True yields events as they arrive. Returns RawResponse[ChatResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse | Stream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse | Stream[ChatEvent]; the first overload documents every argument."""
+
+class ChatflowStopOp(Protocol):
+    @overload
+    def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Stop a streaming answer by its task id.
+
+        ``POST /chat-messages/{task_id}/stop``; by name: ``client.call('chatflow.stop')``.
+
+        Args:
+            request: a StopRequest, instead of the keyword fields.
+            task_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Stop a streaming answer by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult:
+        """Stop a streaming answer by its task id. Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]:
+        """Stop a streaming answer by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class ChatflowGetSuggestedOp(Protocol):
+    @overload
+    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions:
+        """Suggested follow-up questions for a message.
+
+        ``GET /messages/{message_id}/suggested``; by name: ``client.call('chatflow.get_suggested')``.
+
+        Args:
+            request: a SuggestedRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SuggestedQuestions
+            RawResponse[SuggestedQuestions], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]:
+        """Suggested follow-up questions for a message. Returns RawResponse[SuggestedQuestions]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions:
+        """Suggested follow-up questions for a message. Returns SuggestedQuestions; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]:
+        """Suggested follow-up questions for a message. Returns RawResponse[SuggestedQuestions]; the first overload documents every argument."""
+
+class ChatflowStreamEventsOp(Protocol):
+    @overload
+    def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[ChatEvent]:
+        """Re-attach to a chatflow run's event stream (after a pause or a dropped connection).
+
+        ``GET /workflow/{workflow_run_id}/events``; by name: ``client.call('chatflow.stream_events')``.
+
+        Args:
+            request: a WorkflowEventsRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            user (str, required)
+            include_state_snapshot (bool | UnsetType, optional)
+            continue_on_pause (bool | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Stream[ChatEvent]: the events as they arrive.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> Stream[ChatEvent]:
+        """Re-attach to a chatflow run's event stream (after a pause or a dropped connection). Returns Stream[ChatEvent]; the first overload documents every argument."""
+
+class ChatflowListAnnotationsOp(Protocol):
+    @overload
+    def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword.
+
+        ``GET /apps/annotations``; by name: ``client.call('chatflow.list_annotations')``.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationList
+            RawResponse[AnnotationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword. Returns AnnotationList; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListAnnotationsRequestArgs]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
+
+class ChatflowIterAnnotationsOp(Protocol):
+    @overload
+    def __call__(self, request: ListAnnotationsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Annotation]:
+        """Every item of every page of ``chatflow.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> Iterator[Annotation]:
+        """Every item of every page of ``chatflow.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class ChatflowCreateAnnotationOp(Protocol):
+    @overload
+    def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with).
+
+        ``POST /apps/annotations``; by name: ``client.call('chatflow.create_annotation')``.
+
+        Args:
+            request: a CreateAnnotationRequest, instead of the keyword fields.
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateAnnotationRequestArgs]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with). Returns Annotation; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
+
+class ChatflowUpdateAnnotationOp(Protocol):
+    @overload
+    def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Replace an annotation's question and answer.
+
+        ``PUT /apps/annotations/{annotation_id}``; by name: ``client.call('chatflow.update_annotation')``.
+
+        Args:
+            request: a UpdateAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> Annotation:
+        """Replace an annotation's question and answer. Returns Annotation; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
+
+class ChatflowDeleteAnnotationOp(Protocol):
+    @overload
+    def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete an annotation and its hit history.
+
+        ``DELETE /apps/annotations/{annotation_id}``; by name: ``client.call('chatflow.delete_annotation')``.
+
+        Args:
+            request: a DeleteAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> None:
+        """Delete an annotation and its hit history. Returns None; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
+
+class ChatflowUpdateAnnotationReplyOp(Protocol):
+    @overload
+    def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll.
+
+        ``POST /apps/annotation-reply/{action}``; by name: ``client.call('chatflow.update_annotation_reply')``.
+
+        Args:
+            request: a AnnotationReplyRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            score_threshold (float, required)
+            embedding_provider_name (str, required)
+            embedding_model_name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJob
+            RawResponse[AnnotationReplyJob], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyRequestArgs]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll. Returns AnnotationReplyJob; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyRequestArgs]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
+
+class ChatflowGetAnnotationReplyStatusOp(Protocol):
+    @overload
+    def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job.
+
+        ``GET /apps/annotation-reply/{action}/status/{job_id}``; by name: ``client.call('chatflow.get_annotation_reply_status')``.
+
+        Args:
+            request: a AnnotationReplyStatusRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            job_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJobStatus
+            RawResponse[AnnotationReplyJobStatus], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job. Returns AnnotationReplyJobStatus; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
+
+class ChatflowListConversationsOp(Protocol):
+    @overload
+    def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationList:
+        """List the user's conversations, most recently updated first.
+
+        ``GET /conversations``; by name: ``client.call('chatflow.list_conversations')``.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationList
+            RawResponse[ConversationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationList]:
+        """List the user's conversations, most recently updated first. Returns RawResponse[ConversationList]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationsRequestArgs]) -> ConversationList:
+        """List the user's conversations, most recently updated first. Returns ConversationList; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationsRequestArgs]) -> RawResponse[ConversationList]:
+        """List the user's conversations, most recently updated first. Returns RawResponse[ConversationList]; the first overload documents every argument."""
+
+class ChatflowIterConversationsOp(Protocol):
+    @overload
+    def __call__(self, request: ListConversationsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Conversation]:
+        """Every item of every page of ``chatflow.list_conversations``, fetched as the iteration needs them.
+
+        List the user's conversations, most recently updated first.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Conversation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListConversationsRequestArgs]) -> Iterator[Conversation]:
+        """Every item of every page of ``chatflow.list_conversations``, fetched as the iteration needs them.
+
+        List the user's conversations, most recently updated first.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Conversation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class ChatflowListMessagesOp(Protocol):
+    @overload
+    def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MessageList:
+        """A conversation's message history, paged backwards from the newest.
+
+        ``GET /messages``; by name: ``client.call('chatflow.list_messages')``.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MessageList
+            RawResponse[MessageList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MessageList]:
+        """A conversation's message history, paged backwards from the newest. Returns RawResponse[MessageList]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListMessagesRequestArgs]) -> MessageList:
+        """A conversation's message history, paged backwards from the newest. Returns MessageList; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListMessagesRequestArgs]) -> RawResponse[MessageList]:
+        """A conversation's message history, paged backwards from the newest. Returns RawResponse[MessageList]; the first overload documents every argument."""
+
+class ChatflowIterMessagesOp(Protocol):
+    @overload
+    def __call__(self, request: ListMessagesRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[ConversationMessage]:
+        """Every item of every page of ``chatflow.list_messages``, fetched as the iteration needs them.
+
+        A conversation's message history, paged backwards from the newest.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ConversationMessage]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListMessagesRequestArgs]) -> Iterator[ConversationMessage]:
+        """Every item of every page of ``chatflow.list_messages``, fetched as the iteration needs them.
+
+        A conversation's message history, paged backwards from the newest.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ConversationMessage]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class ChatflowListConversationVariablesOp(Protocol):
+    @overload
+    def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariableList:
+        """A conversation's variables and their current values.
+
+        ``GET /conversations/{conversation_id}/variables``; by name: ``client.call('chatflow.list_conversation_variables')``.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationVariableList
+            RawResponse[ConversationVariableList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariableList]:
+        """A conversation's variables and their current values. Returns RawResponse[ConversationVariableList]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> ConversationVariableList:
+        """A conversation's variables and their current values. Returns ConversationVariableList; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> RawResponse[ConversationVariableList]:
+        """A conversation's variables and their current values. Returns RawResponse[ConversationVariableList]; the first overload documents every argument."""
+
+class ChatflowIterConversationVariablesOp(Protocol):
+    @overload
+    def __call__(self, request: ListConversationVariablesRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[ConversationVariable]:
+        """Every item of every page of ``chatflow.list_conversation_variables``, fetched as the iteration needs them.
+
+        A conversation's variables and their current values.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ConversationVariable]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> Iterator[ConversationVariable]:
+        """Every item of every page of ``chatflow.list_conversation_variables``, fetched as the iteration needs them.
+
+        A conversation's variables and their current values.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ConversationVariable]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class ChatflowUpdateConversationVariableOp(Protocol):
+    @overload
+    def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariable:
+        """Set a conversation variable's value (of the variable's type).
+
+        ``PUT /conversations/{conversation_id}/variables/{variable_id}``; by name: ``client.call('chatflow.update_conversation_variable')``.
+
+        Args:
+            request: a UpdateConversationVariableRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            variable_id (str, required)
+            value (Any, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationVariable
+            RawResponse[ConversationVariable], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariable]:
+        """Set a conversation variable's value (of the variable's type). Returns RawResponse[ConversationVariable]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> ConversationVariable:
+        """Set a conversation variable's value (of the variable's type). Returns ConversationVariable; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> RawResponse[ConversationVariable]:
+        """Set a conversation variable's value (of the variable's type). Returns RawResponse[ConversationVariable]; the first overload documents every argument."""
+
+class ChatflowRenameConversationOp(Protocol):
+    @overload
+    def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Conversation:
+        """Rename a conversation, or have its name generated.
+
+        ``POST /conversations/{conversation_id}/name``; by name: ``client.call('chatflow.rename_conversation')``.
+
+        Args:
+            request: a RenameConversationRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            name (str | UnsetType, optional)
+            auto_generate (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Conversation
+            RawResponse[Conversation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Conversation]:
+        """Rename a conversation, or have its name generated. Returns RawResponse[Conversation]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RenameConversationRequestArgs]) -> Conversation:
+        """Rename a conversation, or have its name generated. Returns Conversation; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RenameConversationRequestArgs]) -> RawResponse[Conversation]:
+        """Rename a conversation, or have its name generated. Returns RawResponse[Conversation]; the first overload documents every argument."""
+
+class ChatflowDeleteConversationOp(Protocol):
+    @overload
+    def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a conversation.
+
+        ``DELETE /conversations/{conversation_id}``; by name: ``client.call('chatflow.delete_conversation')``.
+
+        Args:
+            request: a DeleteConversationRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a conversation. Returns RawResponse[None]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteConversationRequestArgs]) -> None:
+        """Delete a conversation. Returns None; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteConversationRequestArgs]) -> RawResponse[None]:
+        """Delete a conversation. Returns RawResponse[None]; the first overload documents every argument."""
 
 class GetHumanInputFormOp(Protocol):
     @overload
-    def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> HumanInputForm: ...
+    def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> HumanInputForm:
+        """The contents of a paused human-input form.
+
+        ``GET /form/human_input/{form_token}``; by name: ``client.call('chatflow.get_human_input_form')``.
+
+        Args:
+            request: a HumanInputFormRequest, instead of the keyword fields.
+            form_token (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            HumanInputForm
+            RawResponse[HumanInputForm], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[HumanInputForm]: ...
+    def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[HumanInputForm]:
+        """The contents of a paused human-input form. Returns RawResponse[HumanInputForm]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[HumanInputFormRequestArgs]) -> HumanInputForm: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[HumanInputFormRequestArgs]) -> HumanInputForm:
+        """The contents of a paused human-input form. Returns HumanInputForm; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[HumanInputFormRequestArgs]) -> RawResponse[HumanInputForm]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[HumanInputFormRequestArgs]) -> RawResponse[HumanInputForm]:
+        """The contents of a paused human-input form. Returns RawResponse[HumanInputForm]; the first overload documents every argument."""
 
 class SubmitHumanInputFormOp(Protocol):
     @overload
-    def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Answer a human-input form; the run resumes (follow it with stream_events).
+
+        ``POST /form/human_input/{form_token}``; by name: ``client.call('chatflow.submit_human_input_form')``.
+
+        Args:
+            request: a SubmitHumanInputFormRequest, instead of the keyword fields.
+            form_token (str, required)
+            inputs (dict[str, Any], required)
+            action (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> None:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> RawResponse[None]:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns RawResponse[None]; the first overload documents every argument."""
 
 class GetRunOp(Protocol):
     @overload
-    def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunDetail: ...
+    def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunDetail:
+        """A workflow run's status, inputs, outputs and metrics.
+
+        ``GET /workflows/run/{workflow_run_id}``; by name: ``client.call('chatflow.get_run')``.
+
+        Args:
+            request: a GetWorkflowRunRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunDetail
+            RawResponse[WorkflowRunDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunDetail]: ...
+    def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunDetail]:
+        """A workflow run's status, inputs, outputs and metrics. Returns RawResponse[WorkflowRunDetail]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> WorkflowRunDetail: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> WorkflowRunDetail:
+        """A workflow run's status, inputs, outputs and metrics. Returns WorkflowRunDetail; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> RawResponse[WorkflowRunDetail]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> RawResponse[WorkflowRunDetail]:
+        """A workflow run's status, inputs, outputs and metrics. Returns RawResponse[WorkflowRunDetail]; the first overload documents every argument."""
 
 class ListLogsOp(Protocol):
     @overload
-    def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowLogList: ...
+    def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowLogList:
+        """List past workflow runs (one summary per run).
+
+        ``GET /workflows/logs``; by name: ``client.call('chatflow.list_logs')``.
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowLogList
+            RawResponse[WorkflowLogList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowLogList]: ...
+    def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowLogList]:
+        """List past workflow runs (one summary per run). Returns RawResponse[WorkflowLogList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> WorkflowLogList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> WorkflowLogList:
+        """List past workflow runs (one summary per run). Returns WorkflowLogList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> RawResponse[WorkflowLogList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> RawResponse[WorkflowLogList]:
+        """List past workflow runs (one summary per run). Returns RawResponse[WorkflowLogList]; the first overload documents every argument."""
 
 class IterLogsOp(Protocol):
     @overload
-    def __call__(self, request: ListWorkflowLogsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[WorkflowLog]: ...
+    def __call__(self, request: ListWorkflowLogsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[WorkflowLog]:
+        """Every item of every page of ``chatflow.list_logs``, fetched as the iteration needs them.
+
+        List past workflow runs (one summary per run).
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[WorkflowLog]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> Iterator[WorkflowLog]: ...
+    def __call__(self, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> Iterator[WorkflowLog]:
+        """Every item of every page of ``chatflow.list_logs``, fetched as the iteration needs them.
+
+        List past workflow runs (one summary per run).
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[WorkflowLog]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class ChatflowAudioToTextOp(Protocol):
+    @overload
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('chatflow.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+
+class ChatflowTextToAudioOp(Protocol):
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('chatflow.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
+
+class ChatflowSubmitFeedbackOp(Protocol):
+    @overload
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('chatflow.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class ChatflowListFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('chatflow.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+
+class ChatflowIterFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Feedback]:
+        """Every item of every page of ``chatflow.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> Iterator[Feedback]:
+        """Every item of every page of ``chatflow.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class ChatflowUploadFileOp(Protocol):
+    @overload
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('chatflow.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+
+class ChatflowGetInfoOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('chatflow.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
+
+class ChatflowGetParametersOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('chatflow.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
+
+class ChatflowGetMetaOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('chatflow.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
+
+class ChatflowGetSiteOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('chatflow.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
+
+class ChatflowGetEndUserOp(Protocol):
+    @overload
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('chatflow.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+
+class ChatflowPreviewFileOp(Protocol):
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('chatflow.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
 
 class WaitForRunOp(Protocol):
-    def __call__(self, **kwargs: Unpack[GetWorkflowRunRequestArgsWait]) -> WorkflowRunDetail: ...
+    def __call__(self, **kwargs: Unpack[GetWorkflowRunRequestArgsWait]) -> WorkflowRunDetail:
+        """Poll a workflow run until it has finished (succeeded, failed, stopped or paused).
+
+        Polls ``chatflow.get_run`` until the status is settled.
+
+        Args:
+            workflow_run_id (str, required)
+            timeout: seconds to wait in all (default 1200).
+            poll_interval: seconds between polls (default 1).
+            raise_on_failure: raise WaiterFailedError on a failed status (default True).
+            api_key, max_retries, extra_headers: as for every call.
+
+        Returns:
+            WorkflowRunDetail: the last answer polled.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+            WaiterFailedError: the status says it failed.
+            WaiterTimeoutError: not settled within ``timeout``.
+        """
+
+class CompletionListAnnotationsOp(Protocol):
+    @overload
+    def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword.
+
+        ``GET /apps/annotations``; by name: ``client.call('completion.list_annotations')``.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationList
+            RawResponse[AnnotationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword. Returns AnnotationList; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListAnnotationsRequestArgs]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
+
+class CompletionIterAnnotationsOp(Protocol):
+    @overload
+    def __call__(self, request: ListAnnotationsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Annotation]:
+        """Every item of every page of ``completion.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> Iterator[Annotation]:
+        """Every item of every page of ``completion.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class CompletionCreateAnnotationOp(Protocol):
+    @overload
+    def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with).
+
+        ``POST /apps/annotations``; by name: ``client.call('completion.create_annotation')``.
+
+        Args:
+            request: a CreateAnnotationRequest, instead of the keyword fields.
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateAnnotationRequestArgs]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with). Returns Annotation; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
+
+class CompletionUpdateAnnotationOp(Protocol):
+    @overload
+    def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Replace an annotation's question and answer.
+
+        ``PUT /apps/annotations/{annotation_id}``; by name: ``client.call('completion.update_annotation')``.
+
+        Args:
+            request: a UpdateAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> Annotation:
+        """Replace an annotation's question and answer. Returns Annotation; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
+
+class CompletionDeleteAnnotationOp(Protocol):
+    @overload
+    def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete an annotation and its hit history.
+
+        ``DELETE /apps/annotations/{annotation_id}``; by name: ``client.call('completion.delete_annotation')``.
+
+        Args:
+            request: a DeleteAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> None:
+        """Delete an annotation and its hit history. Returns None; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
+
+class CompletionUpdateAnnotationReplyOp(Protocol):
+    @overload
+    def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll.
+
+        ``POST /apps/annotation-reply/{action}``; by name: ``client.call('completion.update_annotation_reply')``.
+
+        Args:
+            request: a AnnotationReplyRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            score_threshold (float, required)
+            embedding_provider_name (str, required)
+            embedding_model_name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJob
+            RawResponse[AnnotationReplyJob], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyRequestArgs]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll. Returns AnnotationReplyJob; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyRequestArgs]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
+
+class CompletionGetAnnotationReplyStatusOp(Protocol):
+    @overload
+    def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job.
+
+        ``GET /apps/annotation-reply/{action}/status/{job_id}``; by name: ``client.call('completion.get_annotation_reply_status')``.
+
+        Args:
+            request: a AnnotationReplyStatusRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            job_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJobStatus
+            RawResponse[AnnotationReplyJobStatus], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job. Returns AnnotationReplyJobStatus; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
+
+class CompletionAudioToTextOp(Protocol):
+    @overload
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('completion.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+
+class CompletionTextToAudioOp(Protocol):
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('completion.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
+
+class CompletionSubmitFeedbackOp(Protocol):
+    @overload
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('completion.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class CompletionListFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('completion.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+
+class CompletionIterFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Feedback]:
+        """Every item of every page of ``completion.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> Iterator[Feedback]:
+        """Every item of every page of ``completion.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class CompletionUploadFileOp(Protocol):
+    @overload
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('completion.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+
+class CompletionGetInfoOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('completion.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
+
+class CompletionGetParametersOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('completion.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
+
+class CompletionGetMetaOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('completion.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
+
+class CompletionGetSiteOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('completion.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
+
+class CompletionGetEndUserOp(Protocol):
+    @overload
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('completion.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+
+class CompletionPreviewFileOp(Protocol):
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('completion.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
 
 class CompletionSendOp(Protocol):
     @overload
-    def __call__(self, request: CompletionRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> CompletionResponse: ...
+    def __call__(self, request: CompletionRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> CompletionResponse:
+        """Generate text; stream=True yields events as they arrive.
+
+        ``POST /completion-messages``; by name: ``client.call('completion.send')``.
+
+        Args:
+            request: a CompletionRequest, instead of the keyword fields.
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            query (str | UnsetType, optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            stream: True for a Stream[CompletionEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled CompletionResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            CompletionResponse
+            Stream[CompletionEvent], with stream=True.
+            RawResponse[CompletionResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: CompletionRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[CompletionEvent]: ...
+    def __call__(self, request: CompletionRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[CompletionEvent]:
+        """Generate text; stream=True yields events as they arrive. Returns Stream[CompletionEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: CompletionRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[CompletionResponse]: ...
+    def __call__(self, request: CompletionRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[CompletionResponse]:
+        """Generate text; stream=True yields events as they arrive. Returns RawResponse[CompletionResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: CompletionRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> CompletionResponse: ...
+    def __call__(self, request: CompletionRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> CompletionResponse:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse: ...
+    def __call__(self, request: CompletionRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> CompletionResponse | Stream[CompletionEvent]:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse | Stream[CompletionEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> Stream[CompletionEvent]: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> RawResponse[CompletionResponse]: ...
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> Stream[CompletionEvent]:
+        """Generate text; stream=True yields events as they arrive. Returns Stream[CompletionEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> RawResponse[CompletionResponse]:
+        """Generate text; stream=True yields events as they arrive. Returns RawResponse[CompletionResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse | Stream[CompletionEvent]:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse | Stream[CompletionEvent]; the first overload documents every argument."""
+
+class CompletionStopOp(Protocol):
+    @overload
+    def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Stop a streaming generation by its task id.
+
+        ``POST /completion-messages/{task_id}/stop``; by name: ``client.call('completion.stop')``.
+
+        Args:
+            request: a StopRequest, instead of the keyword fields.
+            task_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Stop a streaming generation by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult:
+        """Stop a streaming generation by its task id. Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]:
+        """Stop a streaming generation by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class DifyAudioToTextOp(Protocol):
+    @overload
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('dify.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+
+class DifyTextToAudioOp(Protocol):
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('dify.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
+
+class DifySubmitFeedbackOp(Protocol):
+    @overload
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('dify.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class DifyListFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('dify.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+
+class DifyIterFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Feedback]:
+        """Every item of every page of ``dify.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> Iterator[Feedback]:
+        """Every item of every page of ``dify.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class DifyUploadFileOp(Protocol):
+    @overload
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('dify.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+
+class DifyGetInfoOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('dify.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
+
+class DifyGetParametersOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('dify.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
+
+class DifyGetMetaOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('dify.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
+
+class DifyGetSiteOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('dify.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
+
+class DifyGetEndUserOp(Protocol):
+    @overload
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('dify.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+
+class DifyPreviewFileOp(Protocol):
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('dify.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
 
 class CreateDatasetOp(Protocol):
     @overload
-    def __call__(self, request: CreateDatasetRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset: ...
+    def __call__(self, request: CreateDatasetRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset:
+        """Create an empty knowledge base.
+
+        ``POST /datasets``; by name: ``client.call('knowledge.create_dataset')``.
+
+        Args:
+            request: a CreateDatasetRequest, instead of the keyword fields.
+            name (str, required)
+            description (str | UnsetType, optional)
+            indexing_technique (Literal['high_quality', 'economy'] | UnsetType | None, optional)
+            permission (Literal['only_me', 'all_team_members', 'partial_members'] | UnsetType, optional)
+            provider (Literal['vendor', 'external'] | UnsetType, optional)
+            embedding_model (str | UnsetType, optional)
+            embedding_model_provider (str | UnsetType, optional)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            external_knowledge_api_id (str | UnsetType, optional)
+            external_knowledge_id (str | UnsetType, optional)
+            summary_index_setting (SummaryIndexSetting | UnsetType | None, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Dataset
+            RawResponse[Dataset], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: CreateDatasetRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]: ...
+    def __call__(self, request: CreateDatasetRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]:
+        """Create an empty knowledge base. Returns RawResponse[Dataset]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDatasetRequestArgs]) -> Dataset: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDatasetRequestArgs]) -> Dataset:
+        """Create an empty knowledge base. Returns Dataset; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDatasetRequestArgs]) -> RawResponse[Dataset]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDatasetRequestArgs]) -> RawResponse[Dataset]:
+        """Create an empty knowledge base. Returns RawResponse[Dataset]; the first overload documents every argument."""
 
 class ListDatasetsOp(Protocol):
     @overload
-    def __call__(self, request: ListDatasetsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DatasetList: ...
+    def __call__(self, request: ListDatasetsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DatasetList:
+        """List knowledge bases, optionally filtered by keyword or tags.
+
+        ``GET /datasets``; by name: ``client.call('knowledge.list_datasets')``.
+
+        Args:
+            request: a ListDatasetsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            include_all (bool | UnsetType, optional)
+            tag_ids (builtins.list[str] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DatasetList
+            RawResponse[DatasetList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListDatasetsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DatasetList]: ...
+    def __call__(self, request: ListDatasetsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DatasetList]:
+        """List knowledge bases, optionally filtered by keyword or tags. Returns RawResponse[DatasetList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDatasetsRequestArgs]) -> DatasetList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDatasetsRequestArgs]) -> DatasetList:
+        """List knowledge bases, optionally filtered by keyword or tags. Returns DatasetList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDatasetsRequestArgs]) -> RawResponse[DatasetList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDatasetsRequestArgs]) -> RawResponse[DatasetList]:
+        """List knowledge bases, optionally filtered by keyword or tags. Returns RawResponse[DatasetList]; the first overload documents every argument."""
 
 class IterDatasetsOp(Protocol):
     @overload
-    def __call__(self, request: ListDatasetsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Dataset]: ...
+    def __call__(self, request: ListDatasetsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Dataset]:
+        """Every item of every page of ``knowledge.list_datasets``, fetched as the iteration needs them.
+
+        List knowledge bases, optionally filtered by keyword or tags.
+
+        Args:
+            request: a ListDatasetsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            include_all (bool | UnsetType, optional)
+            tag_ids (builtins.list[str] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Dataset]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListDatasetsRequestArgs]) -> Iterator[Dataset]: ...
+    def __call__(self, **kwargs: Unpack[ListDatasetsRequestArgs]) -> Iterator[Dataset]:
+        """Every item of every page of ``knowledge.list_datasets``, fetched as the iteration needs them.
+
+        List knowledge bases, optionally filtered by keyword or tags.
+
+        Args:
+            request: a ListDatasetsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            include_all (bool | UnsetType, optional)
+            tag_ids (builtins.list[str] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Dataset]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class GetDatasetOp(Protocol):
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset:
+        """A knowledge base's settings and statistics.
+
+        ``GET /datasets/{dataset_id}``; by name: ``client.call('knowledge.get_dataset')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Dataset
+            RawResponse[Dataset], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]:
+        """A knowledge base's settings and statistics. Returns RawResponse[Dataset]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> Dataset: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> Dataset:
+        """A knowledge base's settings and statistics. Returns Dataset; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[Dataset]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[Dataset]:
+        """A knowledge base's settings and statistics. Returns RawResponse[Dataset]; the first overload documents every argument."""
 
 class UpdateDatasetOp(Protocol):
     @overload
-    def __call__(self, request: UpdateDatasetRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset: ...
+    def __call__(self, request: UpdateDatasetRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset:
+        """Change a knowledge base; only the fields given are changed.
+
+        ``PATCH /datasets/{dataset_id}``; by name: ``client.call('knowledge.update_dataset')``.
+
+        Args:
+            request: a UpdateDatasetRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            name (str | UnsetType, optional)
+            description (str | UnsetType, optional)
+            indexing_technique (Literal['high_quality', 'economy'] | UnsetType | None, optional)
+            permission (Literal['only_me', 'all_team_members', 'partial_members'] | UnsetType, optional)
+            embedding_model (str | UnsetType, optional)
+            embedding_model_provider (str | UnsetType, optional)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            partial_member_list (builtins.list[PartialMember] | UnsetType, optional)
+            external_retrieval_model (ExternalRetrievalModel | UnsetType, optional)
+            external_knowledge_id (str | UnsetType, optional)
+            external_knowledge_api_id (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Dataset
+            RawResponse[Dataset], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateDatasetRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]: ...
+    def __call__(self, request: UpdateDatasetRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]:
+        """Change a knowledge base; only the fields given are changed. Returns RawResponse[Dataset]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDatasetRequestArgs]) -> Dataset: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDatasetRequestArgs]) -> Dataset:
+        """Change a knowledge base; only the fields given are changed. Returns Dataset; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDatasetRequestArgs]) -> RawResponse[Dataset]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDatasetRequestArgs]) -> RawResponse[Dataset]:
+        """Change a knowledge base; only the fields given are changed. Returns RawResponse[Dataset]; the first overload documents every argument."""
 
 class DeleteDatasetOp(Protocol):
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a knowledge base and all of its documents.
+
+        ``DELETE /datasets/{dataset_id}``; by name: ``client.call('knowledge.delete_dataset')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a knowledge base and all of its documents. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> None:
+        """Delete a knowledge base and all of its documents. Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[None]:
+        """Delete a knowledge base and all of its documents. Returns RawResponse[None]; the first overload documents every argument."""
 
 class RetrieveOp(Protocol):
     @overload
-    def __call__(self, request: RetrieveRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> RetrieveResponse: ...
+    def __call__(self, request: RetrieveRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> RetrieveResponse:
+        """Search a knowledge base for the chunks most relevant to a query.
+
+        ``POST /datasets/{dataset_id}/retrieve``; by name: ``client.call('knowledge.retrieve')``.
+
+        Args:
+            request: a RetrieveRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            query (str, required)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            attachment_ids (builtins.list[str] | UnsetType | None, optional)
+            external_retrieval_model (ExternalRetrievalModel | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            RetrieveResponse
+            RawResponse[RetrieveResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: RetrieveRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[RetrieveResponse]: ...
+    def __call__(self, request: RetrieveRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[RetrieveResponse]:
+        """Search a knowledge base for the chunks most relevant to a query. Returns RawResponse[RetrieveResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RetrieveRequestArgs]) -> RetrieveResponse: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RetrieveRequestArgs]) -> RetrieveResponse:
+        """Search a knowledge base for the chunks most relevant to a query. Returns RetrieveResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RetrieveRequestArgs]) -> RawResponse[RetrieveResponse]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RetrieveRequestArgs]) -> RawResponse[RetrieveResponse]:
+        """Search a knowledge base for the chunks most relevant to a query. Returns RawResponse[RetrieveResponse]; the first overload documents every argument."""
 
 class CreateDocumentByTextOp(Protocol):
     @overload
-    def __call__(self, request: CreateDocumentByTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse: ...
+    def __call__(self, request: CreateDocumentByTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Create a document from text; poll its indexing with the returned batch.
+
+        ``POST /datasets/{dataset_id}/document/create-by-text``; by name: ``client.call('knowledge.create_document_by_text')``.
+
+        Args:
+            request: a CreateDocumentByTextRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            name (str, required)
+            text (str, required)
+            indexing_technique (Literal['high_quality', 'economy'] | UnsetType, optional)
+            doc_form (Literal['text_model', 'hierarchical_model', 'qa_model'] | UnsetType, optional)
+            doc_language (str | UnsetType, optional)
+            process_rule (ProcessRule | UnsetType, optional)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            embedding_model (str | UnsetType, optional)
+            embedding_model_provider (str | UnsetType, optional)
+            original_document_id (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: CreateDocumentByTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]: ...
+    def __call__(self, request: CreateDocumentByTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Create a document from text; poll its indexing with the returned batch. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDocumentByTextRequestArgs]) -> DocumentResponse: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDocumentByTextRequestArgs]) -> DocumentResponse:
+        """Create a document from text; poll its indexing with the returned batch. Returns DocumentResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDocumentByTextRequestArgs]) -> RawResponse[DocumentResponse]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDocumentByTextRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Create a document from text; poll its indexing with the returned batch. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
 
 class CreateDocumentByFileOp(Protocol):
     @overload
-    def __call__(self, request: CreateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse: ...
+    def __call__(self, request: CreateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Create a document from a file; poll its indexing with the returned batch.
+
+        ``POST /datasets/{dataset_id}/document/create-by-file``; by name: ``client.call('knowledge.create_document_by_file')``.
+
+        Args:
+            request: a CreateDocumentByFileRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            file (FileInput, required)
+            data (DocumentSettings | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: CreateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]: ...
+    def __call__(self, request: CreateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Create a document from a file; poll its indexing with the returned batch. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDocumentByFileRequestArgs]) -> DocumentResponse: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDocumentByFileRequestArgs]) -> DocumentResponse:
+        """Create a document from a file; poll its indexing with the returned batch. Returns DocumentResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Create a document from a file; poll its indexing with the returned batch. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
 
 class ListDocumentsOp(Protocol):
     @overload
-    def __call__(self, request: ListDocumentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentList: ...
+    def __call__(self, request: ListDocumentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentList:
+        """List the documents of a knowledge base.
+
+        ``GET /datasets/{dataset_id}/documents``; by name: ``client.call('knowledge.list_documents')``.
+
+        Args:
+            request: a ListDocumentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            status (Literal['queuing', 'indexing', 'paused', 'error', 'available', 'disabled', 'archived'] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentList
+            RawResponse[DocumentList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListDocumentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentList]: ...
+    def __call__(self, request: ListDocumentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentList]:
+        """List the documents of a knowledge base. Returns RawResponse[DocumentList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDocumentsRequestArgs]) -> DocumentList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDocumentsRequestArgs]) -> DocumentList:
+        """List the documents of a knowledge base. Returns DocumentList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDocumentsRequestArgs]) -> RawResponse[DocumentList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDocumentsRequestArgs]) -> RawResponse[DocumentList]:
+        """List the documents of a knowledge base. Returns RawResponse[DocumentList]; the first overload documents every argument."""
 
 class IterDocumentsOp(Protocol):
     @overload
-    def __call__(self, request: ListDocumentsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Document]: ...
+    def __call__(self, request: ListDocumentsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Document]:
+        """Every item of every page of ``knowledge.list_documents``, fetched as the iteration needs them.
+
+        List the documents of a knowledge base.
+
+        Args:
+            request: a ListDocumentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            status (Literal['queuing', 'indexing', 'paused', 'error', 'available', 'disabled', 'archived'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Document]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListDocumentsRequestArgs]) -> Iterator[Document]: ...
+    def __call__(self, **kwargs: Unpack[ListDocumentsRequestArgs]) -> Iterator[Document]:
+        """Every item of every page of ``knowledge.list_documents``, fetched as the iteration needs them.
+
+        List the documents of a knowledge base.
+
+        Args:
+            request: a ListDocumentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            status (Literal['queuing', 'indexing', 'paused', 'error', 'available', 'disabled', 'archived'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Document]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class GetDocumentOp(Protocol):
     @overload
-    def __call__(self, request: GetDocumentRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentDetail: ...
+    def __call__(self, request: GetDocumentRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentDetail:
+        """One document with its processing rules, metadata and statistics.
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}``; by name: ``client.call('knowledge.get_document')``.
+
+        Args:
+            request: a GetDocumentRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            metadata (Literal['all', 'only', 'without'] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentDetail
+            RawResponse[DocumentDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: GetDocumentRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentDetail]: ...
+    def __call__(self, request: GetDocumentRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentDetail]:
+        """One document with its processing rules, metadata and statistics. Returns RawResponse[DocumentDetail]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetDocumentRequestArgs]) -> DocumentDetail: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetDocumentRequestArgs]) -> DocumentDetail:
+        """One document with its processing rules, metadata and statistics. Returns DocumentDetail; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetDocumentRequestArgs]) -> RawResponse[DocumentDetail]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetDocumentRequestArgs]) -> RawResponse[DocumentDetail]:
+        """One document with its processing rules, metadata and statistics. Returns RawResponse[DocumentDetail]; the first overload documents every argument."""
 
 class UpdateDocumentOp(Protocol):
     @overload
-    def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse: ...
+    def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Replace a document's file and/or settings; it is indexed again.
+
+        ``PATCH /datasets/{dataset_id}/documents/{document_id}``; by name: ``client.call('knowledge.update_document')``.
+
+        Args:
+            request: a UpdateDocumentByFileRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            file (FileInput | UnsetType, optional)
+            data (DocumentSettings | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]: ...
+    def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Replace a document's file and/or settings; it is indexed again. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> DocumentResponse: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> DocumentResponse:
+        """Replace a document's file and/or settings; it is indexed again. Returns DocumentResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Replace a document's file and/or settings; it is indexed again. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
 
 class DeleteDocumentOp(Protocol):
     @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a document and all of its chunks.
+
+        ``DELETE /datasets/{dataset_id}/documents/{document_id}``; by name: ``client.call('knowledge.delete_document')``.
+
+        Args:
+            request: a DocumentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a document and all of its chunks. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> None:
+        """Delete a document and all of its chunks. Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[None]:
+        """Delete a document and all of its chunks. Returns RawResponse[None]; the first overload documents every argument."""
 
 class DownloadDocumentOp(Protocol):
     @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentDownload: ...
+    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentDownload:
+        """A signed URL to download the document's original file.
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/download``; by name: ``client.call('knowledge.download_document')``.
+
+        Args:
+            request: a DocumentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentDownload
+            RawResponse[DocumentDownload], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentDownload]: ...
+    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentDownload]:
+        """A signed URL to download the document's original file. Returns RawResponse[DocumentDownload]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentDownload: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentDownload:
+        """A signed URL to download the document's original file. Returns DocumentDownload; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentDownload]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentDownload]:
+        """A signed URL to download the document's original file. Returns RawResponse[DocumentDownload]; the first overload documents every argument."""
 
 class GetDocumentFileOp(Protocol):
     @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentUploadFile: ...
+    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentUploadFile:
+        """The file a document was created from (not in the current official spec).
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/upload-file``; by name: ``client.call('knowledge.get_document_file')``.
+
+        Args:
+            request: a DocumentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentUploadFile
+            RawResponse[DocumentUploadFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentUploadFile]: ...
+    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentUploadFile]:
+        """The file a document was created from (not in the current official spec). Returns RawResponse[DocumentUploadFile]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentUploadFile: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentUploadFile:
+        """The file a document was created from (not in the current official spec). Returns DocumentUploadFile; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentUploadFile]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentUploadFile]:
+        """The file a document was created from (not in the current official spec). Returns RawResponse[DocumentUploadFile]; the first overload documents every argument."""
 
 class GetIndexingStatusOp(Protocol):
     @overload
-    def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> IndexingStatusList: ...
+    def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> IndexingStatusList:
+        """Indexing progress of every document of a batch.
+
+        ``GET /datasets/{dataset_id}/documents/{batch}/indexing-status``; by name: ``client.call('knowledge.get_indexing_status')``.
+
+        Args:
+            request: a IndexingStatusRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            batch (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            IndexingStatusList
+            RawResponse[IndexingStatusList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[IndexingStatusList]: ...
+    def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[IndexingStatusList]:
+        """Indexing progress of every document of a batch. Returns RawResponse[IndexingStatusList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[IndexingStatusRequestArgs]) -> IndexingStatusList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[IndexingStatusRequestArgs]) -> IndexingStatusList:
+        """Indexing progress of every document of a batch. Returns IndexingStatusList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[IndexingStatusRequestArgs]) -> RawResponse[IndexingStatusList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[IndexingStatusRequestArgs]) -> RawResponse[IndexingStatusList]:
+        """Indexing progress of every document of a batch. Returns RawResponse[IndexingStatusList]; the first overload documents every argument."""
 
 class UpdateDocumentByTextOp(Protocol):
     @overload
-    def __call__(self, request: UpdateDocumentByTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse: ...
+    def __call__(self, request: UpdateDocumentByTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Change a document's text, name or settings; new text is indexed again.
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/update-by-text``; by name: ``client.call('knowledge.update_document_by_text')``.
+
+        Args:
+            request: a UpdateDocumentByTextRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            name (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            process_rule (ProcessRule | UnsetType, optional)
+            doc_form (Literal['text_model', 'hierarchical_model', 'qa_model'] | UnsetType, optional)
+            doc_language (str | UnsetType, optional)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateDocumentByTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]: ...
+    def __call__(self, request: UpdateDocumentByTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Change a document's text, name or settings; new text is indexed again. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByTextRequestArgs]) -> DocumentResponse: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByTextRequestArgs]) -> DocumentResponse:
+        """Change a document's text, name or settings; new text is indexed again. Returns DocumentResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByTextRequestArgs]) -> RawResponse[DocumentResponse]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByTextRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Change a document's text, name or settings; new text is indexed again. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
+
+class UpdateDocumentByFileOp(Protocol):
+    @overload
+    def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Deprecated form of update_document: replace a document's file and/or settings.
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/update-by-file``; by name: ``client.call('knowledge.update_document_by_file')``.
+
+        Args:
+            request: a UpdateDocumentByFileRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            file (FileInput | UnsetType, optional)
+            data (DocumentSettings | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Deprecated form of update_document: replace a document's file and/or settings. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> DocumentResponse:
+        """Deprecated form of update_document: replace a document's file and/or settings. Returns DocumentResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Deprecated form of update_document: replace a document's file and/or settings. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
 
 class DownloadDocumentsZipOp(Protocol):
     @overload
-    def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes: ...
+    def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Download up to 100 file documents as one ZIP archive.
+
+        ``POST /datasets/{dataset_id}/documents/download-zip``; by name: ``client.call('knowledge.download_documents_zip')``.
+
+        Args:
+            request: a DownloadDocumentsZipRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_ids (builtins.list[str], required)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream: ...
+    def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """Download up to 100 file documents as one ZIP archive. Returns BinaryStream; the first overload documents every argument."""
     @overload
-    def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]: ...
+    def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Download up to 100 file documents as one ZIP archive. Returns RawResponse[bytes]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> bytes: ...
+    def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """Download up to 100 file documents as one ZIP archive. Returns bytes | BinaryStream; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> BinaryStream: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> bytes:
+        """Download up to 100 file documents as one ZIP archive. Returns bytes; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> RawResponse[bytes]: ...
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> BinaryStream:
+        """Download up to 100 file documents as one ZIP archive. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> RawResponse[bytes]:
+        """Download up to 100 file documents as one ZIP archive. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> bytes | BinaryStream:
+        """Download up to 100 file documents as one ZIP archive. Returns bytes | BinaryStream; the first overload documents every argument."""
 
 class UpdateDocumentStatusOp(Protocol):
     @overload
-    def __call__(self, request: UpdateDocumentStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    def __call__(self, request: UpdateDocumentStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Enable, disable, archive or unarchive several documents.
+
+        ``PATCH /datasets/{dataset_id}/documents/status/{action}``; by name: ``client.call('knowledge.update_document_status')``.
+
+        Args:
+            request: a UpdateDocumentStatusRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            action (Literal['enable', 'disable', 'archive', 'un_archive'], required)
+            document_ids (builtins.list[str], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateDocumentStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, request: UpdateDocumentStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Enable, disable, archive or unarchive several documents. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentStatusRequestArgs]) -> SimpleResult: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentStatusRequestArgs]) -> SimpleResult:
+        """Enable, disable, archive or unarchive several documents. Returns SimpleResult; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentStatusRequestArgs]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentStatusRequestArgs]) -> RawResponse[SimpleResult]:
+        """Enable, disable, archive or unarchive several documents. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class CreateSegmentsOp(Protocol):
     @overload
-    def __call__(self, request: CreateSegmentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentList: ...
+    def __call__(self, request: CreateSegmentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentList:
+        """Add one or more chunks to a document.
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/segments``; by name: ``client.call('knowledge.create_segments')``.
+
+        Args:
+            request: a CreateSegmentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segments (builtins.list[NewSegment], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SegmentList
+            RawResponse[SegmentList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: CreateSegmentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentList]: ...
+    def __call__(self, request: CreateSegmentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentList]:
+        """Add one or more chunks to a document. Returns RawResponse[SegmentList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateSegmentsRequestArgs]) -> SegmentList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateSegmentsRequestArgs]) -> SegmentList:
+        """Add one or more chunks to a document. Returns SegmentList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateSegmentsRequestArgs]) -> RawResponse[SegmentList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateSegmentsRequestArgs]) -> RawResponse[SegmentList]:
+        """Add one or more chunks to a document. Returns RawResponse[SegmentList]; the first overload documents every argument."""
 
 class ListSegmentsOp(Protocol):
     @overload
-    def __call__(self, request: ListSegmentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentList: ...
+    def __call__(self, request: ListSegmentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentList:
+        """List a document's chunks, optionally filtered by keyword or status.
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/segments``; by name: ``client.call('knowledge.list_segments')``.
+
+        Args:
+            request: a ListSegmentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            status (builtins.list[str] | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SegmentList
+            RawResponse[SegmentList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListSegmentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentList]: ...
+    def __call__(self, request: ListSegmentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentList]:
+        """List a document's chunks, optionally filtered by keyword or status. Returns RawResponse[SegmentList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListSegmentsRequestArgs]) -> SegmentList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListSegmentsRequestArgs]) -> SegmentList:
+        """List a document's chunks, optionally filtered by keyword or status. Returns SegmentList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListSegmentsRequestArgs]) -> RawResponse[SegmentList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListSegmentsRequestArgs]) -> RawResponse[SegmentList]:
+        """List a document's chunks, optionally filtered by keyword or status. Returns RawResponse[SegmentList]; the first overload documents every argument."""
 
 class IterSegmentsOp(Protocol):
     @overload
-    def __call__(self, request: ListSegmentsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Segment]: ...
+    def __call__(self, request: ListSegmentsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Segment]:
+        """Every item of every page of ``knowledge.list_segments``, fetched as the iteration needs them.
+
+        List a document's chunks, optionally filtered by keyword or status.
+
+        Args:
+            request: a ListSegmentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            status (builtins.list[str] | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Segment]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListSegmentsRequestArgs]) -> Iterator[Segment]: ...
+    def __call__(self, **kwargs: Unpack[ListSegmentsRequestArgs]) -> Iterator[Segment]:
+        """Every item of every page of ``knowledge.list_segments``, fetched as the iteration needs them.
+
+        List a document's chunks, optionally filtered by keyword or status.
+
+        Args:
+            request: a ListSegmentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            status (builtins.list[str] | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Segment]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class GetSegmentOp(Protocol):
     @overload
-    def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentDetail: ...
+    def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentDetail:
+        """One chunk of a document.
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}``; by name: ``client.call('knowledge.get_segment')``.
+
+        Args:
+            request: a SegmentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SegmentDetail
+            RawResponse[SegmentDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentDetail]: ...
+    def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentDetail]:
+        """One chunk of a document. Returns RawResponse[SegmentDetail]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SegmentIdRequestArgs]) -> SegmentDetail: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SegmentIdRequestArgs]) -> SegmentDetail:
+        """One chunk of a document. Returns SegmentDetail; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SegmentIdRequestArgs]) -> RawResponse[SegmentDetail]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SegmentIdRequestArgs]) -> RawResponse[SegmentDetail]:
+        """One chunk of a document. Returns RawResponse[SegmentDetail]; the first overload documents every argument."""
 
 class UpdateSegmentOp(Protocol):
     @overload
-    def __call__(self, request: UpdateSegmentRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentDetail: ...
+    def __call__(self, request: UpdateSegmentRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentDetail:
+        """Change a chunk; it is indexed again.
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}``; by name: ``client.call('knowledge.update_segment')``.
+
+        Args:
+            request: a UpdateSegmentRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            segment (SegmentUpdate, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SegmentDetail
+            RawResponse[SegmentDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateSegmentRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentDetail]: ...
+    def __call__(self, request: UpdateSegmentRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentDetail]:
+        """Change a chunk; it is indexed again. Returns RawResponse[SegmentDetail]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateSegmentRequestArgs]) -> SegmentDetail: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateSegmentRequestArgs]) -> SegmentDetail:
+        """Change a chunk; it is indexed again. Returns SegmentDetail; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateSegmentRequestArgs]) -> RawResponse[SegmentDetail]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateSegmentRequestArgs]) -> RawResponse[SegmentDetail]:
+        """Change a chunk; it is indexed again. Returns RawResponse[SegmentDetail]; the first overload documents every argument."""
 
 class DeleteSegmentOp(Protocol):
     @overload
-    def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a chunk.
+
+        ``DELETE /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}``; by name: ``client.call('knowledge.delete_segment')``.
+
+        Args:
+            request: a SegmentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a chunk. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SegmentIdRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SegmentIdRequestArgs]) -> None:
+        """Delete a chunk. Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SegmentIdRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SegmentIdRequestArgs]) -> RawResponse[None]:
+        """Delete a chunk. Returns RawResponse[None]; the first overload documents every argument."""
 
 class CreateChildChunkOp(Protocol):
     @overload
-    def __call__(self, request: CreateChildChunkRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkDetail: ...
+    def __call__(self, request: CreateChildChunkRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkDetail:
+        """Add a child chunk to a parent chunk (hierarchical documents).
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}/child_chunks``; by name: ``client.call('knowledge.create_child_chunk')``.
+
+        Args:
+            request: a CreateChildChunkRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            content (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChildChunkDetail
+            RawResponse[ChildChunkDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: CreateChildChunkRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkDetail]: ...
+    def __call__(self, request: CreateChildChunkRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkDetail]:
+        """Add a child chunk to a parent chunk (hierarchical documents). Returns RawResponse[ChildChunkDetail]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateChildChunkRequestArgs]) -> ChildChunkDetail: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateChildChunkRequestArgs]) -> ChildChunkDetail:
+        """Add a child chunk to a parent chunk (hierarchical documents). Returns ChildChunkDetail; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateChildChunkRequestArgs]) -> RawResponse[ChildChunkDetail]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateChildChunkRequestArgs]) -> RawResponse[ChildChunkDetail]:
+        """Add a child chunk to a parent chunk (hierarchical documents). Returns RawResponse[ChildChunkDetail]; the first overload documents every argument."""
 
 class ListChildChunksOp(Protocol):
     @overload
-    def __call__(self, request: ListChildChunksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkList: ...
+    def __call__(self, request: ListChildChunksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkList:
+        """List the child chunks of a parent chunk (pages report total_pages, not has_more).
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}/child_chunks``; by name: ``client.call('knowledge.list_child_chunks')``.
+
+        Args:
+            request: a ListChildChunksRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChildChunkList
+            RawResponse[ChildChunkList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListChildChunksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkList]: ...
+    def __call__(self, request: ListChildChunksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkList]:
+        """List the child chunks of a parent chunk (pages report total_pages, not has_more). Returns RawResponse[ChildChunkList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListChildChunksRequestArgs]) -> ChildChunkList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListChildChunksRequestArgs]) -> ChildChunkList:
+        """List the child chunks of a parent chunk (pages report total_pages, not has_more). Returns ChildChunkList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListChildChunksRequestArgs]) -> RawResponse[ChildChunkList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListChildChunksRequestArgs]) -> RawResponse[ChildChunkList]:
+        """List the child chunks of a parent chunk (pages report total_pages, not has_more). Returns RawResponse[ChildChunkList]; the first overload documents every argument."""
 
 class IterChildChunksOp(Protocol):
     @overload
-    def __call__(self, request: ListChildChunksRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[ChildChunk]: ...
+    def __call__(self, request: ListChildChunksRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[ChildChunk]:
+        """Every item of every page of ``knowledge.list_child_chunks``, fetched as the iteration needs them.
+
+        List the child chunks of a parent chunk (pages report total_pages, not has_more).
+
+        Args:
+            request: a ListChildChunksRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ChildChunk]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListChildChunksRequestArgs]) -> Iterator[ChildChunk]: ...
+    def __call__(self, **kwargs: Unpack[ListChildChunksRequestArgs]) -> Iterator[ChildChunk]:
+        """Every item of every page of ``knowledge.list_child_chunks``, fetched as the iteration needs them.
+
+        List the child chunks of a parent chunk (pages report total_pages, not has_more).
+
+        Args:
+            request: a ListChildChunksRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[ChildChunk]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class UpdateChildChunkOp(Protocol):
     @overload
-    def __call__(self, request: UpdateChildChunkRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkDetail: ...
+    def __call__(self, request: UpdateChildChunkRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkDetail:
+        """Change a child chunk's content.
+
+        ``PATCH /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}/child_chunks/{child_chunk_id}``; by name: ``client.call('knowledge.update_child_chunk')``.
+
+        Args:
+            request: a UpdateChildChunkRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            child_chunk_id (str, required)
+            content (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChildChunkDetail
+            RawResponse[ChildChunkDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateChildChunkRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkDetail]: ...
+    def __call__(self, request: UpdateChildChunkRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkDetail]:
+        """Change a child chunk's content. Returns RawResponse[ChildChunkDetail]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateChildChunkRequestArgs]) -> ChildChunkDetail: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateChildChunkRequestArgs]) -> ChildChunkDetail:
+        """Change a child chunk's content. Returns ChildChunkDetail; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateChildChunkRequestArgs]) -> RawResponse[ChildChunkDetail]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateChildChunkRequestArgs]) -> RawResponse[ChildChunkDetail]:
+        """Change a child chunk's content. Returns RawResponse[ChildChunkDetail]; the first overload documents every argument."""
 
 class DeleteChildChunkOp(Protocol):
     @overload
-    def __call__(self, request: ChildChunkIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: ChildChunkIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a child chunk.
+
+        ``DELETE /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}/child_chunks/{child_chunk_id}``; by name: ``client.call('knowledge.delete_child_chunk')``.
+
+        Args:
+            request: a ChildChunkIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            child_chunk_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ChildChunkIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: ChildChunkIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a child chunk. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ChildChunkIdRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ChildChunkIdRequestArgs]) -> None:
+        """Delete a child chunk. Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ChildChunkIdRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ChildChunkIdRequestArgs]) -> RawResponse[None]:
+        """Delete a child chunk. Returns RawResponse[None]; the first overload documents every argument."""
 
 class CreateTagOp(Protocol):
     @overload
-    def __call__(self, request: CreateTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> KnowledgeTag: ...
+    def __call__(self, request: CreateTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> KnowledgeTag:
+        """Create a knowledge-base tag.
+
+        ``POST /datasets/tags``; by name: ``client.call('knowledge.create_tag')``.
+
+        Args:
+            request: a CreateTagRequest, instead of the keyword fields.
+            name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            KnowledgeTag
+            RawResponse[KnowledgeTag], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: CreateTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[KnowledgeTag]: ...
+    def __call__(self, request: CreateTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[KnowledgeTag]:
+        """Create a knowledge-base tag. Returns RawResponse[KnowledgeTag]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateTagRequestArgs]) -> KnowledgeTag: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateTagRequestArgs]) -> KnowledgeTag:
+        """Create a knowledge-base tag. Returns KnowledgeTag; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateTagRequestArgs]) -> RawResponse[KnowledgeTag]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateTagRequestArgs]) -> RawResponse[KnowledgeTag]:
+        """Create a knowledge-base tag. Returns RawResponse[KnowledgeTag]; the first overload documents every argument."""
 
 class ListTagsOp(Protocol):
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> builtins.list[KnowledgeTag]: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> builtins.list[KnowledgeTag]:
+        """All knowledge-base tags of the workspace.
+
+        ``GET /datasets/tags``; by name: ``client.call('knowledge.list_tags')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            builtins.list[KnowledgeTag]
+            RawResponse[builtins.list[KnowledgeTag]], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[builtins.list[KnowledgeTag]]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[builtins.list[KnowledgeTag]]:
+        """All knowledge-base tags of the workspace. Returns RawResponse[builtins.list[KnowledgeTag]]; the first overload documents every argument."""
 
 class UpdateTagOp(Protocol):
     @overload
-    def __call__(self, request: UpdateTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> KnowledgeTag: ...
+    def __call__(self, request: UpdateTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> KnowledgeTag:
+        """Rename a knowledge-base tag.
+
+        ``PATCH /datasets/tags``; by name: ``client.call('knowledge.update_tag')``.
+
+        Args:
+            request: a UpdateTagRequest, instead of the keyword fields.
+            tag_id (str, required)
+            name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            KnowledgeTag
+            RawResponse[KnowledgeTag], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[KnowledgeTag]: ...
+    def __call__(self, request: UpdateTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[KnowledgeTag]:
+        """Rename a knowledge-base tag. Returns RawResponse[KnowledgeTag]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateTagRequestArgs]) -> KnowledgeTag: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateTagRequestArgs]) -> KnowledgeTag:
+        """Rename a knowledge-base tag. Returns KnowledgeTag; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateTagRequestArgs]) -> RawResponse[KnowledgeTag]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateTagRequestArgs]) -> RawResponse[KnowledgeTag]:
+        """Rename a knowledge-base tag. Returns RawResponse[KnowledgeTag]; the first overload documents every argument."""
 
 class DeleteTagOp(Protocol):
     @overload
-    def __call__(self, request: DeleteTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: DeleteTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a tag (the tagged knowledge bases stay).
+
+        ``DELETE /datasets/tags``; by name: ``client.call('knowledge.delete_tag')``.
+
+        Args:
+            request: a DeleteTagRequest, instead of the keyword fields.
+            tag_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DeleteTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: DeleteTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a tag (the tagged knowledge bases stay). Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteTagRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteTagRequestArgs]) -> None:
+        """Delete a tag (the tagged knowledge bases stay). Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteTagRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteTagRequestArgs]) -> RawResponse[None]:
+        """Delete a tag (the tagged knowledge bases stay). Returns RawResponse[None]; the first overload documents every argument."""
 
 class BindTagsOp(Protocol):
     @overload
-    def __call__(self, request: BindTagsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: BindTagsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Bind tags to a knowledge base.
+
+        ``POST /datasets/tags/binding``; by name: ``client.call('knowledge.bind_tags')``.
+
+        Args:
+            request: a BindTagsRequest, instead of the keyword fields.
+            tag_ids (builtins.list[str], required)
+            target_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: BindTagsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: BindTagsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Bind tags to a knowledge base. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[BindTagsRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[BindTagsRequestArgs]) -> None:
+        """Bind tags to a knowledge base. Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[BindTagsRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[BindTagsRequestArgs]) -> RawResponse[None]:
+        """Bind tags to a knowledge base. Returns RawResponse[None]; the first overload documents every argument."""
 
 class UnbindTagsOp(Protocol):
     @overload
-    def __call__(self, request: UnbindTagsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: UnbindTagsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Unbind tags from a knowledge base.
+
+        ``POST /datasets/tags/unbinding``; by name: ``client.call('knowledge.unbind_tags')``.
+
+        Args:
+            request: a UnbindTagsRequest, instead of the keyword fields.
+            target_id (str, required)
+            tag_ids (builtins.list[str] | UnsetType, optional)
+            tag_id (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UnbindTagsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: UnbindTagsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Unbind tags from a knowledge base. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UnbindTagsRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UnbindTagsRequestArgs]) -> None:
+        """Unbind tags from a knowledge base. Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UnbindTagsRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UnbindTagsRequestArgs]) -> RawResponse[None]:
+        """Unbind tags from a knowledge base. Returns RawResponse[None]; the first overload documents every argument."""
 
 class ListDatasetTagsOp(Protocol):
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DatasetTags: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DatasetTags:
+        """The tags bound to a knowledge base.
+
+        ``GET /datasets/{dataset_id}/tags``; by name: ``client.call('knowledge.list_dataset_tags')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DatasetTags
+            RawResponse[DatasetTags], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DatasetTags]: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DatasetTags]:
+        """The tags bound to a knowledge base. Returns RawResponse[DatasetTags]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> DatasetTags: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> DatasetTags:
+        """The tags bound to a knowledge base. Returns DatasetTags; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[DatasetTags]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[DatasetTags]:
+        """The tags bound to a knowledge base. Returns RawResponse[DatasetTags]; the first overload documents every argument."""
 
 class CreateMetadataFieldOp(Protocol):
     @overload
-    def __call__(self, request: CreateMetadataFieldRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataField: ...
+    def __call__(self, request: CreateMetadataFieldRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataField:
+        """Add a custom metadata field (string, number or time) to a knowledge base.
+
+        ``POST /datasets/{dataset_id}/metadata``; by name: ``client.call('knowledge.create_metadata_field')``.
+
+        Args:
+            request: a CreateMetadataFieldRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            type (Literal['string', 'number', 'time'], required)
+            name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MetadataField
+            RawResponse[MetadataField], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: CreateMetadataFieldRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataField]: ...
+    def __call__(self, request: CreateMetadataFieldRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataField]:
+        """Add a custom metadata field (string, number or time) to a knowledge base. Returns RawResponse[MetadataField]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateMetadataFieldRequestArgs]) -> MetadataField: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateMetadataFieldRequestArgs]) -> MetadataField:
+        """Add a custom metadata field (string, number or time) to a knowledge base. Returns MetadataField; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateMetadataFieldRequestArgs]) -> RawResponse[MetadataField]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateMetadataFieldRequestArgs]) -> RawResponse[MetadataField]:
+        """Add a custom metadata field (string, number or time) to a knowledge base. Returns RawResponse[MetadataField]; the first overload documents every argument."""
 
 class ListMetadataFieldsOp(Protocol):
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataFieldList: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataFieldList:
+        """The metadata fields of a knowledge base, with how many documents use each.
+
+        ``GET /datasets/{dataset_id}/metadata``; by name: ``client.call('knowledge.list_metadata_fields')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MetadataFieldList
+            RawResponse[MetadataFieldList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataFieldList]: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataFieldList]:
+        """The metadata fields of a knowledge base, with how many documents use each. Returns RawResponse[MetadataFieldList]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> MetadataFieldList: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> MetadataFieldList:
+        """The metadata fields of a knowledge base, with how many documents use each. Returns MetadataFieldList; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[MetadataFieldList]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[MetadataFieldList]:
+        """The metadata fields of a knowledge base, with how many documents use each. Returns RawResponse[MetadataFieldList]; the first overload documents every argument."""
 
 class UpdateMetadataFieldOp(Protocol):
     @overload
-    def __call__(self, request: UpdateMetadataFieldRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataField: ...
+    def __call__(self, request: UpdateMetadataFieldRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataField:
+        """Rename a custom metadata field.
+
+        ``PATCH /datasets/{dataset_id}/metadata/{metadata_id}``; by name: ``client.call('knowledge.update_metadata_field')``.
+
+        Args:
+            request: a UpdateMetadataFieldRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            metadata_id (str, required)
+            name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MetadataField
+            RawResponse[MetadataField], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateMetadataFieldRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataField]: ...
+    def __call__(self, request: UpdateMetadataFieldRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataField]:
+        """Rename a custom metadata field. Returns RawResponse[MetadataField]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateMetadataFieldRequestArgs]) -> MetadataField: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateMetadataFieldRequestArgs]) -> MetadataField:
+        """Rename a custom metadata field. Returns MetadataField; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateMetadataFieldRequestArgs]) -> RawResponse[MetadataField]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateMetadataFieldRequestArgs]) -> RawResponse[MetadataField]:
+        """Rename a custom metadata field. Returns RawResponse[MetadataField]; the first overload documents every argument."""
 
 class DeleteMetadataFieldOp(Protocol):
     @overload
-    def __call__(self, request: MetadataFieldIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    def __call__(self, request: MetadataFieldIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a custom metadata field and its values on every document.
+
+        ``DELETE /datasets/{dataset_id}/metadata/{metadata_id}``; by name: ``client.call('knowledge.delete_metadata_field')``.
+
+        Args:
+            request: a MetadataFieldIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            metadata_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: MetadataFieldIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    def __call__(self, request: MetadataFieldIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a custom metadata field and its values on every document. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[MetadataFieldIdRequestArgs]) -> None: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[MetadataFieldIdRequestArgs]) -> None:
+        """Delete a custom metadata field and its values on every document. Returns None; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[MetadataFieldIdRequestArgs]) -> RawResponse[None]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[MetadataFieldIdRequestArgs]) -> RawResponse[None]:
+        """Delete a custom metadata field and its values on every document. Returns RawResponse[None]; the first overload documents every argument."""
 
 class ListBuiltInMetadataFieldsOp(Protocol):
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> BuiltInMetadataFields: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> BuiltInMetadataFields:
+        """The built-in metadata fields (document name, uploader, dates, source).
+
+        ``GET /datasets/{dataset_id}/metadata/built-in``; by name: ``client.call('knowledge.list_built_in_metadata_fields')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            BuiltInMetadataFields
+            RawResponse[BuiltInMetadataFields], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[BuiltInMetadataFields]: ...
+    def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[BuiltInMetadataFields]:
+        """The built-in metadata fields (document name, uploader, dates, source). Returns RawResponse[BuiltInMetadataFields]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> BuiltInMetadataFields: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> BuiltInMetadataFields:
+        """The built-in metadata fields (document name, uploader, dates, source). Returns BuiltInMetadataFields; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[BuiltInMetadataFields]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[BuiltInMetadataFields]:
+        """The built-in metadata fields (document name, uploader, dates, source). Returns RawResponse[BuiltInMetadataFields]; the first overload documents every argument."""
 
 class UpdateBuiltInMetadataFieldsOp(Protocol):
     @overload
-    def __call__(self, request: UpdateBuiltInMetadataRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    def __call__(self, request: UpdateBuiltInMetadataRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Enable or disable the built-in metadata fields of a knowledge base.
+
+        ``POST /datasets/{dataset_id}/metadata/built-in/{action}``; by name: ``client.call('knowledge.update_built_in_metadata_fields')``.
+
+        Args:
+            request: a UpdateBuiltInMetadataRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            action (Literal['enable', 'disable'], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateBuiltInMetadataRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, request: UpdateBuiltInMetadataRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Enable or disable the built-in metadata fields of a knowledge base. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateBuiltInMetadataRequestArgs]) -> SimpleResult: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateBuiltInMetadataRequestArgs]) -> SimpleResult:
+        """Enable or disable the built-in metadata fields of a knowledge base. Returns SimpleResult; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateBuiltInMetadataRequestArgs]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateBuiltInMetadataRequestArgs]) -> RawResponse[SimpleResult]:
+        """Enable or disable the built-in metadata fields of a knowledge base. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class UpdateDocumentMetadataOp(Protocol):
     @overload
-    def __call__(self, request: UpdateDocumentMetadataRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    def __call__(self, request: UpdateDocumentMetadataRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Set metadata values on several documents.
+
+        ``POST /datasets/{dataset_id}/documents/metadata``; by name: ``client.call('knowledge.update_document_metadata')``.
+
+        Args:
+            request: a UpdateDocumentMetadataRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            operation_data (builtins.list[DocumentMetadataOperation], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: UpdateDocumentMetadataRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, request: UpdateDocumentMetadataRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Set metadata values on several documents. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentMetadataRequestArgs]) -> SimpleResult: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentMetadataRequestArgs]) -> SimpleResult:
+        """Set metadata values on several documents. Returns SimpleResult; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentMetadataRequestArgs]) -> RawResponse[SimpleResult]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentMetadataRequestArgs]) -> RawResponse[SimpleResult]:
+        """Set metadata values on several documents. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class ListModelsOp(Protocol):
     @overload
-    def __call__(self, request: ListModelsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AvailableModels: ...
+    def __call__(self, request: ListModelsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AvailableModels:
+        """The available models of a type (text-embedding, rerank, ...), by provider.
+
+        ``GET /workspaces/current/models/model-types/{model_type}``; by name: ``client.call('knowledge.list_models')``.
+
+        Args:
+            request: a ListModelsRequest, instead of the keyword fields.
+            model_type (Literal['text-embedding', 'rerank', 'llm', 'tts', 'speech2text', 'moderation'], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AvailableModels
+            RawResponse[AvailableModels], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListModelsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AvailableModels]: ...
+    def __call__(self, request: ListModelsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AvailableModels]:
+        """The available models of a type (text-embedding, rerank, ...), by provider. Returns RawResponse[AvailableModels]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListModelsRequestArgs]) -> AvailableModels: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListModelsRequestArgs]) -> AvailableModels:
+        """The available models of a type (text-embedding, rerank, ...), by provider. Returns AvailableModels; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListModelsRequestArgs]) -> RawResponse[AvailableModels]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListModelsRequestArgs]) -> RawResponse[AvailableModels]:
+        """The available models of a type (text-embedding, rerank, ...), by provider. Returns RawResponse[AvailableModels]; the first overload documents every argument."""
 
 class ListEmbeddingModelsOp(Protocol):
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AvailableModels: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AvailableModels:
+        """The available text-embedding models, by provider (list_models for text-embedding).
+
+        ``GET /workspaces/current/models/model-types/text-embedding``; by name: ``client.call('knowledge.list_embedding_models')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AvailableModels
+            RawResponse[AvailableModels], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AvailableModels]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AvailableModels]:
+        """The available text-embedding models, by provider (list_models for text-embedding). Returns RawResponse[AvailableModels]; the first overload documents every argument."""
 
 class UploadPipelineFileOp(Protocol):
     @overload
-    def __call__(self, request: PipelineFileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> PipelineFile: ...
+    def __call__(self, request: PipelineFileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> PipelineFile:
+        """Upload a file for a pipeline run (its id is a local_file reference).
+
+        ``POST /datasets/pipeline/file-upload``; by name: ``client.call('knowledge.upload_pipeline_file')``.
+
+        Args:
+            request: a PipelineFileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            PipelineFile
+            RawResponse[PipelineFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: PipelineFileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[PipelineFile]: ...
+    def __call__(self, request: PipelineFileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[PipelineFile]:
+        """Upload a file for a pipeline run (its id is a local_file reference). Returns RawResponse[PipelineFile]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[PipelineFileUploadRequestArgs]) -> PipelineFile: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[PipelineFileUploadRequestArgs]) -> PipelineFile:
+        """Upload a file for a pipeline run (its id is a local_file reference). Returns PipelineFile; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[PipelineFileUploadRequestArgs]) -> RawResponse[PipelineFile]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[PipelineFileUploadRequestArgs]) -> RawResponse[PipelineFile]:
+        """Upload a file for a pipeline run (its id is a local_file reference). Returns RawResponse[PipelineFile]; the first overload documents every argument."""
 
 class ListDatasourcePluginsOp(Protocol):
     @overload
-    def __call__(self, request: ListDatasourcePluginsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> builtins.list[DatasourcePlugin]: ...
+    def __call__(self, request: ListDatasourcePluginsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> builtins.list[DatasourcePlugin]:
+        """The datasource nodes of the pipeline, with their plugins and credentials.
+
+        ``GET /datasets/{dataset_id}/pipeline/datasource-plugins``; by name: ``client.call('knowledge.list_datasource_plugins')``.
+
+        Args:
+            request: a ListDatasourcePluginsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            is_published (bool | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            builtins.list[DatasourcePlugin]
+            RawResponse[builtins.list[DatasourcePlugin]], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: ListDatasourcePluginsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[builtins.list[DatasourcePlugin]]: ...
+    def __call__(self, request: ListDatasourcePluginsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[builtins.list[DatasourcePlugin]]:
+        """The datasource nodes of the pipeline, with their plugins and credentials. Returns RawResponse[builtins.list[DatasourcePlugin]]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDatasourcePluginsRequestArgs]) -> builtins.list[DatasourcePlugin]: ...
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDatasourcePluginsRequestArgs]) -> builtins.list[DatasourcePlugin]:
+        """The datasource nodes of the pipeline, with their plugins and credentials. Returns builtins.list[DatasourcePlugin]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDatasourcePluginsRequestArgs]) -> RawResponse[builtins.list[DatasourcePlugin]]: ...
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDatasourcePluginsRequestArgs]) -> RawResponse[builtins.list[DatasourcePlugin]]:
+        """The datasource nodes of the pipeline, with their plugins and credentials. Returns RawResponse[builtins.list[DatasourcePlugin]]; the first overload documents every argument."""
 
 class RunDatasourceNodeOp(Protocol):
     @overload
-    def __call__(self, request: RunDatasourceNodeRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[DatasourceNodeEvent]: ...
+    def __call__(self, request: RunDatasourceNodeRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[DatasourceNodeEvent]:
+        """Run one datasource node of the pipeline; always streams its events.
+
+        ``POST /datasets/{dataset_id}/pipeline/datasource/nodes/{node_id}/run``; by name: ``client.call('knowledge.run_datasource_node')``.
+
+        Args:
+            request: a RunDatasourceNodeRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            node_id (str, required)
+            inputs (dict[str, Any], required)
+            datasource_type (Literal['local_file', 'online_document', 'website_crawl', 'online_drive'], required)
+            is_published (bool, required)
+            credential_id (str | UnsetType | None, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Stream[DatasourceNodeEvent]: the events as they arrive.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[RunDatasourceNodeRequestArgs]) -> Stream[DatasourceNodeEvent]: ...
+    def __call__(self, **kwargs: Unpack[RunDatasourceNodeRequestArgs]) -> Stream[DatasourceNodeEvent]:
+        """Run one datasource node of the pipeline; always streams its events. Returns Stream[DatasourceNodeEvent]; the first overload documents every argument."""
 
 class RunPipelineOp(Protocol):
     @overload
-    def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events.
+
+        ``POST /datasets/{dataset_id}/pipeline/run``; by name: ``client.call('knowledge.run_pipeline')``.
+
+        Args:
+            request: a RunPipelineRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            inputs (dict[str, Any], required)
+            datasource_type (Literal['local_file', 'online_document', 'website_crawl', 'online_drive'], required)
+            datasource_info_list (builtins.list[DatasourceInfo], required)
+            start_node_id (str, required)
+            is_published (bool, required)
+            stream: True for a Stream[WorkflowEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled WorkflowRunResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunResponse
+            Stream[WorkflowEvent], with stream=True.
+            RawResponse[WorkflowRunResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[WorkflowEvent]: ...
+    def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[WorkflowEvent]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns Stream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]: ...
+    def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: RunPipelineRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    def __call__(self, request: RunPipelineRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse: ...
+    def __call__(self, request: RunPipelineRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse | Stream[WorkflowEvent]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse | Stream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> Stream[WorkflowEvent]: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]: ...
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> Stream[WorkflowEvent]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns Stream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse | Stream[WorkflowEvent]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse | Stream[WorkflowEvent]; the first overload documents every argument."""
 
 class WaitForIndexingOp(Protocol):
-    def __call__(self, **kwargs: Unpack[IndexingStatusRequestArgsWait]) -> builtins.list[DocumentIndexingStatus]: ...
+    def __call__(self, **kwargs: Unpack[IndexingStatusRequestArgsWait]) -> builtins.list[DocumentIndexingStatus]:
+        """Poll a document batch until every document is indexed (or failed, paused, stopped).
+
+        Polls ``knowledge.get_indexing_status`` until the status is settled.
+
+        Args:
+            dataset_id (str, required)
+            batch (str, required)
+            timeout: seconds to wait in all (default 600).
+            poll_interval: seconds between polls (default 2).
+            raise_on_failure: raise WaiterFailedError on a failed status (default True).
+            api_key, max_retries, extra_headers: as for every call.
+
+        Returns:
+            builtins.list[DocumentIndexingStatus]: the last answer polled.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+            WaiterFailedError: the status says it failed.
+            WaiterTimeoutError: not settled within ``timeout``.
+        """
+
+class WorkflowGetRunOp(Protocol):
+    @overload
+    def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunDetail:
+        """A workflow run's status, inputs, outputs and metrics.
+
+        ``GET /workflows/run/{workflow_run_id}``; by name: ``client.call('workflow.get_run')``.
+
+        Args:
+            request: a GetWorkflowRunRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunDetail
+            RawResponse[WorkflowRunDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunDetail]:
+        """A workflow run's status, inputs, outputs and metrics. Returns RawResponse[WorkflowRunDetail]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> WorkflowRunDetail:
+        """A workflow run's status, inputs, outputs and metrics. Returns WorkflowRunDetail; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> RawResponse[WorkflowRunDetail]:
+        """A workflow run's status, inputs, outputs and metrics. Returns RawResponse[WorkflowRunDetail]; the first overload documents every argument."""
+
+class WorkflowListLogsOp(Protocol):
+    @overload
+    def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowLogList:
+        """List past workflow runs (one summary per run).
+
+        ``GET /workflows/logs``; by name: ``client.call('workflow.list_logs')``.
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowLogList
+            RawResponse[WorkflowLogList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowLogList]:
+        """List past workflow runs (one summary per run). Returns RawResponse[WorkflowLogList]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> WorkflowLogList:
+        """List past workflow runs (one summary per run). Returns WorkflowLogList; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> RawResponse[WorkflowLogList]:
+        """List past workflow runs (one summary per run). Returns RawResponse[WorkflowLogList]; the first overload documents every argument."""
+
+class WorkflowIterLogsOp(Protocol):
+    @overload
+    def __call__(self, request: ListWorkflowLogsRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[WorkflowLog]:
+        """Every item of every page of ``workflow.list_logs``, fetched as the iteration needs them.
+
+        List past workflow runs (one summary per run).
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[WorkflowLog]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> Iterator[WorkflowLog]:
+        """Every item of every page of ``workflow.list_logs``, fetched as the iteration needs them.
+
+        List past workflow runs (one summary per run).
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[WorkflowLog]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class WorkflowGetHumanInputFormOp(Protocol):
+    @overload
+    def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> HumanInputForm:
+        """The contents of a paused human-input form.
+
+        ``GET /form/human_input/{form_token}``; by name: ``client.call('workflow.get_human_input_form')``.
+
+        Args:
+            request: a HumanInputFormRequest, instead of the keyword fields.
+            form_token (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            HumanInputForm
+            RawResponse[HumanInputForm], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[HumanInputForm]:
+        """The contents of a paused human-input form. Returns RawResponse[HumanInputForm]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[HumanInputFormRequestArgs]) -> HumanInputForm:
+        """The contents of a paused human-input form. Returns HumanInputForm; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[HumanInputFormRequestArgs]) -> RawResponse[HumanInputForm]:
+        """The contents of a paused human-input form. Returns RawResponse[HumanInputForm]; the first overload documents every argument."""
+
+class WorkflowSubmitHumanInputFormOp(Protocol):
+    @overload
+    def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Answer a human-input form; the run resumes (follow it with stream_events).
+
+        ``POST /form/human_input/{form_token}``; by name: ``client.call('workflow.submit_human_input_form')``.
+
+        Args:
+            request: a SubmitHumanInputFormRequest, instead of the keyword fields.
+            form_token (str, required)
+            inputs (dict[str, Any], required)
+            action (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns RawResponse[None]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> None:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns None; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> RawResponse[None]:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns RawResponse[None]; the first overload documents every argument."""
+
+class WorkflowAudioToTextOp(Protocol):
+    @overload
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('workflow.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+
+class WorkflowTextToAudioOp(Protocol):
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('workflow.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | BinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | BinaryStream; the first overload documents every argument."""
+
+class WorkflowSubmitFeedbackOp(Protocol):
+    @overload
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('workflow.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class WorkflowListFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('workflow.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+
+class WorkflowIterFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> Iterator[Feedback]:
+        """Every item of every page of ``workflow.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> Iterator[Feedback]:
+        """Every item of every page of ``workflow.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Iterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class WorkflowUploadFileOp(Protocol):
+    @overload
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('workflow.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+
+class WorkflowGetInfoOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('workflow.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
+
+class WorkflowGetParametersOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('workflow.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
+
+class WorkflowGetMetaOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('workflow.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
+
+class WorkflowGetSiteOp(Protocol):
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('workflow.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
+
+class WorkflowGetEndUserOp(Protocol):
+    @overload
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('workflow.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+
+class WorkflowPreviewFileOp(Protocol):
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('workflow.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a BinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            BinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns BinaryStream; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | BinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | BinaryStream; the first overload documents every argument."""
 
 class RunOp(Protocol):
     @overload
-    def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run the published workflow; stream=True yields events as they arrive.
+
+        ``POST /workflows/run``; by name: ``client.call('workflow.run')``.
+
+        Args:
+            request: a WorkflowRunRequest, instead of the keyword fields.
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            stream: True for a Stream[WorkflowEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled WorkflowRunResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunResponse
+            Stream[WorkflowEvent], with stream=True.
+            RawResponse[WorkflowRunResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[WorkflowEvent]: ...
+    def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[WorkflowEvent]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns Stream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]: ...
+    def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: WorkflowRunRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    def __call__(self, request: WorkflowRunRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse: ...
+    def __call__(self, request: WorkflowRunRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse | Stream[WorkflowEvent]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse | Stream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> Stream[WorkflowEvent]: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]: ...
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> Stream[WorkflowEvent]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns Stream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse | Stream[WorkflowEvent]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse | Stream[WorkflowEvent]; the first overload documents every argument."""
 
 class RunByIdOp(Protocol):
     @overload
-    def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run a specific published workflow version by its id.
+
+        ``POST /workflows/{workflow_id}/run``; by name: ``client.call('workflow.run_by_id')``.
+
+        Args:
+            request: a WorkflowRunByIdRequest, instead of the keyword fields.
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            workflow_id (str, required)
+            stream: True for a Stream[WorkflowEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled WorkflowRunResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunResponse
+            Stream[WorkflowEvent], with stream=True.
+            RawResponse[WorkflowRunResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[WorkflowEvent]: ...
+    def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> Stream[WorkflowEvent]:
+        """Run a specific published workflow version by its id. Returns Stream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]: ...
+    def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]:
+        """Run a specific published workflow version by its id. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
     @overload
-    def __call__(self, request: WorkflowRunByIdRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    def __call__(self, request: WorkflowRunByIdRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse: ...
+    def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse | Stream[WorkflowEvent]:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse | Stream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> Stream[WorkflowEvent]: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]: ...
+    def __call__(self, *, stream: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> Stream[WorkflowEvent]:
+        """Run a specific published workflow version by its id. Returns Stream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse: ...
+    def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]:
+        """Run a specific published workflow version by its id. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, collect: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse | Stream[WorkflowEvent]:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse | Stream[WorkflowEvent]; the first overload documents every argument."""
+
+class WorkflowStopOp(Protocol):
+    @overload
+    def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Stop a streaming run by its task id.
+
+        ``POST /workflows/tasks/{task_id}/stop``; by name: ``client.call('workflow.stop')``.
+
+        Args:
+            request: a StopRequest, instead of the keyword fields.
+            task_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Stop a streaming run by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult:
+        """Stop a streaming run by its task id. Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]:
+        """Stop a streaming run by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class WorkflowStreamEventsOp(Protocol):
     @overload
-    def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[WorkflowEvent]: ...
+    def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> Stream[WorkflowEvent]:
+        """Re-attach to a run's event stream (after a pause or a dropped connection).
+
+        ``GET /workflow/{workflow_run_id}/events``; by name: ``client.call('workflow.stream_events')``.
+
+        Args:
+            request: a WorkflowEventsRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            user (str, required)
+            include_state_snapshot (bool | UnsetType, optional)
+            continue_on_pause (bool | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Stream[WorkflowEvent]: the events as they arrive.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> Stream[WorkflowEvent]: ...
+    def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> Stream[WorkflowEvent]:
+        """Re-attach to a run's event stream (after a pause or a dropped connection). Returns Stream[WorkflowEvent]; the first overload documents every argument."""
+
+class WorkflowWaitForRunOp(Protocol):
+    def __call__(self, **kwargs: Unpack[GetWorkflowRunRequestArgsWait]) -> WorkflowRunDetail:
+        """Poll a workflow run until it has finished (succeeded, failed, stopped or paused).
+
+        Polls ``workflow.get_run`` until the status is settled.
+
+        Args:
+            workflow_run_id (str, required)
+            timeout: seconds to wait in all (default 1200).
+            poll_interval: seconds between polls (default 1).
+            raise_on_failure: raise WaiterFailedError on a failed status (default True).
+            api_key, max_retries, extra_headers: as for every call.
+
+        Returns:
+            WorkflowRunDetail: the last answer polled.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+            WaiterFailedError: the status says it failed.
+            WaiterTimeoutError: not settled within ``timeout``.
+        """
 
 class AsyncSendOp(Protocol):
     @overload
-    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
+    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive.
+
+        ``POST /chat-messages``; by name: ``client.call('chat.send')``.
+
+        Args:
+            request: a ChatRequest, instead of the keyword fields.
+            query (str, required)
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            conversation_id (str | UnsetType, optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            auto_generate_name (bool | UnsetType, optional)
+            workflow_id (str | UnsetType, optional)
+            stream: True for a AsyncStream[ChatEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled ChatResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChatResponse
+            AsyncStream[ChatEvent], with stream=True.
+            RawResponse[ChatResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]: ...
+    async def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns AsyncStream[ChatEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]: ...
+    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]:
+        """Send a message; stream=True yields events as they arrive. Returns RawResponse[ChatResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse: ...
+    async def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
+    async def __call__(self, request: ChatRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse | AsyncStream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse | AsyncStream[ChatEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> AsyncStream[ChatEvent]: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]: ...
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> AsyncStream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns AsyncStream[ChatEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]:
+        """Send a message; stream=True yields events as they arrive. Returns RawResponse[ChatResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse | AsyncStream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse | AsyncStream[ChatEvent]; the first overload documents every argument."""
 
 class AsyncStopOp(Protocol):
     @overload
-    async def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Stop a streaming answer by its task id.
+
+        ``POST /chat-messages/{task_id}/stop``; by name: ``client.call('chat.stop')``.
+
+        Args:
+            request: a StopRequest, instead of the keyword fields.
+            task_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Stop a streaming answer by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult:
+        """Stop a streaming answer by its task id. Returns SimpleResult; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]:
+        """Stop a streaming answer by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class AsyncGetSuggestedOp(Protocol):
     @overload
-    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions: ...
+    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions:
+        """Suggested follow-up questions for a message.
+
+        ``GET /messages/{message_id}/suggested``; by name: ``client.call('chat.get_suggested')``.
+
+        Args:
+            request: a SuggestedRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SuggestedQuestions
+            RawResponse[SuggestedQuestions], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]: ...
+    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]:
+        """Suggested follow-up questions for a message. Returns RawResponse[SuggestedQuestions]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions:
+        """Suggested follow-up questions for a message. Returns SuggestedQuestions; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]:
+        """Suggested follow-up questions for a message. Returns RawResponse[SuggestedQuestions]; the first overload documents every argument."""
 
 class AsyncStreamEventsOp(Protocol):
     @overload
-    async def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]: ...
+    async def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]:
+        """Re-attach to a chatflow run's event stream (after a pause or a dropped connection).
+
+        ``GET /workflow/{workflow_run_id}/events``; by name: ``client.call('chat.stream_events')``.
+
+        Args:
+            request: a WorkflowEventsRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            user (str, required)
+            include_state_snapshot (bool | UnsetType, optional)
+            continue_on_pause (bool | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncStream[ChatEvent]: the events as they arrive.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> AsyncStream[ChatEvent]: ...
+    async def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> AsyncStream[ChatEvent]:
+        """Re-attach to a chatflow run's event stream (after a pause or a dropped connection). Returns AsyncStream[ChatEvent]; the first overload documents every argument."""
 
 class AsyncListAnnotationsOp(Protocol):
     @overload
-    async def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationList: ...
+    async def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword.
+
+        ``GET /apps/annotations``; by name: ``client.call('chat.list_annotations')``.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationList
+            RawResponse[AnnotationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationList]: ...
+    async def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AnnotationList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword. Returns AnnotationList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListAnnotationsRequestArgs]) -> RawResponse[AnnotationList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListAnnotationsRequestArgs]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
 
 class AsyncIterAnnotationsOp(Protocol):
     @overload
-    def __call__(self, request: ListAnnotationsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Annotation]: ...
+    def __call__(self, request: ListAnnotationsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Annotation]:
+        """Every item of every page of ``chat.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AsyncIterator[Annotation]: ...
+    def __call__(self, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AsyncIterator[Annotation]:
+        """Every item of every page of ``chat.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class AsyncCreateAnnotationOp(Protocol):
     @overload
-    async def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation: ...
+    async def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with).
+
+        ``POST /apps/annotations``; by name: ``client.call('chat.create_annotation')``.
+
+        Args:
+            request: a CreateAnnotationRequest, instead of the keyword fields.
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]: ...
+    async def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateAnnotationRequestArgs]) -> Annotation: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateAnnotationRequestArgs]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with). Returns Annotation; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateAnnotationRequestArgs]) -> RawResponse[Annotation]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
 
 class AsyncUpdateAnnotationOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation: ...
+    async def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Replace an annotation's question and answer.
+
+        ``PUT /apps/annotations/{annotation_id}``; by name: ``client.call('chat.update_annotation')``.
+
+        Args:
+            request: a UpdateAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]: ...
+    async def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> Annotation: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> Annotation:
+        """Replace an annotation's question and answer. Returns Annotation; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> RawResponse[Annotation]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
 
 class AsyncDeleteAnnotationOp(Protocol):
     @overload
-    async def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete an annotation and its hit history.
+
+        ``DELETE /apps/annotations/{annotation_id}``; by name: ``client.call('chat.delete_annotation')``.
+
+        Args:
+            request: a DeleteAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> None:
+        """Delete an annotation and its hit history. Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncUpdateAnnotationReplyOp(Protocol):
     @overload
-    async def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJob: ...
+    async def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll.
+
+        ``POST /apps/annotation-reply/{action}``; by name: ``client.call('chat.update_annotation_reply')``.
+
+        Args:
+            request: a AnnotationReplyRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            score_threshold (float, required)
+            embedding_provider_name (str, required)
+            embedding_model_name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJob
+            RawResponse[AnnotationReplyJob], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJob]: ...
+    async def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyRequestArgs]) -> AnnotationReplyJob: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyRequestArgs]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll. Returns AnnotationReplyJob; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyRequestArgs]) -> RawResponse[AnnotationReplyJob]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyRequestArgs]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
 
 class AsyncGetAnnotationReplyStatusOp(Protocol):
     @overload
-    async def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJobStatus: ...
+    async def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job.
+
+        ``GET /apps/annotation-reply/{action}/status/{job_id}``; by name: ``client.call('chat.get_annotation_reply_status')``.
+
+        Args:
+            request: a AnnotationReplyStatusRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            job_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJobStatus
+            RawResponse[AnnotationReplyJobStatus], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJobStatus]: ...
+    async def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> AnnotationReplyJobStatus: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job. Returns AnnotationReplyJobStatus; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> RawResponse[AnnotationReplyJobStatus]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
 
 class AsyncListConversationsOp(Protocol):
     @overload
-    async def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationList: ...
+    async def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationList:
+        """List the user's conversations, most recently updated first.
+
+        ``GET /conversations``; by name: ``client.call('chat.list_conversations')``.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationList
+            RawResponse[ConversationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationList]: ...
+    async def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationList]:
+        """List the user's conversations, most recently updated first. Returns RawResponse[ConversationList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationsRequestArgs]) -> ConversationList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationsRequestArgs]) -> ConversationList:
+        """List the user's conversations, most recently updated first. Returns ConversationList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationsRequestArgs]) -> RawResponse[ConversationList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationsRequestArgs]) -> RawResponse[ConversationList]:
+        """List the user's conversations, most recently updated first. Returns RawResponse[ConversationList]; the first overload documents every argument."""
 
 class AsyncIterConversationsOp(Protocol):
     @overload
-    def __call__(self, request: ListConversationsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Conversation]: ...
+    def __call__(self, request: ListConversationsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Conversation]:
+        """Every item of every page of ``chat.list_conversations``, fetched as the iteration needs them.
+
+        List the user's conversations, most recently updated first.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Conversation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListConversationsRequestArgs]) -> AsyncIterator[Conversation]: ...
+    def __call__(self, **kwargs: Unpack[ListConversationsRequestArgs]) -> AsyncIterator[Conversation]:
+        """Every item of every page of ``chat.list_conversations``, fetched as the iteration needs them.
+
+        List the user's conversations, most recently updated first.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Conversation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class AsyncListMessagesOp(Protocol):
     @overload
-    async def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MessageList: ...
+    async def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MessageList:
+        """A conversation's message history, paged backwards from the newest.
+
+        ``GET /messages``; by name: ``client.call('chat.list_messages')``.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MessageList
+            RawResponse[MessageList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MessageList]: ...
+    async def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MessageList]:
+        """A conversation's message history, paged backwards from the newest. Returns RawResponse[MessageList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListMessagesRequestArgs]) -> MessageList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListMessagesRequestArgs]) -> MessageList:
+        """A conversation's message history, paged backwards from the newest. Returns MessageList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListMessagesRequestArgs]) -> RawResponse[MessageList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListMessagesRequestArgs]) -> RawResponse[MessageList]:
+        """A conversation's message history, paged backwards from the newest. Returns RawResponse[MessageList]; the first overload documents every argument."""
 
 class AsyncIterMessagesOp(Protocol):
     @overload
-    def __call__(self, request: ListMessagesRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[ConversationMessage]: ...
+    def __call__(self, request: ListMessagesRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[ConversationMessage]:
+        """Every item of every page of ``chat.list_messages``, fetched as the iteration needs them.
+
+        A conversation's message history, paged backwards from the newest.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ConversationMessage]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListMessagesRequestArgs]) -> AsyncIterator[ConversationMessage]: ...
+    def __call__(self, **kwargs: Unpack[ListMessagesRequestArgs]) -> AsyncIterator[ConversationMessage]:
+        """Every item of every page of ``chat.list_messages``, fetched as the iteration needs them.
+
+        A conversation's message history, paged backwards from the newest.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ConversationMessage]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class AsyncListConversationVariablesOp(Protocol):
     @overload
-    async def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariableList: ...
+    async def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariableList:
+        """A conversation's variables and their current values.
+
+        ``GET /conversations/{conversation_id}/variables``; by name: ``client.call('chat.list_conversation_variables')``.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationVariableList
+            RawResponse[ConversationVariableList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariableList]: ...
+    async def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariableList]:
+        """A conversation's variables and their current values. Returns RawResponse[ConversationVariableList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> ConversationVariableList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> ConversationVariableList:
+        """A conversation's variables and their current values. Returns ConversationVariableList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> RawResponse[ConversationVariableList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> RawResponse[ConversationVariableList]:
+        """A conversation's variables and their current values. Returns RawResponse[ConversationVariableList]; the first overload documents every argument."""
 
 class AsyncIterConversationVariablesOp(Protocol):
     @overload
-    def __call__(self, request: ListConversationVariablesRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[ConversationVariable]: ...
+    def __call__(self, request: ListConversationVariablesRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[ConversationVariable]:
+        """Every item of every page of ``chat.list_conversation_variables``, fetched as the iteration needs them.
+
+        A conversation's variables and their current values.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ConversationVariable]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> AsyncIterator[ConversationVariable]: ...
+    def __call__(self, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> AsyncIterator[ConversationVariable]:
+        """Every item of every page of ``chat.list_conversation_variables``, fetched as the iteration needs them.
+
+        A conversation's variables and their current values.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ConversationVariable]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class AsyncUpdateConversationVariableOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariable: ...
+    async def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariable:
+        """Set a conversation variable's value (of the variable's type).
+
+        ``PUT /conversations/{conversation_id}/variables/{variable_id}``; by name: ``client.call('chat.update_conversation_variable')``.
+
+        Args:
+            request: a UpdateConversationVariableRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            variable_id (str, required)
+            value (Any, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationVariable
+            RawResponse[ConversationVariable], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariable]: ...
+    async def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariable]:
+        """Set a conversation variable's value (of the variable's type). Returns RawResponse[ConversationVariable]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> ConversationVariable: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> ConversationVariable:
+        """Set a conversation variable's value (of the variable's type). Returns ConversationVariable; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> RawResponse[ConversationVariable]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> RawResponse[ConversationVariable]:
+        """Set a conversation variable's value (of the variable's type). Returns RawResponse[ConversationVariable]; the first overload documents every argument."""
 
 class AsyncRenameConversationOp(Protocol):
     @overload
-    async def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Conversation: ...
+    async def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Conversation:
+        """Rename a conversation, or have its name generated.
+
+        ``POST /conversations/{conversation_id}/name``; by name: ``client.call('chat.rename_conversation')``.
+
+        Args:
+            request: a RenameConversationRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            name (str | UnsetType, optional)
+            auto_generate (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Conversation
+            RawResponse[Conversation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Conversation]: ...
+    async def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Conversation]:
+        """Rename a conversation, or have its name generated. Returns RawResponse[Conversation]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RenameConversationRequestArgs]) -> Conversation: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RenameConversationRequestArgs]) -> Conversation:
+        """Rename a conversation, or have its name generated. Returns Conversation; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RenameConversationRequestArgs]) -> RawResponse[Conversation]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RenameConversationRequestArgs]) -> RawResponse[Conversation]:
+        """Rename a conversation, or have its name generated. Returns RawResponse[Conversation]; the first overload documents every argument."""
 
 class AsyncDeleteConversationOp(Protocol):
     @overload
-    async def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a conversation.
+
+        ``DELETE /conversations/{conversation_id}``; by name: ``client.call('chat.delete_conversation')``.
+
+        Args:
+            request: a DeleteConversationRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a conversation. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteConversationRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteConversationRequestArgs]) -> None:
+        """Delete a conversation. Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteConversationRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteConversationRequestArgs]) -> RawResponse[None]:
+        """Delete a conversation. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncAudioToTextOp(Protocol):
     @overload
-    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse: ...
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('chat.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]: ...
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
 
 class AsyncTextToAudioOp(Protocol):
     @overload
-    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes: ...
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('chat.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream: ...
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]: ...
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes: ...
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> AsyncBinaryStream: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]: ...
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
 
 class AsyncSubmitFeedbackOp(Protocol):
     @overload
-    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('chat.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class AsyncListFeedbacksOp(Protocol):
     @overload
-    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks: ...
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('chat.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]: ...
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
 
 class AsyncIterFeedbacksOp(Protocol):
     @overload
-    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Feedback]: ...
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``chat.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AsyncIterator[Feedback]: ...
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``chat.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class AsyncUploadFileOp(Protocol):
     @overload
-    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile: ...
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('chat.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]: ...
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
 
 class AsyncGetInfoOp(Protocol):
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('chat.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
 
 class AsyncGetParametersOp(Protocol):
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('chat.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
 
 class AsyncGetMetaOp(Protocol):
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('chat.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
 
 class AsyncGetSiteOp(Protocol):
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('chat.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
 
 class AsyncGetEndUserOp(Protocol):
     @overload
-    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser: ...
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('chat.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]: ...
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
 
 class AsyncPreviewFileOp(Protocol):
     @overload
-    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes: ...
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('chat.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream: ...
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]: ...
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes: ...
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> AsyncBinaryStream: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]: ...
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+
+class AsyncChatflowSendOp(Protocol):
+    @overload
+    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive.
+
+        ``POST /chat-messages``; by name: ``client.call('chatflow.send')``.
+
+        Args:
+            request: a ChatRequest, instead of the keyword fields.
+            query (str, required)
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            conversation_id (str | UnsetType, optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            auto_generate_name (bool | UnsetType, optional)
+            workflow_id (str | UnsetType, optional)
+            stream: True for a AsyncStream[ChatEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled ChatResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChatResponse
+            AsyncStream[ChatEvent], with stream=True.
+            RawResponse[ChatResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: ChatRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns AsyncStream[ChatEvent]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: ChatRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChatResponse]:
+        """Send a message; stream=True yields events as they arrive. Returns RawResponse[ChatResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: ChatRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: ChatRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChatResponse | AsyncStream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse | AsyncStream[ChatEvent]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> AsyncStream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns AsyncStream[ChatEvent]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> RawResponse[ChatResponse]:
+        """Send a message; stream=True yields events as they arrive. Returns RawResponse[ChatResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[ChatRequestStreamArgs]) -> ChatResponse | AsyncStream[ChatEvent]:
+        """Send a message; stream=True yields events as they arrive. Returns ChatResponse | AsyncStream[ChatEvent]; the first overload documents every argument."""
+
+class AsyncChatflowStopOp(Protocol):
+    @overload
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Stop a streaming answer by its task id.
+
+        ``POST /chat-messages/{task_id}/stop``; by name: ``client.call('chatflow.stop')``.
+
+        Args:
+            request: a StopRequest, instead of the keyword fields.
+            task_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Stop a streaming answer by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult:
+        """Stop a streaming answer by its task id. Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]:
+        """Stop a streaming answer by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class AsyncChatflowGetSuggestedOp(Protocol):
+    @overload
+    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SuggestedQuestions:
+        """Suggested follow-up questions for a message.
+
+        ``GET /messages/{message_id}/suggested``; by name: ``client.call('chatflow.get_suggested')``.
+
+        Args:
+            request: a SuggestedRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SuggestedQuestions
+            RawResponse[SuggestedQuestions], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: SuggestedRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SuggestedQuestions]:
+        """Suggested follow-up questions for a message. Returns RawResponse[SuggestedQuestions]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SuggestedRequestArgs]) -> SuggestedQuestions:
+        """Suggested follow-up questions for a message. Returns SuggestedQuestions; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SuggestedRequestArgs]) -> RawResponse[SuggestedQuestions]:
+        """Suggested follow-up questions for a message. Returns RawResponse[SuggestedQuestions]; the first overload documents every argument."""
+
+class AsyncChatflowStreamEventsOp(Protocol):
+    @overload
+    async def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncStream[ChatEvent]:
+        """Re-attach to a chatflow run's event stream (after a pause or a dropped connection).
+
+        ``GET /workflow/{workflow_run_id}/events``; by name: ``client.call('chatflow.stream_events')``.
+
+        Args:
+            request: a WorkflowEventsRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            user (str, required)
+            include_state_snapshot (bool | UnsetType, optional)
+            continue_on_pause (bool | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncStream[ChatEvent]: the events as they arrive.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> AsyncStream[ChatEvent]:
+        """Re-attach to a chatflow run's event stream (after a pause or a dropped connection). Returns AsyncStream[ChatEvent]; the first overload documents every argument."""
+
+class AsyncChatflowListAnnotationsOp(Protocol):
+    @overload
+    async def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword.
+
+        ``GET /apps/annotations``; by name: ``client.call('chatflow.list_annotations')``.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationList
+            RawResponse[AnnotationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword. Returns AnnotationList; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListAnnotationsRequestArgs]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
+
+class AsyncChatflowIterAnnotationsOp(Protocol):
+    @overload
+    def __call__(self, request: ListAnnotationsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Annotation]:
+        """Every item of every page of ``chatflow.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AsyncIterator[Annotation]:
+        """Every item of every page of ``chatflow.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncChatflowCreateAnnotationOp(Protocol):
+    @overload
+    async def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with).
+
+        ``POST /apps/annotations``; by name: ``client.call('chatflow.create_annotation')``.
+
+        Args:
+            request: a CreateAnnotationRequest, instead of the keyword fields.
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateAnnotationRequestArgs]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with). Returns Annotation; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
+
+class AsyncChatflowUpdateAnnotationOp(Protocol):
+    @overload
+    async def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Replace an annotation's question and answer.
+
+        ``PUT /apps/annotations/{annotation_id}``; by name: ``client.call('chatflow.update_annotation')``.
+
+        Args:
+            request: a UpdateAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> Annotation:
+        """Replace an annotation's question and answer. Returns Annotation; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
+
+class AsyncChatflowDeleteAnnotationOp(Protocol):
+    @overload
+    async def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete an annotation and its hit history.
+
+        ``DELETE /apps/annotations/{annotation_id}``; by name: ``client.call('chatflow.delete_annotation')``.
+
+        Args:
+            request: a DeleteAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> None:
+        """Delete an annotation and its hit history. Returns None; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
+
+class AsyncChatflowUpdateAnnotationReplyOp(Protocol):
+    @overload
+    async def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll.
+
+        ``POST /apps/annotation-reply/{action}``; by name: ``client.call('chatflow.update_annotation_reply')``.
+
+        Args:
+            request: a AnnotationReplyRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            score_threshold (float, required)
+            embedding_provider_name (str, required)
+            embedding_model_name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJob
+            RawResponse[AnnotationReplyJob], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyRequestArgs]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll. Returns AnnotationReplyJob; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyRequestArgs]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
+
+class AsyncChatflowGetAnnotationReplyStatusOp(Protocol):
+    @overload
+    async def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job.
+
+        ``GET /apps/annotation-reply/{action}/status/{job_id}``; by name: ``client.call('chatflow.get_annotation_reply_status')``.
+
+        Args:
+            request: a AnnotationReplyStatusRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            job_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJobStatus
+            RawResponse[AnnotationReplyJobStatus], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job. Returns AnnotationReplyJobStatus; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
+
+class AsyncChatflowListConversationsOp(Protocol):
+    @overload
+    async def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationList:
+        """List the user's conversations, most recently updated first.
+
+        ``GET /conversations``; by name: ``client.call('chatflow.list_conversations')``.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationList
+            RawResponse[ConversationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: ListConversationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationList]:
+        """List the user's conversations, most recently updated first. Returns RawResponse[ConversationList]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationsRequestArgs]) -> ConversationList:
+        """List the user's conversations, most recently updated first. Returns ConversationList; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationsRequestArgs]) -> RawResponse[ConversationList]:
+        """List the user's conversations, most recently updated first. Returns RawResponse[ConversationList]; the first overload documents every argument."""
+
+class AsyncChatflowIterConversationsOp(Protocol):
+    @overload
+    def __call__(self, request: ListConversationsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Conversation]:
+        """Every item of every page of ``chatflow.list_conversations``, fetched as the iteration needs them.
+
+        List the user's conversations, most recently updated first.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Conversation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListConversationsRequestArgs]) -> AsyncIterator[Conversation]:
+        """Every item of every page of ``chatflow.list_conversations``, fetched as the iteration needs them.
+
+        List the user's conversations, most recently updated first.
+
+        Args:
+            request: a ListConversationsRequest, instead of the keyword fields.
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            sort_by (Literal['created_at', '-created_at', 'updated_at', '-updated_at'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Conversation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncChatflowListMessagesOp(Protocol):
+    @overload
+    async def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MessageList:
+        """A conversation's message history, paged backwards from the newest.
+
+        ``GET /messages``; by name: ``client.call('chatflow.list_messages')``.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MessageList
+            RawResponse[MessageList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: ListMessagesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MessageList]:
+        """A conversation's message history, paged backwards from the newest. Returns RawResponse[MessageList]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListMessagesRequestArgs]) -> MessageList:
+        """A conversation's message history, paged backwards from the newest. Returns MessageList; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListMessagesRequestArgs]) -> RawResponse[MessageList]:
+        """A conversation's message history, paged backwards from the newest. Returns RawResponse[MessageList]; the first overload documents every argument."""
+
+class AsyncChatflowIterMessagesOp(Protocol):
+    @overload
+    def __call__(self, request: ListMessagesRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[ConversationMessage]:
+        """Every item of every page of ``chatflow.list_messages``, fetched as the iteration needs them.
+
+        A conversation's message history, paged backwards from the newest.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ConversationMessage]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListMessagesRequestArgs]) -> AsyncIterator[ConversationMessage]:
+        """Every item of every page of ``chatflow.list_messages``, fetched as the iteration needs them.
+
+        A conversation's message history, paged backwards from the newest.
+
+        Args:
+            request: a ListMessagesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            first_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ConversationMessage]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncChatflowListConversationVariablesOp(Protocol):
+    @overload
+    async def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariableList:
+        """A conversation's variables and their current values.
+
+        ``GET /conversations/{conversation_id}/variables``; by name: ``client.call('chatflow.list_conversation_variables')``.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationVariableList
+            RawResponse[ConversationVariableList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: ListConversationVariablesRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariableList]:
+        """A conversation's variables and their current values. Returns RawResponse[ConversationVariableList]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> ConversationVariableList:
+        """A conversation's variables and their current values. Returns ConversationVariableList; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> RawResponse[ConversationVariableList]:
+        """A conversation's variables and their current values. Returns RawResponse[ConversationVariableList]; the first overload documents every argument."""
+
+class AsyncChatflowIterConversationVariablesOp(Protocol):
+    @overload
+    def __call__(self, request: ListConversationVariablesRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[ConversationVariable]:
+        """Every item of every page of ``chatflow.list_conversation_variables``, fetched as the iteration needs them.
+
+        A conversation's variables and their current values.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ConversationVariable]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListConversationVariablesRequestArgs]) -> AsyncIterator[ConversationVariable]:
+        """Every item of every page of ``chatflow.list_conversation_variables``, fetched as the iteration needs them.
+
+        A conversation's variables and their current values.
+
+        Args:
+            request: a ListConversationVariablesRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            last_id (str | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            variable_name (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ConversationVariable]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncChatflowUpdateConversationVariableOp(Protocol):
+    @overload
+    async def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ConversationVariable:
+        """Set a conversation variable's value (of the variable's type).
+
+        ``PUT /conversations/{conversation_id}/variables/{variable_id}``; by name: ``client.call('chatflow.update_conversation_variable')``.
+
+        Args:
+            request: a UpdateConversationVariableRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            variable_id (str, required)
+            value (Any, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ConversationVariable
+            RawResponse[ConversationVariable], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: UpdateConversationVariableRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ConversationVariable]:
+        """Set a conversation variable's value (of the variable's type). Returns RawResponse[ConversationVariable]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> ConversationVariable:
+        """Set a conversation variable's value (of the variable's type). Returns ConversationVariable; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateConversationVariableRequestArgs]) -> RawResponse[ConversationVariable]:
+        """Set a conversation variable's value (of the variable's type). Returns RawResponse[ConversationVariable]; the first overload documents every argument."""
+
+class AsyncChatflowRenameConversationOp(Protocol):
+    @overload
+    async def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Conversation:
+        """Rename a conversation, or have its name generated.
+
+        ``POST /conversations/{conversation_id}/name``; by name: ``client.call('chatflow.rename_conversation')``.
+
+        Args:
+            request: a RenameConversationRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            name (str | UnsetType, optional)
+            auto_generate (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Conversation
+            RawResponse[Conversation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: RenameConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Conversation]:
+        """Rename a conversation, or have its name generated. Returns RawResponse[Conversation]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RenameConversationRequestArgs]) -> Conversation:
+        """Rename a conversation, or have its name generated. Returns Conversation; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RenameConversationRequestArgs]) -> RawResponse[Conversation]:
+        """Rename a conversation, or have its name generated. Returns RawResponse[Conversation]; the first overload documents every argument."""
+
+class AsyncChatflowDeleteConversationOp(Protocol):
+    @overload
+    async def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a conversation.
+
+        ``DELETE /conversations/{conversation_id}``; by name: ``client.call('chatflow.delete_conversation')``.
+
+        Args:
+            request: a DeleteConversationRequest, instead of the keyword fields.
+            conversation_id (str, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: DeleteConversationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a conversation. Returns RawResponse[None]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteConversationRequestArgs]) -> None:
+        """Delete a conversation. Returns None; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteConversationRequestArgs]) -> RawResponse[None]:
+        """Delete a conversation. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncGetHumanInputFormOp(Protocol):
     @overload
-    async def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> HumanInputForm: ...
+    async def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> HumanInputForm:
+        """The contents of a paused human-input form.
+
+        ``GET /form/human_input/{form_token}``; by name: ``client.call('chatflow.get_human_input_form')``.
+
+        Args:
+            request: a HumanInputFormRequest, instead of the keyword fields.
+            form_token (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            HumanInputForm
+            RawResponse[HumanInputForm], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[HumanInputForm]: ...
+    async def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[HumanInputForm]:
+        """The contents of a paused human-input form. Returns RawResponse[HumanInputForm]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[HumanInputFormRequestArgs]) -> HumanInputForm: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[HumanInputFormRequestArgs]) -> HumanInputForm:
+        """The contents of a paused human-input form. Returns HumanInputForm; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[HumanInputFormRequestArgs]) -> RawResponse[HumanInputForm]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[HumanInputFormRequestArgs]) -> RawResponse[HumanInputForm]:
+        """The contents of a paused human-input form. Returns RawResponse[HumanInputForm]; the first overload documents every argument."""
 
 class AsyncSubmitHumanInputFormOp(Protocol):
     @overload
-    async def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Answer a human-input form; the run resumes (follow it with stream_events).
+
+        ``POST /form/human_input/{form_token}``; by name: ``client.call('chatflow.submit_human_input_form')``.
+
+        Args:
+            request: a SubmitHumanInputFormRequest, instead of the keyword fields.
+            form_token (str, required)
+            inputs (dict[str, Any], required)
+            action (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> None:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> RawResponse[None]:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncGetRunOp(Protocol):
     @overload
-    async def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunDetail: ...
+    async def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunDetail:
+        """A workflow run's status, inputs, outputs and metrics.
+
+        ``GET /workflows/run/{workflow_run_id}``; by name: ``client.call('chatflow.get_run')``.
+
+        Args:
+            request: a GetWorkflowRunRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunDetail
+            RawResponse[WorkflowRunDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunDetail]: ...
+    async def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunDetail]:
+        """A workflow run's status, inputs, outputs and metrics. Returns RawResponse[WorkflowRunDetail]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> WorkflowRunDetail: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> WorkflowRunDetail:
+        """A workflow run's status, inputs, outputs and metrics. Returns WorkflowRunDetail; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> RawResponse[WorkflowRunDetail]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> RawResponse[WorkflowRunDetail]:
+        """A workflow run's status, inputs, outputs and metrics. Returns RawResponse[WorkflowRunDetail]; the first overload documents every argument."""
 
 class AsyncListLogsOp(Protocol):
     @overload
-    async def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowLogList: ...
+    async def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowLogList:
+        """List past workflow runs (one summary per run).
+
+        ``GET /workflows/logs``; by name: ``client.call('chatflow.list_logs')``.
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowLogList
+            RawResponse[WorkflowLogList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowLogList]: ...
+    async def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowLogList]:
+        """List past workflow runs (one summary per run). Returns RawResponse[WorkflowLogList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> WorkflowLogList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> WorkflowLogList:
+        """List past workflow runs (one summary per run). Returns WorkflowLogList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> RawResponse[WorkflowLogList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> RawResponse[WorkflowLogList]:
+        """List past workflow runs (one summary per run). Returns RawResponse[WorkflowLogList]; the first overload documents every argument."""
 
 class AsyncIterLogsOp(Protocol):
     @overload
-    def __call__(self, request: ListWorkflowLogsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[WorkflowLog]: ...
+    def __call__(self, request: ListWorkflowLogsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[WorkflowLog]:
+        """Every item of every page of ``chatflow.list_logs``, fetched as the iteration needs them.
+
+        List past workflow runs (one summary per run).
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[WorkflowLog]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> AsyncIterator[WorkflowLog]: ...
+    def __call__(self, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> AsyncIterator[WorkflowLog]:
+        """Every item of every page of ``chatflow.list_logs``, fetched as the iteration needs them.
+
+        List past workflow runs (one summary per run).
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[WorkflowLog]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncChatflowAudioToTextOp(Protocol):
+    @overload
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('chatflow.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+
+class AsyncChatflowTextToAudioOp(Protocol):
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('chatflow.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+
+class AsyncChatflowSubmitFeedbackOp(Protocol):
+    @overload
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('chatflow.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class AsyncChatflowListFeedbacksOp(Protocol):
+    @overload
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('chatflow.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+
+class AsyncChatflowIterFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``chatflow.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``chatflow.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncChatflowUploadFileOp(Protocol):
+    @overload
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('chatflow.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+
+class AsyncChatflowGetInfoOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('chatflow.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
+
+class AsyncChatflowGetParametersOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('chatflow.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
+
+class AsyncChatflowGetMetaOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('chatflow.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
+
+class AsyncChatflowGetSiteOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('chatflow.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
+
+class AsyncChatflowGetEndUserOp(Protocol):
+    @overload
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('chatflow.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+
+class AsyncChatflowPreviewFileOp(Protocol):
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('chatflow.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
 
 class AsyncWaitForRunOp(Protocol):
-    async def __call__(self, **kwargs: Unpack[GetWorkflowRunRequestArgsWait]) -> WorkflowRunDetail: ...
+    async def __call__(self, **kwargs: Unpack[GetWorkflowRunRequestArgsWait]) -> WorkflowRunDetail:
+        """Poll a workflow run until it has finished (succeeded, failed, stopped or paused).
+
+        Polls ``chatflow.get_run`` until the status is settled.
+
+        Args:
+            workflow_run_id (str, required)
+            timeout: seconds to wait in all (default 1200).
+            poll_interval: seconds between polls (default 1).
+            raise_on_failure: raise WaiterFailedError on a failed status (default True).
+            api_key, max_retries, extra_headers: as for every call.
+
+        Returns:
+            WorkflowRunDetail: the last answer polled.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+            WaiterFailedError: the status says it failed.
+            WaiterTimeoutError: not settled within ``timeout``.
+        """
+
+class AsyncCompletionListAnnotationsOp(Protocol):
+    @overload
+    async def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword.
+
+        ``GET /apps/annotations``; by name: ``client.call('completion.list_annotations')``.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationList
+            RawResponse[AnnotationList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: ListAnnotationsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AnnotationList:
+        """List the app's annotations, optionally filtered by keyword. Returns AnnotationList; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListAnnotationsRequestArgs]) -> RawResponse[AnnotationList]:
+        """List the app's annotations, optionally filtered by keyword. Returns RawResponse[AnnotationList]; the first overload documents every argument."""
+
+class AsyncCompletionIterAnnotationsOp(Protocol):
+    @overload
+    def __call__(self, request: ListAnnotationsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Annotation]:
+        """Every item of every page of ``completion.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListAnnotationsRequestArgs]) -> AsyncIterator[Annotation]:
+        """Every item of every page of ``completion.list_annotations``, fetched as the iteration needs them.
+
+        List the app's annotations, optionally filtered by keyword.
+
+        Args:
+            request: a ListAnnotationsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Annotation]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncCompletionCreateAnnotationOp(Protocol):
+    @overload
+    async def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with).
+
+        ``POST /apps/annotations``; by name: ``client.call('completion.create_annotation')``.
+
+        Args:
+            request: a CreateAnnotationRequest, instead of the keyword fields.
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: CreateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateAnnotationRequestArgs]) -> Annotation:
+        """Create an annotation (a question and the answer to reply with). Returns Annotation; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Create an annotation (a question and the answer to reply with). Returns RawResponse[Annotation]; the first overload documents every argument."""
+
+class AsyncCompletionUpdateAnnotationOp(Protocol):
+    @overload
+    async def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Annotation:
+        """Replace an annotation's question and answer.
+
+        ``PUT /apps/annotations/{annotation_id}``; by name: ``client.call('completion.update_annotation')``.
+
+        Args:
+            request: a UpdateAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            question (str, required)
+            answer (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Annotation
+            RawResponse[Annotation], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: UpdateAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> Annotation:
+        """Replace an annotation's question and answer. Returns Annotation; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateAnnotationRequestArgs]) -> RawResponse[Annotation]:
+        """Replace an annotation's question and answer. Returns RawResponse[Annotation]; the first overload documents every argument."""
+
+class AsyncCompletionDeleteAnnotationOp(Protocol):
+    @overload
+    async def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete an annotation and its hit history.
+
+        ``DELETE /apps/annotations/{annotation_id}``; by name: ``client.call('completion.delete_annotation')``.
+
+        Args:
+            request: a DeleteAnnotationRequest, instead of the keyword fields.
+            annotation_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: DeleteAnnotationRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> None:
+        """Delete an annotation and its hit history. Returns None; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteAnnotationRequestArgs]) -> RawResponse[None]:
+        """Delete an annotation and its hit history. Returns RawResponse[None]; the first overload documents every argument."""
+
+class AsyncCompletionUpdateAnnotationReplyOp(Protocol):
+    @overload
+    async def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll.
+
+        ``POST /apps/annotation-reply/{action}``; by name: ``client.call('completion.update_annotation_reply')``.
+
+        Args:
+            request: a AnnotationReplyRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            score_threshold (float, required)
+            embedding_provider_name (str, required)
+            embedding_model_name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJob
+            RawResponse[AnnotationReplyJob], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AnnotationReplyRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyRequestArgs]) -> AnnotationReplyJob:
+        """Enable or disable annotation reply; returns a job to poll. Returns AnnotationReplyJob; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyRequestArgs]) -> RawResponse[AnnotationReplyJob]:
+        """Enable or disable annotation reply; returns a job to poll. Returns RawResponse[AnnotationReplyJob]; the first overload documents every argument."""
+
+class AsyncCompletionGetAnnotationReplyStatusOp(Protocol):
+    @overload
+    async def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job.
+
+        ``GET /apps/annotation-reply/{action}/status/{job_id}``; by name: ``client.call('completion.get_annotation_reply_status')``.
+
+        Args:
+            request: a AnnotationReplyStatusRequest, instead of the keyword fields.
+            action (Literal['enable', 'disable'], required)
+            job_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AnnotationReplyJobStatus
+            RawResponse[AnnotationReplyJobStatus], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AnnotationReplyStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> AnnotationReplyJobStatus:
+        """Progress of an annotation-reply job. Returns AnnotationReplyJobStatus; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AnnotationReplyStatusRequestArgs]) -> RawResponse[AnnotationReplyJobStatus]:
+        """Progress of an annotation-reply job. Returns RawResponse[AnnotationReplyJobStatus]; the first overload documents every argument."""
+
+class AsyncCompletionAudioToTextOp(Protocol):
+    @overload
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('completion.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+
+class AsyncCompletionTextToAudioOp(Protocol):
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('completion.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+
+class AsyncCompletionSubmitFeedbackOp(Protocol):
+    @overload
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('completion.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class AsyncCompletionListFeedbacksOp(Protocol):
+    @overload
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('completion.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+
+class AsyncCompletionIterFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``completion.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``completion.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncCompletionUploadFileOp(Protocol):
+    @overload
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('completion.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+
+class AsyncCompletionGetInfoOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('completion.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
+
+class AsyncCompletionGetParametersOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('completion.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
+
+class AsyncCompletionGetMetaOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('completion.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
+
+class AsyncCompletionGetSiteOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('completion.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
+
+class AsyncCompletionGetEndUserOp(Protocol):
+    @overload
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('completion.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+
+class AsyncCompletionPreviewFileOp(Protocol):
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('completion.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
 
 class AsyncCompletionSendOp(Protocol):
     @overload
-    async def __call__(self, request: CompletionRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> CompletionResponse: ...
+    async def __call__(self, request: CompletionRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> CompletionResponse:
+        """Generate text; stream=True yields events as they arrive.
+
+        ``POST /completion-messages``; by name: ``client.call('completion.send')``.
+
+        Args:
+            request: a CompletionRequest, instead of the keyword fields.
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            query (str | UnsetType, optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            stream: True for a AsyncStream[CompletionEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled CompletionResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            CompletionResponse
+            AsyncStream[CompletionEvent], with stream=True.
+            RawResponse[CompletionResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: CompletionRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[CompletionEvent]: ...
+    async def __call__(self, request: CompletionRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[CompletionEvent]:
+        """Generate text; stream=True yields events as they arrive. Returns AsyncStream[CompletionEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: CompletionRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[CompletionResponse]: ...
+    async def __call__(self, request: CompletionRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[CompletionResponse]:
+        """Generate text; stream=True yields events as they arrive. Returns RawResponse[CompletionResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: CompletionRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> CompletionResponse: ...
+    async def __call__(self, request: CompletionRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> CompletionResponse:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse: ...
+    async def __call__(self, request: CompletionRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> CompletionResponse | AsyncStream[CompletionEvent]:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse | AsyncStream[CompletionEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> AsyncStream[CompletionEvent]: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> RawResponse[CompletionResponse]: ...
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> AsyncStream[CompletionEvent]:
+        """Generate text; stream=True yields events as they arrive. Returns AsyncStream[CompletionEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> RawResponse[CompletionResponse]:
+        """Generate text; stream=True yields events as they arrive. Returns RawResponse[CompletionResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CompletionRequestStreamArgs]) -> CompletionResponse | AsyncStream[CompletionEvent]:
+        """Generate text; stream=True yields events as they arrive. Returns CompletionResponse | AsyncStream[CompletionEvent]; the first overload documents every argument."""
+
+class AsyncCompletionStopOp(Protocol):
+    @overload
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Stop a streaming generation by its task id.
+
+        ``POST /completion-messages/{task_id}/stop``; by name: ``client.call('completion.stop')``.
+
+        Args:
+            request: a StopRequest, instead of the keyword fields.
+            task_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Stop a streaming generation by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult:
+        """Stop a streaming generation by its task id. Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]:
+        """Stop a streaming generation by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class AsyncDifyAudioToTextOp(Protocol):
+    @overload
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('dify.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+
+class AsyncDifyTextToAudioOp(Protocol):
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('dify.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+
+class AsyncDifySubmitFeedbackOp(Protocol):
+    @overload
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('dify.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class AsyncDifyListFeedbacksOp(Protocol):
+    @overload
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('dify.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+
+class AsyncDifyIterFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``dify.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``dify.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncDifyUploadFileOp(Protocol):
+    @overload
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('dify.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+
+class AsyncDifyGetInfoOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('dify.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
+
+class AsyncDifyGetParametersOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('dify.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
+
+class AsyncDifyGetMetaOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('dify.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
+
+class AsyncDifyGetSiteOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('dify.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
+
+class AsyncDifyGetEndUserOp(Protocol):
+    @overload
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('dify.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+
+class AsyncDifyPreviewFileOp(Protocol):
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('dify.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
 
 class AsyncCreateDatasetOp(Protocol):
     @overload
-    async def __call__(self, request: CreateDatasetRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset: ...
+    async def __call__(self, request: CreateDatasetRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset:
+        """Create an empty knowledge base.
+
+        ``POST /datasets``; by name: ``client.call('knowledge.create_dataset')``.
+
+        Args:
+            request: a CreateDatasetRequest, instead of the keyword fields.
+            name (str, required)
+            description (str | UnsetType, optional)
+            indexing_technique (Literal['high_quality', 'economy'] | UnsetType | None, optional)
+            permission (Literal['only_me', 'all_team_members', 'partial_members'] | UnsetType, optional)
+            provider (Literal['vendor', 'external'] | UnsetType, optional)
+            embedding_model (str | UnsetType, optional)
+            embedding_model_provider (str | UnsetType, optional)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            external_knowledge_api_id (str | UnsetType, optional)
+            external_knowledge_id (str | UnsetType, optional)
+            summary_index_setting (SummaryIndexSetting | UnsetType | None, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Dataset
+            RawResponse[Dataset], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: CreateDatasetRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]: ...
+    async def __call__(self, request: CreateDatasetRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]:
+        """Create an empty knowledge base. Returns RawResponse[Dataset]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDatasetRequestArgs]) -> Dataset: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDatasetRequestArgs]) -> Dataset:
+        """Create an empty knowledge base. Returns Dataset; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDatasetRequestArgs]) -> RawResponse[Dataset]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDatasetRequestArgs]) -> RawResponse[Dataset]:
+        """Create an empty knowledge base. Returns RawResponse[Dataset]; the first overload documents every argument."""
 
 class AsyncListDatasetsOp(Protocol):
     @overload
-    async def __call__(self, request: ListDatasetsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DatasetList: ...
+    async def __call__(self, request: ListDatasetsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DatasetList:
+        """List knowledge bases, optionally filtered by keyword or tags.
+
+        ``GET /datasets``; by name: ``client.call('knowledge.list_datasets')``.
+
+        Args:
+            request: a ListDatasetsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            include_all (bool | UnsetType, optional)
+            tag_ids (builtins.list[str] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DatasetList
+            RawResponse[DatasetList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListDatasetsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DatasetList]: ...
+    async def __call__(self, request: ListDatasetsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DatasetList]:
+        """List knowledge bases, optionally filtered by keyword or tags. Returns RawResponse[DatasetList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDatasetsRequestArgs]) -> DatasetList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDatasetsRequestArgs]) -> DatasetList:
+        """List knowledge bases, optionally filtered by keyword or tags. Returns DatasetList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDatasetsRequestArgs]) -> RawResponse[DatasetList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDatasetsRequestArgs]) -> RawResponse[DatasetList]:
+        """List knowledge bases, optionally filtered by keyword or tags. Returns RawResponse[DatasetList]; the first overload documents every argument."""
 
 class AsyncIterDatasetsOp(Protocol):
     @overload
-    def __call__(self, request: ListDatasetsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Dataset]: ...
+    def __call__(self, request: ListDatasetsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Dataset]:
+        """Every item of every page of ``knowledge.list_datasets``, fetched as the iteration needs them.
+
+        List knowledge bases, optionally filtered by keyword or tags.
+
+        Args:
+            request: a ListDatasetsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            include_all (bool | UnsetType, optional)
+            tag_ids (builtins.list[str] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Dataset]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListDatasetsRequestArgs]) -> AsyncIterator[Dataset]: ...
+    def __call__(self, **kwargs: Unpack[ListDatasetsRequestArgs]) -> AsyncIterator[Dataset]:
+        """Every item of every page of ``knowledge.list_datasets``, fetched as the iteration needs them.
+
+        List knowledge bases, optionally filtered by keyword or tags.
+
+        Args:
+            request: a ListDatasetsRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            include_all (bool | UnsetType, optional)
+            tag_ids (builtins.list[str] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Dataset]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class AsyncGetDatasetOp(Protocol):
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset:
+        """A knowledge base's settings and statistics.
+
+        ``GET /datasets/{dataset_id}``; by name: ``client.call('knowledge.get_dataset')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Dataset
+            RawResponse[Dataset], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]:
+        """A knowledge base's settings and statistics. Returns RawResponse[Dataset]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> Dataset: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> Dataset:
+        """A knowledge base's settings and statistics. Returns Dataset; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[Dataset]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[Dataset]:
+        """A knowledge base's settings and statistics. Returns RawResponse[Dataset]; the first overload documents every argument."""
 
 class AsyncUpdateDatasetOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateDatasetRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset: ...
+    async def __call__(self, request: UpdateDatasetRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> Dataset:
+        """Change a knowledge base; only the fields given are changed.
+
+        ``PATCH /datasets/{dataset_id}``; by name: ``client.call('knowledge.update_dataset')``.
+
+        Args:
+            request: a UpdateDatasetRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            name (str | UnsetType, optional)
+            description (str | UnsetType, optional)
+            indexing_technique (Literal['high_quality', 'economy'] | UnsetType | None, optional)
+            permission (Literal['only_me', 'all_team_members', 'partial_members'] | UnsetType, optional)
+            embedding_model (str | UnsetType, optional)
+            embedding_model_provider (str | UnsetType, optional)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            partial_member_list (builtins.list[PartialMember] | UnsetType, optional)
+            external_retrieval_model (ExternalRetrievalModel | UnsetType, optional)
+            external_knowledge_id (str | UnsetType, optional)
+            external_knowledge_api_id (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            Dataset
+            RawResponse[Dataset], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateDatasetRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]: ...
+    async def __call__(self, request: UpdateDatasetRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[Dataset]:
+        """Change a knowledge base; only the fields given are changed. Returns RawResponse[Dataset]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDatasetRequestArgs]) -> Dataset: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDatasetRequestArgs]) -> Dataset:
+        """Change a knowledge base; only the fields given are changed. Returns Dataset; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDatasetRequestArgs]) -> RawResponse[Dataset]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDatasetRequestArgs]) -> RawResponse[Dataset]:
+        """Change a knowledge base; only the fields given are changed. Returns RawResponse[Dataset]; the first overload documents every argument."""
 
 class AsyncDeleteDatasetOp(Protocol):
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a knowledge base and all of its documents.
+
+        ``DELETE /datasets/{dataset_id}``; by name: ``client.call('knowledge.delete_dataset')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a knowledge base and all of its documents. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> None:
+        """Delete a knowledge base and all of its documents. Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[None]:
+        """Delete a knowledge base and all of its documents. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncRetrieveOp(Protocol):
     @overload
-    async def __call__(self, request: RetrieveRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> RetrieveResponse: ...
+    async def __call__(self, request: RetrieveRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> RetrieveResponse:
+        """Search a knowledge base for the chunks most relevant to a query.
+
+        ``POST /datasets/{dataset_id}/retrieve``; by name: ``client.call('knowledge.retrieve')``.
+
+        Args:
+            request: a RetrieveRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            query (str, required)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            attachment_ids (builtins.list[str] | UnsetType | None, optional)
+            external_retrieval_model (ExternalRetrievalModel | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            RetrieveResponse
+            RawResponse[RetrieveResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: RetrieveRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[RetrieveResponse]: ...
+    async def __call__(self, request: RetrieveRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[RetrieveResponse]:
+        """Search a knowledge base for the chunks most relevant to a query. Returns RawResponse[RetrieveResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RetrieveRequestArgs]) -> RetrieveResponse: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[RetrieveRequestArgs]) -> RetrieveResponse:
+        """Search a knowledge base for the chunks most relevant to a query. Returns RetrieveResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RetrieveRequestArgs]) -> RawResponse[RetrieveResponse]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[RetrieveRequestArgs]) -> RawResponse[RetrieveResponse]:
+        """Search a knowledge base for the chunks most relevant to a query. Returns RawResponse[RetrieveResponse]; the first overload documents every argument."""
 
 class AsyncCreateDocumentByTextOp(Protocol):
     @overload
-    async def __call__(self, request: CreateDocumentByTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse: ...
+    async def __call__(self, request: CreateDocumentByTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Create a document from text; poll its indexing with the returned batch.
+
+        ``POST /datasets/{dataset_id}/document/create-by-text``; by name: ``client.call('knowledge.create_document_by_text')``.
+
+        Args:
+            request: a CreateDocumentByTextRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            name (str, required)
+            text (str, required)
+            indexing_technique (Literal['high_quality', 'economy'] | UnsetType, optional)
+            doc_form (Literal['text_model', 'hierarchical_model', 'qa_model'] | UnsetType, optional)
+            doc_language (str | UnsetType, optional)
+            process_rule (ProcessRule | UnsetType, optional)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            embedding_model (str | UnsetType, optional)
+            embedding_model_provider (str | UnsetType, optional)
+            original_document_id (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: CreateDocumentByTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]: ...
+    async def __call__(self, request: CreateDocumentByTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Create a document from text; poll its indexing with the returned batch. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDocumentByTextRequestArgs]) -> DocumentResponse: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDocumentByTextRequestArgs]) -> DocumentResponse:
+        """Create a document from text; poll its indexing with the returned batch. Returns DocumentResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDocumentByTextRequestArgs]) -> RawResponse[DocumentResponse]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDocumentByTextRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Create a document from text; poll its indexing with the returned batch. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
 
 class AsyncCreateDocumentByFileOp(Protocol):
     @overload
-    async def __call__(self, request: CreateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse: ...
+    async def __call__(self, request: CreateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Create a document from a file; poll its indexing with the returned batch.
+
+        ``POST /datasets/{dataset_id}/document/create-by-file``; by name: ``client.call('knowledge.create_document_by_file')``.
+
+        Args:
+            request: a CreateDocumentByFileRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            file (FileInput, required)
+            data (DocumentSettings | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: CreateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]: ...
+    async def __call__(self, request: CreateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Create a document from a file; poll its indexing with the returned batch. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDocumentByFileRequestArgs]) -> DocumentResponse: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateDocumentByFileRequestArgs]) -> DocumentResponse:
+        """Create a document from a file; poll its indexing with the returned batch. Returns DocumentResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Create a document from a file; poll its indexing with the returned batch. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
 
 class AsyncListDocumentsOp(Protocol):
     @overload
-    async def __call__(self, request: ListDocumentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentList: ...
+    async def __call__(self, request: ListDocumentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentList:
+        """List the documents of a knowledge base.
+
+        ``GET /datasets/{dataset_id}/documents``; by name: ``client.call('knowledge.list_documents')``.
+
+        Args:
+            request: a ListDocumentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            status (Literal['queuing', 'indexing', 'paused', 'error', 'available', 'disabled', 'archived'] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentList
+            RawResponse[DocumentList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListDocumentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentList]: ...
+    async def __call__(self, request: ListDocumentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentList]:
+        """List the documents of a knowledge base. Returns RawResponse[DocumentList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDocumentsRequestArgs]) -> DocumentList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDocumentsRequestArgs]) -> DocumentList:
+        """List the documents of a knowledge base. Returns DocumentList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDocumentsRequestArgs]) -> RawResponse[DocumentList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDocumentsRequestArgs]) -> RawResponse[DocumentList]:
+        """List the documents of a knowledge base. Returns RawResponse[DocumentList]; the first overload documents every argument."""
 
 class AsyncIterDocumentsOp(Protocol):
     @overload
-    def __call__(self, request: ListDocumentsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Document]: ...
+    def __call__(self, request: ListDocumentsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Document]:
+        """Every item of every page of ``knowledge.list_documents``, fetched as the iteration needs them.
+
+        List the documents of a knowledge base.
+
+        Args:
+            request: a ListDocumentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            status (Literal['queuing', 'indexing', 'paused', 'error', 'available', 'disabled', 'archived'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Document]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListDocumentsRequestArgs]) -> AsyncIterator[Document]: ...
+    def __call__(self, **kwargs: Unpack[ListDocumentsRequestArgs]) -> AsyncIterator[Document]:
+        """Every item of every page of ``knowledge.list_documents``, fetched as the iteration needs them.
+
+        List the documents of a knowledge base.
+
+        Args:
+            request: a ListDocumentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            status (Literal['queuing', 'indexing', 'paused', 'error', 'available', 'disabled', 'archived'] | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Document]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class AsyncGetDocumentOp(Protocol):
     @overload
-    async def __call__(self, request: GetDocumentRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentDetail: ...
+    async def __call__(self, request: GetDocumentRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentDetail:
+        """One document with its processing rules, metadata and statistics.
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}``; by name: ``client.call('knowledge.get_document')``.
+
+        Args:
+            request: a GetDocumentRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            metadata (Literal['all', 'only', 'without'] | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentDetail
+            RawResponse[DocumentDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: GetDocumentRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentDetail]: ...
+    async def __call__(self, request: GetDocumentRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentDetail]:
+        """One document with its processing rules, metadata and statistics. Returns RawResponse[DocumentDetail]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetDocumentRequestArgs]) -> DocumentDetail: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetDocumentRequestArgs]) -> DocumentDetail:
+        """One document with its processing rules, metadata and statistics. Returns DocumentDetail; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetDocumentRequestArgs]) -> RawResponse[DocumentDetail]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetDocumentRequestArgs]) -> RawResponse[DocumentDetail]:
+        """One document with its processing rules, metadata and statistics. Returns RawResponse[DocumentDetail]; the first overload documents every argument."""
 
 class AsyncUpdateDocumentOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse: ...
+    async def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Replace a document's file and/or settings; it is indexed again.
+
+        ``PATCH /datasets/{dataset_id}/documents/{document_id}``; by name: ``client.call('knowledge.update_document')``.
+
+        Args:
+            request: a UpdateDocumentByFileRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            file (FileInput | UnsetType, optional)
+            data (DocumentSettings | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]: ...
+    async def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Replace a document's file and/or settings; it is indexed again. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> DocumentResponse: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> DocumentResponse:
+        """Replace a document's file and/or settings; it is indexed again. Returns DocumentResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Replace a document's file and/or settings; it is indexed again. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
 
 class AsyncDeleteDocumentOp(Protocol):
     @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a document and all of its chunks.
+
+        ``DELETE /datasets/{dataset_id}/documents/{document_id}``; by name: ``client.call('knowledge.delete_document')``.
+
+        Args:
+            request: a DocumentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a document and all of its chunks. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> None:
+        """Delete a document and all of its chunks. Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[None]:
+        """Delete a document and all of its chunks. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncDownloadDocumentOp(Protocol):
     @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentDownload: ...
+    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentDownload:
+        """A signed URL to download the document's original file.
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/download``; by name: ``client.call('knowledge.download_document')``.
+
+        Args:
+            request: a DocumentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentDownload
+            RawResponse[DocumentDownload], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentDownload]: ...
+    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentDownload]:
+        """A signed URL to download the document's original file. Returns RawResponse[DocumentDownload]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentDownload: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentDownload:
+        """A signed URL to download the document's original file. Returns DocumentDownload; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentDownload]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentDownload]:
+        """A signed URL to download the document's original file. Returns RawResponse[DocumentDownload]; the first overload documents every argument."""
 
 class AsyncGetDocumentFileOp(Protocol):
     @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentUploadFile: ...
+    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentUploadFile:
+        """The file a document was created from (not in the current official spec).
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/upload-file``; by name: ``client.call('knowledge.get_document_file')``.
+
+        Args:
+            request: a DocumentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentUploadFile
+            RawResponse[DocumentUploadFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentUploadFile]: ...
+    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentUploadFile]:
+        """The file a document was created from (not in the current official spec). Returns RawResponse[DocumentUploadFile]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentUploadFile: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentUploadFile:
+        """The file a document was created from (not in the current official spec). Returns DocumentUploadFile; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentUploadFile]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentUploadFile]:
+        """The file a document was created from (not in the current official spec). Returns RawResponse[DocumentUploadFile]; the first overload documents every argument."""
 
 class AsyncGetIndexingStatusOp(Protocol):
     @overload
-    async def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> IndexingStatusList: ...
+    async def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> IndexingStatusList:
+        """Indexing progress of every document of a batch.
+
+        ``GET /datasets/{dataset_id}/documents/{batch}/indexing-status``; by name: ``client.call('knowledge.get_indexing_status')``.
+
+        Args:
+            request: a IndexingStatusRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            batch (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            IndexingStatusList
+            RawResponse[IndexingStatusList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[IndexingStatusList]: ...
+    async def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[IndexingStatusList]:
+        """Indexing progress of every document of a batch. Returns RawResponse[IndexingStatusList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[IndexingStatusRequestArgs]) -> IndexingStatusList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[IndexingStatusRequestArgs]) -> IndexingStatusList:
+        """Indexing progress of every document of a batch. Returns IndexingStatusList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[IndexingStatusRequestArgs]) -> RawResponse[IndexingStatusList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[IndexingStatusRequestArgs]) -> RawResponse[IndexingStatusList]:
+        """Indexing progress of every document of a batch. Returns RawResponse[IndexingStatusList]; the first overload documents every argument."""
 
 class AsyncUpdateDocumentByTextOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateDocumentByTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse: ...
+    async def __call__(self, request: UpdateDocumentByTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Change a document's text, name or settings; new text is indexed again.
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/update-by-text``; by name: ``client.call('knowledge.update_document_by_text')``.
+
+        Args:
+            request: a UpdateDocumentByTextRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            name (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            process_rule (ProcessRule | UnsetType, optional)
+            doc_form (Literal['text_model', 'hierarchical_model', 'qa_model'] | UnsetType, optional)
+            doc_language (str | UnsetType, optional)
+            retrieval_model (RetrievalModel | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateDocumentByTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]: ...
+    async def __call__(self, request: UpdateDocumentByTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Change a document's text, name or settings; new text is indexed again. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByTextRequestArgs]) -> DocumentResponse: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByTextRequestArgs]) -> DocumentResponse:
+        """Change a document's text, name or settings; new text is indexed again. Returns DocumentResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByTextRequestArgs]) -> RawResponse[DocumentResponse]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByTextRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Change a document's text, name or settings; new text is indexed again. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
+
+class AsyncUpdateDocumentByFileOp(Protocol):
+    @overload
+    async def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentResponse:
+        """Deprecated form of update_document: replace a document's file and/or settings.
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/update-by-file``; by name: ``client.call('knowledge.update_document_by_file')``.
+
+        Args:
+            request: a UpdateDocumentByFileRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            file (FileInput | UnsetType, optional)
+            data (DocumentSettings | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DocumentResponse
+            RawResponse[DocumentResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: UpdateDocumentByFileRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentResponse]:
+        """Deprecated form of update_document: replace a document's file and/or settings. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> DocumentResponse:
+        """Deprecated form of update_document: replace a document's file and/or settings. Returns DocumentResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentByFileRequestArgs]) -> RawResponse[DocumentResponse]:
+        """Deprecated form of update_document: replace a document's file and/or settings. Returns RawResponse[DocumentResponse]; the first overload documents every argument."""
 
 class AsyncDownloadDocumentsZipOp(Protocol):
     @overload
-    async def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes: ...
+    async def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Download up to 100 file documents as one ZIP archive.
+
+        ``POST /datasets/{dataset_id}/documents/download-zip``; by name: ``client.call('knowledge.download_documents_zip')``.
+
+        Args:
+            request: a DownloadDocumentsZipRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_ids (builtins.list[str], required)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream: ...
+    async def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """Download up to 100 file documents as one ZIP archive. Returns AsyncBinaryStream; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]: ...
+    async def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Download up to 100 file documents as one ZIP archive. Returns RawResponse[bytes]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> bytes: ...
+    async def __call__(self, request: DownloadDocumentsZipRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """Download up to 100 file documents as one ZIP archive. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> AsyncBinaryStream: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> bytes:
+        """Download up to 100 file documents as one ZIP archive. Returns bytes; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> RawResponse[bytes]: ...
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> AsyncBinaryStream:
+        """Download up to 100 file documents as one ZIP archive. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> RawResponse[bytes]:
+        """Download up to 100 file documents as one ZIP archive. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[DownloadDocumentsZipRequestArgs]) -> bytes | AsyncBinaryStream:
+        """Download up to 100 file documents as one ZIP archive. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
 
 class AsyncUpdateDocumentStatusOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateDocumentStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    async def __call__(self, request: UpdateDocumentStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Enable, disable, archive or unarchive several documents.
+
+        ``PATCH /datasets/{dataset_id}/documents/status/{action}``; by name: ``client.call('knowledge.update_document_status')``.
+
+        Args:
+            request: a UpdateDocumentStatusRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            action (Literal['enable', 'disable', 'archive', 'un_archive'], required)
+            document_ids (builtins.list[str], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateDocumentStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, request: UpdateDocumentStatusRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Enable, disable, archive or unarchive several documents. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentStatusRequestArgs]) -> SimpleResult: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentStatusRequestArgs]) -> SimpleResult:
+        """Enable, disable, archive or unarchive several documents. Returns SimpleResult; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentStatusRequestArgs]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentStatusRequestArgs]) -> RawResponse[SimpleResult]:
+        """Enable, disable, archive or unarchive several documents. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class AsyncCreateSegmentsOp(Protocol):
     @overload
-    async def __call__(self, request: CreateSegmentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentList: ...
+    async def __call__(self, request: CreateSegmentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentList:
+        """Add one or more chunks to a document.
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/segments``; by name: ``client.call('knowledge.create_segments')``.
+
+        Args:
+            request: a CreateSegmentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segments (builtins.list[NewSegment], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SegmentList
+            RawResponse[SegmentList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: CreateSegmentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentList]: ...
+    async def __call__(self, request: CreateSegmentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentList]:
+        """Add one or more chunks to a document. Returns RawResponse[SegmentList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateSegmentsRequestArgs]) -> SegmentList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateSegmentsRequestArgs]) -> SegmentList:
+        """Add one or more chunks to a document. Returns SegmentList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateSegmentsRequestArgs]) -> RawResponse[SegmentList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateSegmentsRequestArgs]) -> RawResponse[SegmentList]:
+        """Add one or more chunks to a document. Returns RawResponse[SegmentList]; the first overload documents every argument."""
 
 class AsyncListSegmentsOp(Protocol):
     @overload
-    async def __call__(self, request: ListSegmentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentList: ...
+    async def __call__(self, request: ListSegmentsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentList:
+        """List a document's chunks, optionally filtered by keyword or status.
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/segments``; by name: ``client.call('knowledge.list_segments')``.
+
+        Args:
+            request: a ListSegmentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            status (builtins.list[str] | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SegmentList
+            RawResponse[SegmentList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListSegmentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentList]: ...
+    async def __call__(self, request: ListSegmentsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentList]:
+        """List a document's chunks, optionally filtered by keyword or status. Returns RawResponse[SegmentList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListSegmentsRequestArgs]) -> SegmentList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListSegmentsRequestArgs]) -> SegmentList:
+        """List a document's chunks, optionally filtered by keyword or status. Returns SegmentList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListSegmentsRequestArgs]) -> RawResponse[SegmentList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListSegmentsRequestArgs]) -> RawResponse[SegmentList]:
+        """List a document's chunks, optionally filtered by keyword or status. Returns RawResponse[SegmentList]; the first overload documents every argument."""
 
 class AsyncIterSegmentsOp(Protocol):
     @overload
-    def __call__(self, request: ListSegmentsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Segment]: ...
+    def __call__(self, request: ListSegmentsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Segment]:
+        """Every item of every page of ``knowledge.list_segments``, fetched as the iteration needs them.
+
+        List a document's chunks, optionally filtered by keyword or status.
+
+        Args:
+            request: a ListSegmentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            status (builtins.list[str] | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Segment]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListSegmentsRequestArgs]) -> AsyncIterator[Segment]: ...
+    def __call__(self, **kwargs: Unpack[ListSegmentsRequestArgs]) -> AsyncIterator[Segment]:
+        """Every item of every page of ``knowledge.list_segments``, fetched as the iteration needs them.
+
+        List a document's chunks, optionally filtered by keyword or status.
+
+        Args:
+            request: a ListSegmentsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            status (builtins.list[str] | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Segment]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class AsyncGetSegmentOp(Protocol):
     @overload
-    async def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentDetail: ...
+    async def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentDetail:
+        """One chunk of a document.
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}``; by name: ``client.call('knowledge.get_segment')``.
+
+        Args:
+            request: a SegmentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SegmentDetail
+            RawResponse[SegmentDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentDetail]: ...
+    async def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentDetail]:
+        """One chunk of a document. Returns RawResponse[SegmentDetail]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SegmentIdRequestArgs]) -> SegmentDetail: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SegmentIdRequestArgs]) -> SegmentDetail:
+        """One chunk of a document. Returns SegmentDetail; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SegmentIdRequestArgs]) -> RawResponse[SegmentDetail]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SegmentIdRequestArgs]) -> RawResponse[SegmentDetail]:
+        """One chunk of a document. Returns RawResponse[SegmentDetail]; the first overload documents every argument."""
 
 class AsyncUpdateSegmentOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateSegmentRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentDetail: ...
+    async def __call__(self, request: UpdateSegmentRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SegmentDetail:
+        """Change a chunk; it is indexed again.
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}``; by name: ``client.call('knowledge.update_segment')``.
+
+        Args:
+            request: a UpdateSegmentRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            segment (SegmentUpdate, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SegmentDetail
+            RawResponse[SegmentDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateSegmentRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentDetail]: ...
+    async def __call__(self, request: UpdateSegmentRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SegmentDetail]:
+        """Change a chunk; it is indexed again. Returns RawResponse[SegmentDetail]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateSegmentRequestArgs]) -> SegmentDetail: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateSegmentRequestArgs]) -> SegmentDetail:
+        """Change a chunk; it is indexed again. Returns SegmentDetail; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateSegmentRequestArgs]) -> RawResponse[SegmentDetail]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateSegmentRequestArgs]) -> RawResponse[SegmentDetail]:
+        """Change a chunk; it is indexed again. Returns RawResponse[SegmentDetail]; the first overload documents every argument."""
 
 class AsyncDeleteSegmentOp(Protocol):
     @overload
-    async def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a chunk.
+
+        ``DELETE /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}``; by name: ``client.call('knowledge.delete_segment')``.
+
+        Args:
+            request: a SegmentIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: SegmentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a chunk. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SegmentIdRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SegmentIdRequestArgs]) -> None:
+        """Delete a chunk. Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SegmentIdRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SegmentIdRequestArgs]) -> RawResponse[None]:
+        """Delete a chunk. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncCreateChildChunkOp(Protocol):
     @overload
-    async def __call__(self, request: CreateChildChunkRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkDetail: ...
+    async def __call__(self, request: CreateChildChunkRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkDetail:
+        """Add a child chunk to a parent chunk (hierarchical documents).
+
+        ``POST /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}/child_chunks``; by name: ``client.call('knowledge.create_child_chunk')``.
+
+        Args:
+            request: a CreateChildChunkRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            content (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChildChunkDetail
+            RawResponse[ChildChunkDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: CreateChildChunkRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkDetail]: ...
+    async def __call__(self, request: CreateChildChunkRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkDetail]:
+        """Add a child chunk to a parent chunk (hierarchical documents). Returns RawResponse[ChildChunkDetail]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateChildChunkRequestArgs]) -> ChildChunkDetail: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateChildChunkRequestArgs]) -> ChildChunkDetail:
+        """Add a child chunk to a parent chunk (hierarchical documents). Returns ChildChunkDetail; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateChildChunkRequestArgs]) -> RawResponse[ChildChunkDetail]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateChildChunkRequestArgs]) -> RawResponse[ChildChunkDetail]:
+        """Add a child chunk to a parent chunk (hierarchical documents). Returns RawResponse[ChildChunkDetail]; the first overload documents every argument."""
 
 class AsyncListChildChunksOp(Protocol):
     @overload
-    async def __call__(self, request: ListChildChunksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkList: ...
+    async def __call__(self, request: ListChildChunksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkList:
+        """List the child chunks of a parent chunk (pages report total_pages, not has_more).
+
+        ``GET /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}/child_chunks``; by name: ``client.call('knowledge.list_child_chunks')``.
+
+        Args:
+            request: a ListChildChunksRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChildChunkList
+            RawResponse[ChildChunkList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListChildChunksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkList]: ...
+    async def __call__(self, request: ListChildChunksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkList]:
+        """List the child chunks of a parent chunk (pages report total_pages, not has_more). Returns RawResponse[ChildChunkList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListChildChunksRequestArgs]) -> ChildChunkList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListChildChunksRequestArgs]) -> ChildChunkList:
+        """List the child chunks of a parent chunk (pages report total_pages, not has_more). Returns ChildChunkList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListChildChunksRequestArgs]) -> RawResponse[ChildChunkList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListChildChunksRequestArgs]) -> RawResponse[ChildChunkList]:
+        """List the child chunks of a parent chunk (pages report total_pages, not has_more). Returns RawResponse[ChildChunkList]; the first overload documents every argument."""
 
 class AsyncIterChildChunksOp(Protocol):
     @overload
-    def __call__(self, request: ListChildChunksRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[ChildChunk]: ...
+    def __call__(self, request: ListChildChunksRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[ChildChunk]:
+        """Every item of every page of ``knowledge.list_child_chunks``, fetched as the iteration needs them.
+
+        List the child chunks of a parent chunk (pages report total_pages, not has_more).
+
+        Args:
+            request: a ListChildChunksRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ChildChunk]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    def __call__(self, **kwargs: Unpack[ListChildChunksRequestArgs]) -> AsyncIterator[ChildChunk]: ...
+    def __call__(self, **kwargs: Unpack[ListChildChunksRequestArgs]) -> AsyncIterator[ChildChunk]:
+        """Every item of every page of ``knowledge.list_child_chunks``, fetched as the iteration needs them.
+
+        List the child chunks of a parent chunk (pages report total_pages, not has_more).
+
+        Args:
+            request: a ListChildChunksRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            keyword (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[ChildChunk]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
 
 class AsyncUpdateChildChunkOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateChildChunkRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkDetail: ...
+    async def __call__(self, request: UpdateChildChunkRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> ChildChunkDetail:
+        """Change a child chunk's content.
+
+        ``PATCH /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}/child_chunks/{child_chunk_id}``; by name: ``client.call('knowledge.update_child_chunk')``.
+
+        Args:
+            request: a UpdateChildChunkRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            child_chunk_id (str, required)
+            content (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            ChildChunkDetail
+            RawResponse[ChildChunkDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateChildChunkRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkDetail]: ...
+    async def __call__(self, request: UpdateChildChunkRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[ChildChunkDetail]:
+        """Change a child chunk's content. Returns RawResponse[ChildChunkDetail]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateChildChunkRequestArgs]) -> ChildChunkDetail: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateChildChunkRequestArgs]) -> ChildChunkDetail:
+        """Change a child chunk's content. Returns ChildChunkDetail; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateChildChunkRequestArgs]) -> RawResponse[ChildChunkDetail]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateChildChunkRequestArgs]) -> RawResponse[ChildChunkDetail]:
+        """Change a child chunk's content. Returns RawResponse[ChildChunkDetail]; the first overload documents every argument."""
 
 class AsyncDeleteChildChunkOp(Protocol):
     @overload
-    async def __call__(self, request: ChildChunkIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: ChildChunkIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a child chunk.
+
+        ``DELETE /datasets/{dataset_id}/documents/{document_id}/segments/{segment_id}/child_chunks/{child_chunk_id}``; by name: ``client.call('knowledge.delete_child_chunk')``.
+
+        Args:
+            request: a ChildChunkIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            document_id (str, required)
+            segment_id (str, required)
+            child_chunk_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ChildChunkIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: ChildChunkIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a child chunk. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ChildChunkIdRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ChildChunkIdRequestArgs]) -> None:
+        """Delete a child chunk. Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ChildChunkIdRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ChildChunkIdRequestArgs]) -> RawResponse[None]:
+        """Delete a child chunk. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncCreateTagOp(Protocol):
     @overload
-    async def __call__(self, request: CreateTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> KnowledgeTag: ...
+    async def __call__(self, request: CreateTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> KnowledgeTag:
+        """Create a knowledge-base tag.
+
+        ``POST /datasets/tags``; by name: ``client.call('knowledge.create_tag')``.
+
+        Args:
+            request: a CreateTagRequest, instead of the keyword fields.
+            name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            KnowledgeTag
+            RawResponse[KnowledgeTag], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: CreateTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[KnowledgeTag]: ...
+    async def __call__(self, request: CreateTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[KnowledgeTag]:
+        """Create a knowledge-base tag. Returns RawResponse[KnowledgeTag]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateTagRequestArgs]) -> KnowledgeTag: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateTagRequestArgs]) -> KnowledgeTag:
+        """Create a knowledge-base tag. Returns KnowledgeTag; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateTagRequestArgs]) -> RawResponse[KnowledgeTag]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateTagRequestArgs]) -> RawResponse[KnowledgeTag]:
+        """Create a knowledge-base tag. Returns RawResponse[KnowledgeTag]; the first overload documents every argument."""
 
 class AsyncListTagsOp(Protocol):
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> builtins.list[KnowledgeTag]: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> builtins.list[KnowledgeTag]:
+        """All knowledge-base tags of the workspace.
+
+        ``GET /datasets/tags``; by name: ``client.call('knowledge.list_tags')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            builtins.list[KnowledgeTag]
+            RawResponse[builtins.list[KnowledgeTag]], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[builtins.list[KnowledgeTag]]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[builtins.list[KnowledgeTag]]:
+        """All knowledge-base tags of the workspace. Returns RawResponse[builtins.list[KnowledgeTag]]; the first overload documents every argument."""
 
 class AsyncUpdateTagOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> KnowledgeTag: ...
+    async def __call__(self, request: UpdateTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> KnowledgeTag:
+        """Rename a knowledge-base tag.
+
+        ``PATCH /datasets/tags``; by name: ``client.call('knowledge.update_tag')``.
+
+        Args:
+            request: a UpdateTagRequest, instead of the keyword fields.
+            tag_id (str, required)
+            name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            KnowledgeTag
+            RawResponse[KnowledgeTag], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[KnowledgeTag]: ...
+    async def __call__(self, request: UpdateTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[KnowledgeTag]:
+        """Rename a knowledge-base tag. Returns RawResponse[KnowledgeTag]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateTagRequestArgs]) -> KnowledgeTag: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateTagRequestArgs]) -> KnowledgeTag:
+        """Rename a knowledge-base tag. Returns KnowledgeTag; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateTagRequestArgs]) -> RawResponse[KnowledgeTag]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateTagRequestArgs]) -> RawResponse[KnowledgeTag]:
+        """Rename a knowledge-base tag. Returns RawResponse[KnowledgeTag]; the first overload documents every argument."""
 
 class AsyncDeleteTagOp(Protocol):
     @overload
-    async def __call__(self, request: DeleteTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: DeleteTagRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a tag (the tagged knowledge bases stay).
+
+        ``DELETE /datasets/tags``; by name: ``client.call('knowledge.delete_tag')``.
+
+        Args:
+            request: a DeleteTagRequest, instead of the keyword fields.
+            tag_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DeleteTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: DeleteTagRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a tag (the tagged knowledge bases stay). Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteTagRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DeleteTagRequestArgs]) -> None:
+        """Delete a tag (the tagged knowledge bases stay). Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteTagRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DeleteTagRequestArgs]) -> RawResponse[None]:
+        """Delete a tag (the tagged knowledge bases stay). Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncBindTagsOp(Protocol):
     @overload
-    async def __call__(self, request: BindTagsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: BindTagsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Bind tags to a knowledge base.
+
+        ``POST /datasets/tags/binding``; by name: ``client.call('knowledge.bind_tags')``.
+
+        Args:
+            request: a BindTagsRequest, instead of the keyword fields.
+            tag_ids (builtins.list[str], required)
+            target_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: BindTagsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: BindTagsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Bind tags to a knowledge base. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[BindTagsRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[BindTagsRequestArgs]) -> None:
+        """Bind tags to a knowledge base. Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[BindTagsRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[BindTagsRequestArgs]) -> RawResponse[None]:
+        """Bind tags to a knowledge base. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncUnbindTagsOp(Protocol):
     @overload
-    async def __call__(self, request: UnbindTagsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: UnbindTagsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Unbind tags from a knowledge base.
+
+        ``POST /datasets/tags/unbinding``; by name: ``client.call('knowledge.unbind_tags')``.
+
+        Args:
+            request: a UnbindTagsRequest, instead of the keyword fields.
+            target_id (str, required)
+            tag_ids (builtins.list[str] | UnsetType, optional)
+            tag_id (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UnbindTagsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: UnbindTagsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Unbind tags from a knowledge base. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UnbindTagsRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UnbindTagsRequestArgs]) -> None:
+        """Unbind tags from a knowledge base. Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UnbindTagsRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UnbindTagsRequestArgs]) -> RawResponse[None]:
+        """Unbind tags from a knowledge base. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncListDatasetTagsOp(Protocol):
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DatasetTags: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DatasetTags:
+        """The tags bound to a knowledge base.
+
+        ``GET /datasets/{dataset_id}/tags``; by name: ``client.call('knowledge.list_dataset_tags')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            DatasetTags
+            RawResponse[DatasetTags], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DatasetTags]: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DatasetTags]:
+        """The tags bound to a knowledge base. Returns RawResponse[DatasetTags]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> DatasetTags: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> DatasetTags:
+        """The tags bound to a knowledge base. Returns DatasetTags; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[DatasetTags]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[DatasetTags]:
+        """The tags bound to a knowledge base. Returns RawResponse[DatasetTags]; the first overload documents every argument."""
 
 class AsyncCreateMetadataFieldOp(Protocol):
     @overload
-    async def __call__(self, request: CreateMetadataFieldRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataField: ...
+    async def __call__(self, request: CreateMetadataFieldRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataField:
+        """Add a custom metadata field (string, number or time) to a knowledge base.
+
+        ``POST /datasets/{dataset_id}/metadata``; by name: ``client.call('knowledge.create_metadata_field')``.
+
+        Args:
+            request: a CreateMetadataFieldRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            type (Literal['string', 'number', 'time'], required)
+            name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MetadataField
+            RawResponse[MetadataField], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: CreateMetadataFieldRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataField]: ...
+    async def __call__(self, request: CreateMetadataFieldRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataField]:
+        """Add a custom metadata field (string, number or time) to a knowledge base. Returns RawResponse[MetadataField]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateMetadataFieldRequestArgs]) -> MetadataField: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CreateMetadataFieldRequestArgs]) -> MetadataField:
+        """Add a custom metadata field (string, number or time) to a knowledge base. Returns MetadataField; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateMetadataFieldRequestArgs]) -> RawResponse[MetadataField]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CreateMetadataFieldRequestArgs]) -> RawResponse[MetadataField]:
+        """Add a custom metadata field (string, number or time) to a knowledge base. Returns RawResponse[MetadataField]; the first overload documents every argument."""
 
 class AsyncListMetadataFieldsOp(Protocol):
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataFieldList: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataFieldList:
+        """The metadata fields of a knowledge base, with how many documents use each.
+
+        ``GET /datasets/{dataset_id}/metadata``; by name: ``client.call('knowledge.list_metadata_fields')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MetadataFieldList
+            RawResponse[MetadataFieldList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataFieldList]: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataFieldList]:
+        """The metadata fields of a knowledge base, with how many documents use each. Returns RawResponse[MetadataFieldList]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> MetadataFieldList: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> MetadataFieldList:
+        """The metadata fields of a knowledge base, with how many documents use each. Returns MetadataFieldList; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[MetadataFieldList]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[MetadataFieldList]:
+        """The metadata fields of a knowledge base, with how many documents use each. Returns RawResponse[MetadataFieldList]; the first overload documents every argument."""
 
 class AsyncUpdateMetadataFieldOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateMetadataFieldRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataField: ...
+    async def __call__(self, request: UpdateMetadataFieldRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> MetadataField:
+        """Rename a custom metadata field.
+
+        ``PATCH /datasets/{dataset_id}/metadata/{metadata_id}``; by name: ``client.call('knowledge.update_metadata_field')``.
+
+        Args:
+            request: a UpdateMetadataFieldRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            metadata_id (str, required)
+            name (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            MetadataField
+            RawResponse[MetadataField], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateMetadataFieldRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataField]: ...
+    async def __call__(self, request: UpdateMetadataFieldRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[MetadataField]:
+        """Rename a custom metadata field. Returns RawResponse[MetadataField]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateMetadataFieldRequestArgs]) -> MetadataField: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateMetadataFieldRequestArgs]) -> MetadataField:
+        """Rename a custom metadata field. Returns MetadataField; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateMetadataFieldRequestArgs]) -> RawResponse[MetadataField]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateMetadataFieldRequestArgs]) -> RawResponse[MetadataField]:
+        """Rename a custom metadata field. Returns RawResponse[MetadataField]; the first overload documents every argument."""
 
 class AsyncDeleteMetadataFieldOp(Protocol):
     @overload
-    async def __call__(self, request: MetadataFieldIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None: ...
+    async def __call__(self, request: MetadataFieldIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Delete a custom metadata field and its values on every document.
+
+        ``DELETE /datasets/{dataset_id}/metadata/{metadata_id}``; by name: ``client.call('knowledge.delete_metadata_field')``.
+
+        Args:
+            request: a MetadataFieldIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            metadata_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: MetadataFieldIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]: ...
+    async def __call__(self, request: MetadataFieldIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Delete a custom metadata field and its values on every document. Returns RawResponse[None]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[MetadataFieldIdRequestArgs]) -> None: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[MetadataFieldIdRequestArgs]) -> None:
+        """Delete a custom metadata field and its values on every document. Returns None; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[MetadataFieldIdRequestArgs]) -> RawResponse[None]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[MetadataFieldIdRequestArgs]) -> RawResponse[None]:
+        """Delete a custom metadata field and its values on every document. Returns RawResponse[None]; the first overload documents every argument."""
 
 class AsyncListBuiltInMetadataFieldsOp(Protocol):
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> BuiltInMetadataFields: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> BuiltInMetadataFields:
+        """The built-in metadata fields (document name, uploader, dates, source).
+
+        ``GET /datasets/{dataset_id}/metadata/built-in``; by name: ``client.call('knowledge.list_built_in_metadata_fields')``.
+
+        Args:
+            request: a DatasetIdRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            BuiltInMetadataFields
+            RawResponse[BuiltInMetadataFields], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[BuiltInMetadataFields]: ...
+    async def __call__(self, request: DatasetIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[BuiltInMetadataFields]:
+        """The built-in metadata fields (document name, uploader, dates, source). Returns RawResponse[BuiltInMetadataFields]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> BuiltInMetadataFields: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DatasetIdRequestArgs]) -> BuiltInMetadataFields:
+        """The built-in metadata fields (document name, uploader, dates, source). Returns BuiltInMetadataFields; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[BuiltInMetadataFields]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DatasetIdRequestArgs]) -> RawResponse[BuiltInMetadataFields]:
+        """The built-in metadata fields (document name, uploader, dates, source). Returns RawResponse[BuiltInMetadataFields]; the first overload documents every argument."""
 
 class AsyncUpdateBuiltInMetadataFieldsOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateBuiltInMetadataRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    async def __call__(self, request: UpdateBuiltInMetadataRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Enable or disable the built-in metadata fields of a knowledge base.
+
+        ``POST /datasets/{dataset_id}/metadata/built-in/{action}``; by name: ``client.call('knowledge.update_built_in_metadata_fields')``.
+
+        Args:
+            request: a UpdateBuiltInMetadataRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            action (Literal['enable', 'disable'], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateBuiltInMetadataRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, request: UpdateBuiltInMetadataRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Enable or disable the built-in metadata fields of a knowledge base. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateBuiltInMetadataRequestArgs]) -> SimpleResult: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateBuiltInMetadataRequestArgs]) -> SimpleResult:
+        """Enable or disable the built-in metadata fields of a knowledge base. Returns SimpleResult; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateBuiltInMetadataRequestArgs]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateBuiltInMetadataRequestArgs]) -> RawResponse[SimpleResult]:
+        """Enable or disable the built-in metadata fields of a knowledge base. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class AsyncUpdateDocumentMetadataOp(Protocol):
     @overload
-    async def __call__(self, request: UpdateDocumentMetadataRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult: ...
+    async def __call__(self, request: UpdateDocumentMetadataRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Set metadata values on several documents.
+
+        ``POST /datasets/{dataset_id}/documents/metadata``; by name: ``client.call('knowledge.update_document_metadata')``.
+
+        Args:
+            request: a UpdateDocumentMetadataRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            operation_data (builtins.list[DocumentMetadataOperation], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: UpdateDocumentMetadataRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, request: UpdateDocumentMetadataRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Set metadata values on several documents. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentMetadataRequestArgs]) -> SimpleResult: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[UpdateDocumentMetadataRequestArgs]) -> SimpleResult:
+        """Set metadata values on several documents. Returns SimpleResult; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentMetadataRequestArgs]) -> RawResponse[SimpleResult]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[UpdateDocumentMetadataRequestArgs]) -> RawResponse[SimpleResult]:
+        """Set metadata values on several documents. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class AsyncListModelsOp(Protocol):
     @overload
-    async def __call__(self, request: ListModelsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AvailableModels: ...
+    async def __call__(self, request: ListModelsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AvailableModels:
+        """The available models of a type (text-embedding, rerank, ...), by provider.
+
+        ``GET /workspaces/current/models/model-types/{model_type}``; by name: ``client.call('knowledge.list_models')``.
+
+        Args:
+            request: a ListModelsRequest, instead of the keyword fields.
+            model_type (Literal['text-embedding', 'rerank', 'llm', 'tts', 'speech2text', 'moderation'], required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AvailableModels
+            RawResponse[AvailableModels], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListModelsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AvailableModels]: ...
+    async def __call__(self, request: ListModelsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AvailableModels]:
+        """The available models of a type (text-embedding, rerank, ...), by provider. Returns RawResponse[AvailableModels]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListModelsRequestArgs]) -> AvailableModels: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListModelsRequestArgs]) -> AvailableModels:
+        """The available models of a type (text-embedding, rerank, ...), by provider. Returns AvailableModels; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListModelsRequestArgs]) -> RawResponse[AvailableModels]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListModelsRequestArgs]) -> RawResponse[AvailableModels]:
+        """The available models of a type (text-embedding, rerank, ...), by provider. Returns RawResponse[AvailableModels]; the first overload documents every argument."""
 
 class AsyncListEmbeddingModelsOp(Protocol):
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AvailableModels: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AvailableModels:
+        """The available text-embedding models, by provider (list_models for text-embedding).
+
+        ``GET /workspaces/current/models/model-types/text-embedding``; by name: ``client.call('knowledge.list_embedding_models')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AvailableModels
+            RawResponse[AvailableModels], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AvailableModels]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AvailableModels]:
+        """The available text-embedding models, by provider (list_models for text-embedding). Returns RawResponse[AvailableModels]; the first overload documents every argument."""
 
 class AsyncUploadPipelineFileOp(Protocol):
     @overload
-    async def __call__(self, request: PipelineFileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> PipelineFile: ...
+    async def __call__(self, request: PipelineFileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> PipelineFile:
+        """Upload a file for a pipeline run (its id is a local_file reference).
+
+        ``POST /datasets/pipeline/file-upload``; by name: ``client.call('knowledge.upload_pipeline_file')``.
+
+        Args:
+            request: a PipelineFileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            PipelineFile
+            RawResponse[PipelineFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: PipelineFileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[PipelineFile]: ...
+    async def __call__(self, request: PipelineFileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[PipelineFile]:
+        """Upload a file for a pipeline run (its id is a local_file reference). Returns RawResponse[PipelineFile]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[PipelineFileUploadRequestArgs]) -> PipelineFile: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[PipelineFileUploadRequestArgs]) -> PipelineFile:
+        """Upload a file for a pipeline run (its id is a local_file reference). Returns PipelineFile; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[PipelineFileUploadRequestArgs]) -> RawResponse[PipelineFile]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[PipelineFileUploadRequestArgs]) -> RawResponse[PipelineFile]:
+        """Upload a file for a pipeline run (its id is a local_file reference). Returns RawResponse[PipelineFile]; the first overload documents every argument."""
 
 class AsyncListDatasourcePluginsOp(Protocol):
     @overload
-    async def __call__(self, request: ListDatasourcePluginsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> builtins.list[DatasourcePlugin]: ...
+    async def __call__(self, request: ListDatasourcePluginsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> builtins.list[DatasourcePlugin]:
+        """The datasource nodes of the pipeline, with their plugins and credentials.
+
+        ``GET /datasets/{dataset_id}/pipeline/datasource-plugins``; by name: ``client.call('knowledge.list_datasource_plugins')``.
+
+        Args:
+            request: a ListDatasourcePluginsRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            is_published (bool | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            builtins.list[DatasourcePlugin]
+            RawResponse[builtins.list[DatasourcePlugin]], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: ListDatasourcePluginsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[builtins.list[DatasourcePlugin]]: ...
+    async def __call__(self, request: ListDatasourcePluginsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[builtins.list[DatasourcePlugin]]:
+        """The datasource nodes of the pipeline, with their plugins and credentials. Returns RawResponse[builtins.list[DatasourcePlugin]]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDatasourcePluginsRequestArgs]) -> builtins.list[DatasourcePlugin]: ...
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListDatasourcePluginsRequestArgs]) -> builtins.list[DatasourcePlugin]:
+        """The datasource nodes of the pipeline, with their plugins and credentials. Returns builtins.list[DatasourcePlugin]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDatasourcePluginsRequestArgs]) -> RawResponse[builtins.list[DatasourcePlugin]]: ...
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListDatasourcePluginsRequestArgs]) -> RawResponse[builtins.list[DatasourcePlugin]]:
+        """The datasource nodes of the pipeline, with their plugins and credentials. Returns RawResponse[builtins.list[DatasourcePlugin]]; the first overload documents every argument."""
 
 class AsyncRunDatasourceNodeOp(Protocol):
     @overload
-    async def __call__(self, request: RunDatasourceNodeRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncStream[DatasourceNodeEvent]: ...
+    async def __call__(self, request: RunDatasourceNodeRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncStream[DatasourceNodeEvent]:
+        """Run one datasource node of the pipeline; always streams its events.
+
+        ``POST /datasets/{dataset_id}/pipeline/datasource/nodes/{node_id}/run``; by name: ``client.call('knowledge.run_datasource_node')``.
+
+        Args:
+            request: a RunDatasourceNodeRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            node_id (str, required)
+            inputs (dict[str, Any], required)
+            datasource_type (Literal['local_file', 'online_document', 'website_crawl', 'online_drive'], required)
+            is_published (bool, required)
+            credential_id (str | UnsetType | None, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncStream[DatasourceNodeEvent]: the events as they arrive.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, **kwargs: Unpack[RunDatasourceNodeRequestArgs]) -> AsyncStream[DatasourceNodeEvent]: ...
+    async def __call__(self, **kwargs: Unpack[RunDatasourceNodeRequestArgs]) -> AsyncStream[DatasourceNodeEvent]:
+        """Run one datasource node of the pipeline; always streams its events. Returns AsyncStream[DatasourceNodeEvent]; the first overload documents every argument."""
 
 class AsyncRunPipelineOp(Protocol):
     @overload
-    async def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    async def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events.
+
+        ``POST /datasets/{dataset_id}/pipeline/run``; by name: ``client.call('knowledge.run_pipeline')``.
+
+        Args:
+            request: a RunPipelineRequest, instead of the keyword fields.
+            dataset_id (str, required)
+            inputs (dict[str, Any], required)
+            datasource_type (Literal['local_file', 'online_document', 'website_crawl', 'online_drive'], required)
+            datasource_info_list (builtins.list[DatasourceInfo], required)
+            start_node_id (str, required)
+            is_published (bool, required)
+            stream: True for a AsyncStream[WorkflowEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled WorkflowRunResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunResponse
+            AsyncStream[WorkflowEvent], with stream=True.
+            RawResponse[WorkflowRunResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[WorkflowEvent]: ...
+    async def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[WorkflowEvent]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns AsyncStream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]: ...
+    async def __call__(self, request: RunPipelineRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: RunPipelineRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    async def __call__(self, request: RunPipelineRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse: ...
+    async def __call__(self, request: RunPipelineRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse | AsyncStream[WorkflowEvent]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse | AsyncStream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> AsyncStream[WorkflowEvent]: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]: ...
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> AsyncStream[WorkflowEvent]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns AsyncStream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[RunPipelineRequestStreamArgs]) -> WorkflowRunResponse | AsyncStream[WorkflowEvent]:
+        """Run the knowledge pipeline over datasources; stream=True yields workflow events. Returns WorkflowRunResponse | AsyncStream[WorkflowEvent]; the first overload documents every argument."""
 
 class AsyncWaitForIndexingOp(Protocol):
-    async def __call__(self, **kwargs: Unpack[IndexingStatusRequestArgsWait]) -> builtins.list[DocumentIndexingStatus]: ...
+    async def __call__(self, **kwargs: Unpack[IndexingStatusRequestArgsWait]) -> builtins.list[DocumentIndexingStatus]:
+        """Poll a document batch until every document is indexed (or failed, paused, stopped).
+
+        Polls ``knowledge.get_indexing_status`` until the status is settled.
+
+        Args:
+            dataset_id (str, required)
+            batch (str, required)
+            timeout: seconds to wait in all (default 600).
+            poll_interval: seconds between polls (default 2).
+            raise_on_failure: raise WaiterFailedError on a failed status (default True).
+            api_key, max_retries, extra_headers: as for every call.
+
+        Returns:
+            builtins.list[DocumentIndexingStatus]: the last answer polled.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+            WaiterFailedError: the status says it failed.
+            WaiterTimeoutError: not settled within ``timeout``.
+        """
+
+class AsyncWorkflowGetRunOp(Protocol):
+    @overload
+    async def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunDetail:
+        """A workflow run's status, inputs, outputs and metrics.
+
+        ``GET /workflows/run/{workflow_run_id}``; by name: ``client.call('workflow.get_run')``.
+
+        Args:
+            request: a GetWorkflowRunRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunDetail
+            RawResponse[WorkflowRunDetail], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: GetWorkflowRunRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunDetail]:
+        """A workflow run's status, inputs, outputs and metrics. Returns RawResponse[WorkflowRunDetail]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> WorkflowRunDetail:
+        """A workflow run's status, inputs, outputs and metrics. Returns WorkflowRunDetail; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[GetWorkflowRunRequestArgs]) -> RawResponse[WorkflowRunDetail]:
+        """A workflow run's status, inputs, outputs and metrics. Returns RawResponse[WorkflowRunDetail]; the first overload documents every argument."""
+
+class AsyncWorkflowListLogsOp(Protocol):
+    @overload
+    async def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowLogList:
+        """List past workflow runs (one summary per run).
+
+        ``GET /workflows/logs``; by name: ``client.call('workflow.list_logs')``.
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowLogList
+            RawResponse[WorkflowLogList], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: ListWorkflowLogsRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowLogList]:
+        """List past workflow runs (one summary per run). Returns RawResponse[WorkflowLogList]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> WorkflowLogList:
+        """List past workflow runs (one summary per run). Returns WorkflowLogList; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> RawResponse[WorkflowLogList]:
+        """List past workflow runs (one summary per run). Returns RawResponse[WorkflowLogList]; the first overload documents every argument."""
+
+class AsyncWorkflowIterLogsOp(Protocol):
+    @overload
+    def __call__(self, request: ListWorkflowLogsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[WorkflowLog]:
+        """Every item of every page of ``workflow.list_logs``, fetched as the iteration needs them.
+
+        List past workflow runs (one summary per run).
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[WorkflowLog]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[ListWorkflowLogsRequestArgs]) -> AsyncIterator[WorkflowLog]:
+        """Every item of every page of ``workflow.list_logs``, fetched as the iteration needs them.
+
+        List past workflow runs (one summary per run).
+
+        Args:
+            request: a ListWorkflowLogsRequest, instead of the keyword fields.
+            keyword (str | UnsetType, optional)
+            status (Literal['succeeded', 'failed', 'stopped'] | UnsetType, optional)
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            created_at__before (str | UnsetType, optional)
+            created_at__after (str | UnsetType, optional)
+            created_by_end_user_session_id (str | UnsetType, optional)
+            created_by_account (str | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[WorkflowLog]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncWorkflowGetHumanInputFormOp(Protocol):
+    @overload
+    async def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> HumanInputForm:
+        """The contents of a paused human-input form.
+
+        ``GET /form/human_input/{form_token}``; by name: ``client.call('workflow.get_human_input_form')``.
+
+        Args:
+            request: a HumanInputFormRequest, instead of the keyword fields.
+            form_token (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            HumanInputForm
+            RawResponse[HumanInputForm], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: HumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[HumanInputForm]:
+        """The contents of a paused human-input form. Returns RawResponse[HumanInputForm]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[HumanInputFormRequestArgs]) -> HumanInputForm:
+        """The contents of a paused human-input form. Returns HumanInputForm; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[HumanInputFormRequestArgs]) -> RawResponse[HumanInputForm]:
+        """The contents of a paused human-input form. Returns RawResponse[HumanInputForm]; the first overload documents every argument."""
+
+class AsyncWorkflowSubmitHumanInputFormOp(Protocol):
+    @overload
+    async def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> None:
+        """Answer a human-input form; the run resumes (follow it with stream_events).
+
+        ``POST /form/human_input/{form_token}``; by name: ``client.call('workflow.submit_human_input_form')``.
+
+        Args:
+            request: a SubmitHumanInputFormRequest, instead of the keyword fields.
+            form_token (str, required)
+            inputs (dict[str, Any], required)
+            action (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            None
+            RawResponse[None], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: SubmitHumanInputFormRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[None]:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns RawResponse[None]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> None:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns None; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[SubmitHumanInputFormRequestArgs]) -> RawResponse[None]:
+        """Answer a human-input form; the run resumes (follow it with stream_events). Returns RawResponse[None]; the first overload documents every argument."""
+
+class AsyncWorkflowAudioToTextOp(Protocol):
+    @overload
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AudioToTextResponse:
+        """Transcribe an audio file to text.
+
+        ``POST /audio-to-text``; by name: ``client.call('workflow.audio_to_text')``.
+
+        Args:
+            request: a AudioToTextRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AudioToTextResponse
+            RawResponse[AudioToTextResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AudioToTextRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AudioToTextRequestArgs]) -> AudioToTextResponse:
+        """Transcribe an audio file to text. Returns AudioToTextResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AudioToTextRequestArgs]) -> RawResponse[AudioToTextResponse]:
+        """Transcribe an audio file to text. Returns RawResponse[AudioToTextResponse]; the first overload documents every argument."""
+
+class AsyncWorkflowTextToAudioOp(Protocol):
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text.
+
+        ``POST /text-to-audio``; by name: ``client.call('workflow.text_to_audio')``.
+
+        Args:
+            request: a TextToAudioRequest, instead of the keyword fields.
+            message_id (str | UnsetType, optional)
+            text (str | UnsetType, optional)
+            user (str | UnsetType, optional)
+            voice (str | UnsetType, optional)
+            streaming (bool | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: TextToAudioRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[TextToAudioRequestArgs]) -> RawResponse[bytes]:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[TextToAudioRequestArgs]) -> bytes | AsyncBinaryStream:
+        """Synthesize speech (audio/mpeg) from a message or a text. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+
+class AsyncWorkflowSubmitFeedbackOp(Protocol):
+    @overload
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke).
+
+        ``POST /messages/{message_id}/feedbacks``; by name: ``client.call('workflow.submit_feedback')``.
+
+        Args:
+            request: a FeedbackRequest, instead of the keyword fields.
+            message_id (str, required)
+            user (str, required)
+            rating (Literal['like', 'dislike'] | UnsetType | None, optional)
+            content (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FeedbackRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FeedbackRequestArgs]) -> SimpleResult:
+        """Rate a message (like, dislike, or None to revoke). Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FeedbackRequestArgs]) -> RawResponse[SimpleResult]:
+        """Rate a message (like, dislike, or None to revoke). Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+
+class AsyncWorkflowListFeedbacksOp(Protocol):
+    @overload
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppFeedbacks:
+        """List the app's message feedback.
+
+        ``GET /app/feedbacks``; by name: ``client.call('workflow.list_feedbacks')``.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppFeedbacks
+            RawResponse[AppFeedbacks], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: AppFeedbacksRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AppFeedbacks:
+        """List the app's message feedback. Returns AppFeedbacks; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[AppFeedbacksRequestArgs]) -> RawResponse[AppFeedbacks]:
+        """List the app's message feedback. Returns RawResponse[AppFeedbacks]; the first overload documents every argument."""
+
+class AsyncWorkflowIterFeedbacksOp(Protocol):
+    @overload
+    def __call__(self, request: AppFeedbacksRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``workflow.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    def __call__(self, **kwargs: Unpack[AppFeedbacksRequestArgs]) -> AsyncIterator[Feedback]:
+        """Every item of every page of ``workflow.list_feedbacks``, fetched as the iteration needs them.
+
+        List the app's message feedback.
+
+        Args:
+            request: a AppFeedbacksRequest, instead of the keyword fields.
+            page (int | UnsetType, optional)
+            limit (int | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncIterator[Feedback]: pages are fetched lazily.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+
+class AsyncWorkflowUploadFileOp(Protocol):
+    @overload
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs.
+
+        ``POST /files/upload``; by name: ``client.call('workflow.upload_file')``.
+
+        Args:
+            request: a FileUploadRequest, instead of the keyword fields.
+            file (FileInput, required)
+            user (str | UnsetType, optional)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            UploadedFile
+            RawResponse[UploadedFile], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FileUploadRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[FileUploadRequestArgs]) -> UploadedFile:
+        """Upload a file to attach to messages or workflow inputs. Returns UploadedFile; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[FileUploadRequestArgs]) -> RawResponse[UploadedFile]:
+        """Upload a file to attach to messages or workflow inputs. Returns RawResponse[UploadedFile]; the first overload documents every argument."""
+
+class AsyncWorkflowGetInfoOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppInfo:
+        """The app's name, description, tags and mode.
+
+        ``GET /info``; by name: ``client.call('workflow.get_info')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppInfo
+            RawResponse[AppInfo], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppInfo]:
+        """The app's name, description, tags and mode. Returns RawResponse[AppInfo]; the first overload documents every argument."""
+
+class AsyncWorkflowGetParametersOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppParameters:
+        """The app's input form and feature settings.
+
+        ``GET /parameters``; by name: ``client.call('workflow.get_parameters')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppParameters
+            RawResponse[AppParameters], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppParameters]:
+        """The app's input form and feature settings. Returns RawResponse[AppParameters]; the first overload documents every argument."""
+
+class AsyncWorkflowGetMetaOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> AppMeta:
+        """The app's tool icons.
+
+        ``GET /meta``; by name: ``client.call('workflow.get_meta')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AppMeta
+            RawResponse[AppMeta], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[AppMeta]:
+        """The app's tool icons. Returns RawResponse[AppMeta]; the first overload documents every argument."""
+
+class AsyncWorkflowGetSiteOp(Protocol):
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SiteSettings:
+        """The app's WebApp settings.
+
+        ``GET /site``; by name: ``client.call('workflow.get_site')``.
+
+        Args:
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SiteSettings
+            RawResponse[SiteSettings], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SiteSettings]:
+        """The app's WebApp settings. Returns RawResponse[SiteSettings]; the first overload documents every argument."""
+
+class AsyncWorkflowGetEndUserOp(Protocol):
+    @overload
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> EndUser:
+        """An end user's details by id (for example a file's created_by).
+
+        ``GET /end-users/{end_user_id}``; by name: ``client.call('workflow.get_end_user')``.
+
+        Args:
+            request: a EndUserRequest, instead of the keyword fields.
+            end_user_id (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            EndUser
+            RawResponse[EndUser], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: EndUserRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[EndUserRequestArgs]) -> EndUser:
+        """An end user's details by id (for example a file's created_by). Returns EndUser; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[EndUserRequestArgs]) -> RawResponse[EndUser]:
+        """An end user's details by id (for example a file's created_by). Returns RawResponse[EndUser]; the first overload documents every argument."""
+
+class AsyncWorkflowPreviewFileOp(Protocol):
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download.
+
+        ``GET /files/{file_id}/preview``; by name: ``client.call('workflow.preview_file')``.
+
+        Args:
+            request: a FilePreviewRequest, instead of the keyword fields.
+            file_id (str, required)
+            as_attachment (bool | UnsetType, optional)
+            user (str | UnsetType, optional)
+            stream: True for a AsyncBinaryStream as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            bytes
+            AsyncBinaryStream, with stream=True.
+            RawResponse[bytes], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, request: FilePreviewRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns AsyncBinaryStream; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[FilePreviewRequestArgs]) -> RawResponse[bytes]:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns RawResponse[bytes]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[FilePreviewRequestArgs]) -> bytes | AsyncBinaryStream:
+        """The raw bytes of an uploaded file; as_attachment=True asks for a download. Returns bytes | AsyncBinaryStream; the first overload documents every argument."""
 
 class AsyncRunOp(Protocol):
     @overload
-    async def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    async def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run the published workflow; stream=True yields events as they arrive.
+
+        ``POST /workflows/run``; by name: ``client.call('workflow.run')``.
+
+        Args:
+            request: a WorkflowRunRequest, instead of the keyword fields.
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            stream: True for a AsyncStream[WorkflowEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled WorkflowRunResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunResponse
+            AsyncStream[WorkflowEvent], with stream=True.
+            RawResponse[WorkflowRunResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[WorkflowEvent]: ...
+    async def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[WorkflowEvent]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns AsyncStream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]: ...
+    async def __call__(self, request: WorkflowRunRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: WorkflowRunRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    async def __call__(self, request: WorkflowRunRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse: ...
+    async def __call__(self, request: WorkflowRunRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse | AsyncStream[WorkflowEvent]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse | AsyncStream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> AsyncStream[WorkflowEvent]: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]: ...
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> AsyncStream[WorkflowEvent]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns AsyncStream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunRequestStreamArgs]) -> WorkflowRunResponse | AsyncStream[WorkflowEvent]:
+        """Run the published workflow; stream=True yields events as they arrive. Returns WorkflowRunResponse | AsyncStream[WorkflowEvent]; the first overload documents every argument."""
 
 class AsyncRunByIdOp(Protocol):
     @overload
-    async def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    async def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run a specific published workflow version by its id.
+
+        ``POST /workflows/{workflow_id}/run``; by name: ``client.call('workflow.run_by_id')``.
+
+        Args:
+            request: a WorkflowRunByIdRequest, instead of the keyword fields.
+            user (str, required)
+            inputs (dict[str, Any], optional)
+            files (builtins.list[InputFile] | UnsetType, optional)
+            workflow_id (str, required)
+            stream: True for a AsyncStream[WorkflowEvent] as the answer arrives.
+            raw: True for the RawResponse (status, headers) around the result.
+            collect: True to stream and return the assembled WorkflowRunResponse.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            WorkflowRunResponse
+            AsyncStream[WorkflowEvent], with stream=True.
+            RawResponse[WorkflowRunResponse], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[WorkflowEvent]: ...
+    async def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[True], **kwargs: Unpack[CallOptions]) -> AsyncStream[WorkflowEvent]:
+        """Run a specific published workflow version by its id. Returns AsyncStream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]: ...
+    async def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[WorkflowRunResponse]:
+        """Run a specific published workflow version by its id. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
     @overload
-    async def __call__(self, request: WorkflowRunByIdRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse: ...
+    async def __call__(self, request: WorkflowRunByIdRequest, /, *, collect: Literal[True], **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse: ...
+    async def __call__(self, request: WorkflowRunByIdRequest, /, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> WorkflowRunResponse | AsyncStream[WorkflowEvent]:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse | AsyncStream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> AsyncStream[WorkflowEvent]: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]: ...
+    async def __call__(self, *, stream: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> AsyncStream[WorkflowEvent]:
+        """Run a specific published workflow version by its id. Returns AsyncStream[WorkflowEvent]; the first overload documents every argument."""
     @overload
-    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse: ...
+    async def __call__(self, *, stream: Literal[False] = False, raw: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> RawResponse[WorkflowRunResponse]:
+        """Run a specific published workflow version by its id. Returns RawResponse[WorkflowRunResponse]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, collect: Literal[True], **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, stream: bool, raw: Literal[False] = False, **kwargs: Unpack[WorkflowRunByIdRequestStreamArgs]) -> WorkflowRunResponse | AsyncStream[WorkflowEvent]:
+        """Run a specific published workflow version by its id. Returns WorkflowRunResponse | AsyncStream[WorkflowEvent]; the first overload documents every argument."""
+
+class AsyncWorkflowStopOp(Protocol):
+    @overload
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> SimpleResult:
+        """Stop a streaming run by its task id.
+
+        ``POST /workflows/tasks/{task_id}/stop``; by name: ``client.call('workflow.stop')``.
+
+        Args:
+            request: a StopRequest, instead of the keyword fields.
+            task_id (str, required)
+            user (str, required)
+            raw: True for the RawResponse (status, headers) around the result.
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            SimpleResult
+            RawResponse[SimpleResult], with raw=True.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
+    @overload
+    async def __call__(self, request: StopRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[SimpleResult]:
+        """Stop a streaming run by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[StopRequestArgs]) -> SimpleResult:
+        """Stop a streaming run by its task id. Returns SimpleResult; the first overload documents every argument."""
+    @overload
+    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[StopRequestArgs]) -> RawResponse[SimpleResult]:
+        """Stop a streaming run by its task id. Returns RawResponse[SimpleResult]; the first overload documents every argument."""
 
 class AsyncWorkflowStreamEventsOp(Protocol):
     @overload
-    async def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncStream[WorkflowEvent]: ...
+    async def __call__(self, request: WorkflowEventsRequest, /, **kwargs: Unpack[CallOptions]) -> AsyncStream[WorkflowEvent]:
+        """Re-attach to a run's event stream (after a pause or a dropped connection).
+
+        ``GET /workflow/{workflow_run_id}/events``; by name: ``client.call('workflow.stream_events')``.
+
+        Args:
+            request: a WorkflowEventsRequest, instead of the keyword fields.
+            workflow_run_id (str, required)
+            user (str, required)
+            include_state_snapshot (bool | UnsetType, optional)
+            continue_on_pause (bool | UnsetType, optional)
+            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
+
+        Returns:
+            AsyncStream[WorkflowEvent]: the events as they arrive.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+        """
     @overload
-    async def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> AsyncStream[WorkflowEvent]: ...
+    async def __call__(self, **kwargs: Unpack[WorkflowEventsRequestArgs]) -> AsyncStream[WorkflowEvent]:
+        """Re-attach to a run's event stream (after a pause or a dropped connection). Returns AsyncStream[WorkflowEvent]; the first overload documents every argument."""
+
+class AsyncWorkflowWaitForRunOp(Protocol):
+    async def __call__(self, **kwargs: Unpack[GetWorkflowRunRequestArgsWait]) -> WorkflowRunDetail:
+        """Poll a workflow run until it has finished (succeeded, failed, stopped or paused).
+
+        Polls ``workflow.get_run`` until the status is settled.
+
+        Args:
+            workflow_run_id (str, required)
+            timeout: seconds to wait in all (default 1200).
+            poll_interval: seconds between polls (default 1).
+            raise_on_failure: raise WaiterFailedError on a failed status (default True).
+            api_key, max_retries, extra_headers: as for every call.
+
+        Returns:
+            WorkflowRunDetail: the last answer polled.
+
+        Raises:
+            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
+            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
+                NotFoundError, RateLimitError, InternalServerError, ...).
+            APIConnectionError, APITimeoutError: no complete answer (after the retries).
+            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
+            WaiterFailedError: the status says it failed.
+            WaiterTimeoutError: not settled within ``timeout``.
+        """
 
 class ChatMessageNamespace(Namespace):
     suggested: GetSuggestedOp
@@ -2342,76 +13980,76 @@ class ChatService(Service):
     def info(self) -> ChatInfoNamespace: ...
 
 class ChatflowAnnotationNamespace(Namespace):
-    list: ListAnnotationsOp
-    create: CreateAnnotationOp
-    update: UpdateAnnotationOp
-    delete: DeleteAnnotationOp
-    reply_settings: UpdateAnnotationReplyOp
-    reply_status: GetAnnotationReplyStatusOp
+    list: ChatflowListAnnotationsOp
+    create: ChatflowCreateAnnotationOp
+    update: ChatflowUpdateAnnotationOp
+    delete: ChatflowDeleteAnnotationOp
+    reply_settings: ChatflowUpdateAnnotationReplyOp
+    reply_status: ChatflowGetAnnotationReplyStatusOp
 
 class ChatflowConversationNamespace(Namespace):
-    list: ListConversationsOp
-    messages: ListMessagesOp
-    variables: ListConversationVariablesOp
-    rename: RenameConversationOp
-    delete: DeleteConversationOp
+    list: ChatflowListConversationsOp
+    messages: ChatflowListMessagesOp
+    variables: ChatflowListConversationVariablesOp
+    rename: ChatflowRenameConversationOp
+    delete: ChatflowDeleteConversationOp
 
 class ChatflowAudioNamespace(Namespace):
-    to_text: AudioToTextOp
-    from_text: TextToAudioOp
+    to_text: ChatflowAudioToTextOp
+    from_text: ChatflowTextToAudioOp
 
 class ChatflowFeedbackNamespace(Namespace):
-    submit: SubmitFeedbackOp
-    list: ListFeedbacksOp
+    submit: ChatflowSubmitFeedbackOp
+    list: ChatflowListFeedbacksOp
 
 class ChatflowFileNamespace(Namespace):
-    upload: UploadFileOp
+    upload: ChatflowUploadFileOp
 
 class ChatflowInfoNamespace(Namespace):
-    get: GetInfoOp
-    parameters: GetParametersOp
-    meta: GetMetaOp
-    site: GetSiteOp
+    get: ChatflowGetInfoOp
+    parameters: ChatflowGetParametersOp
+    meta: ChatflowGetMetaOp
+    site: ChatflowGetSiteOp
 
 class ChatflowService(Service):
-    send: SendOp
-    stop: StopOp
-    get_suggested: GetSuggestedOp
-    suggested: GetSuggestedOp
-    stream_events: StreamEventsOp
-    list_annotations: ListAnnotationsOp
-    iter_annotations: IterAnnotationsOp
-    create_annotation: CreateAnnotationOp
-    update_annotation: UpdateAnnotationOp
-    delete_annotation: DeleteAnnotationOp
-    update_annotation_reply: UpdateAnnotationReplyOp
-    get_annotation_reply_status: GetAnnotationReplyStatusOp
-    list_conversations: ListConversationsOp
-    iter_conversations: IterConversationsOp
-    list_messages: ListMessagesOp
-    iter_messages: IterMessagesOp
-    list_conversation_variables: ListConversationVariablesOp
-    iter_conversation_variables: IterConversationVariablesOp
-    update_conversation_variable: UpdateConversationVariableOp
-    rename_conversation: RenameConversationOp
-    delete_conversation: DeleteConversationOp
+    send: ChatflowSendOp
+    stop: ChatflowStopOp
+    get_suggested: ChatflowGetSuggestedOp
+    suggested: ChatflowGetSuggestedOp
+    stream_events: ChatflowStreamEventsOp
+    list_annotations: ChatflowListAnnotationsOp
+    iter_annotations: ChatflowIterAnnotationsOp
+    create_annotation: ChatflowCreateAnnotationOp
+    update_annotation: ChatflowUpdateAnnotationOp
+    delete_annotation: ChatflowDeleteAnnotationOp
+    update_annotation_reply: ChatflowUpdateAnnotationReplyOp
+    get_annotation_reply_status: ChatflowGetAnnotationReplyStatusOp
+    list_conversations: ChatflowListConversationsOp
+    iter_conversations: ChatflowIterConversationsOp
+    list_messages: ChatflowListMessagesOp
+    iter_messages: ChatflowIterMessagesOp
+    list_conversation_variables: ChatflowListConversationVariablesOp
+    iter_conversation_variables: ChatflowIterConversationVariablesOp
+    update_conversation_variable: ChatflowUpdateConversationVariableOp
+    rename_conversation: ChatflowRenameConversationOp
+    delete_conversation: ChatflowDeleteConversationOp
     get_human_input_form: GetHumanInputFormOp
     submit_human_input_form: SubmitHumanInputFormOp
     get_run: GetRunOp
     list_logs: ListLogsOp
     iter_logs: IterLogsOp
-    audio_to_text: AudioToTextOp
-    text_to_audio: TextToAudioOp
-    submit_feedback: SubmitFeedbackOp
-    list_feedbacks: ListFeedbacksOp
-    iter_feedbacks: IterFeedbacksOp
-    upload_file: UploadFileOp
-    get_info: GetInfoOp
-    get_parameters: GetParametersOp
-    get_meta: GetMetaOp
-    get_site: GetSiteOp
-    get_end_user: GetEndUserOp
-    preview_file: PreviewFileOp
+    audio_to_text: ChatflowAudioToTextOp
+    text_to_audio: ChatflowTextToAudioOp
+    submit_feedback: ChatflowSubmitFeedbackOp
+    list_feedbacks: ChatflowListFeedbacksOp
+    iter_feedbacks: ChatflowIterFeedbacksOp
+    upload_file: ChatflowUploadFileOp
+    get_info: ChatflowGetInfoOp
+    get_parameters: ChatflowGetParametersOp
+    get_meta: ChatflowGetMetaOp
+    get_site: ChatflowGetSiteOp
+    get_end_user: ChatflowGetEndUserOp
+    preview_file: ChatflowPreviewFileOp
     wait_for_run: WaitForRunOp
     @property
     def annotation(self) -> ChatflowAnnotationNamespace: ...
@@ -2427,54 +14065,54 @@ class ChatflowService(Service):
     def info(self) -> ChatflowInfoNamespace: ...
 
 class CompletionAnnotationNamespace(Namespace):
-    list_annotations: ListAnnotationsOp
-    create_annotation: CreateAnnotationOp
-    update_annotation: UpdateAnnotationOp
-    delete_annotation: DeleteAnnotationOp
-    annotation_reply_settings: UpdateAnnotationReplyOp
-    query_annotation_reply_status: GetAnnotationReplyStatusOp
+    list_annotations: CompletionListAnnotationsOp
+    create_annotation: CompletionCreateAnnotationOp
+    update_annotation: CompletionUpdateAnnotationOp
+    delete_annotation: CompletionDeleteAnnotationOp
+    annotation_reply_settings: CompletionUpdateAnnotationReplyOp
+    query_annotation_reply_status: CompletionGetAnnotationReplyStatusOp
 
 class CompletionAudioNamespace(Namespace):
-    to_text: AudioToTextOp
-    from_text: TextToAudioOp
+    to_text: CompletionAudioToTextOp
+    from_text: CompletionTextToAudioOp
 
 class CompletionFeedbackNamespace(Namespace):
-    submit: SubmitFeedbackOp
-    list: ListFeedbacksOp
+    submit: CompletionSubmitFeedbackOp
+    list: CompletionListFeedbacksOp
 
 class CompletionFileNamespace(Namespace):
-    upload: UploadFileOp
+    upload: CompletionUploadFileOp
 
 class CompletionInfoNamespace(Namespace):
-    get: GetInfoOp
-    parameters: GetParametersOp
-    meta: GetMetaOp
-    site: GetSiteOp
+    get: CompletionGetInfoOp
+    parameters: CompletionGetParametersOp
+    meta: CompletionGetMetaOp
+    site: CompletionGetSiteOp
 
 class CompletionService(Service):
-    list_annotations: ListAnnotationsOp
-    iter_annotations: IterAnnotationsOp
-    create_annotation: CreateAnnotationOp
-    update_annotation: UpdateAnnotationOp
-    delete_annotation: DeleteAnnotationOp
-    update_annotation_reply: UpdateAnnotationReplyOp
-    get_annotation_reply_status: GetAnnotationReplyStatusOp
-    audio_to_text: AudioToTextOp
-    text_to_audio: TextToAudioOp
-    submit_feedback: SubmitFeedbackOp
-    list_feedbacks: ListFeedbacksOp
-    iter_feedbacks: IterFeedbacksOp
-    upload_file: UploadFileOp
-    get_info: GetInfoOp
-    get_parameters: GetParametersOp
-    get_meta: GetMetaOp
-    get_site: GetSiteOp
-    get_end_user: GetEndUserOp
-    preview_file: PreviewFileOp
+    list_annotations: CompletionListAnnotationsOp
+    iter_annotations: CompletionIterAnnotationsOp
+    create_annotation: CompletionCreateAnnotationOp
+    update_annotation: CompletionUpdateAnnotationOp
+    delete_annotation: CompletionDeleteAnnotationOp
+    update_annotation_reply: CompletionUpdateAnnotationReplyOp
+    get_annotation_reply_status: CompletionGetAnnotationReplyStatusOp
+    audio_to_text: CompletionAudioToTextOp
+    text_to_audio: CompletionTextToAudioOp
+    submit_feedback: CompletionSubmitFeedbackOp
+    list_feedbacks: CompletionListFeedbacksOp
+    iter_feedbacks: CompletionIterFeedbacksOp
+    upload_file: CompletionUploadFileOp
+    get_info: CompletionGetInfoOp
+    get_parameters: CompletionGetParametersOp
+    get_meta: CompletionGetMetaOp
+    get_site: CompletionGetSiteOp
+    get_end_user: CompletionGetEndUserOp
+    preview_file: CompletionPreviewFileOp
     send: CompletionSendOp
     send_message: CompletionSendOp
-    stop: StopOp
-    stop_response: StopOp
+    stop: CompletionStopOp
+    stop_response: CompletionStopOp
     @property
     def annotation(self) -> CompletionAnnotationNamespace: ...
     @property
@@ -2487,35 +14125,35 @@ class CompletionService(Service):
     def info(self) -> CompletionInfoNamespace: ...
 
 class DifyAudioNamespace(Namespace):
-    to_text: AudioToTextOp
-    from_text: TextToAudioOp
+    to_text: DifyAudioToTextOp
+    from_text: DifyTextToAudioOp
 
 class DifyFeedbackNamespace(Namespace):
-    submit: SubmitFeedbackOp
-    list: ListFeedbacksOp
+    submit: DifySubmitFeedbackOp
+    list: DifyListFeedbacksOp
 
 class DifyFileNamespace(Namespace):
-    upload: UploadFileOp
+    upload: DifyUploadFileOp
 
 class DifyInfoNamespace(Namespace):
-    get: GetInfoOp
-    parameters: GetParametersOp
-    meta: GetMetaOp
-    site: GetSiteOp
+    get: DifyGetInfoOp
+    parameters: DifyGetParametersOp
+    meta: DifyGetMetaOp
+    site: DifyGetSiteOp
 
 class DifyService(Service):
-    audio_to_text: AudioToTextOp
-    text_to_audio: TextToAudioOp
-    submit_feedback: SubmitFeedbackOp
-    list_feedbacks: ListFeedbacksOp
-    iter_feedbacks: IterFeedbacksOp
-    upload_file: UploadFileOp
-    get_info: GetInfoOp
-    get_parameters: GetParametersOp
-    get_meta: GetMetaOp
-    get_site: GetSiteOp
-    get_end_user: GetEndUserOp
-    preview_file: PreviewFileOp
+    audio_to_text: DifyAudioToTextOp
+    text_to_audio: DifyTextToAudioOp
+    submit_feedback: DifySubmitFeedbackOp
+    list_feedbacks: DifyListFeedbacksOp
+    iter_feedbacks: DifyIterFeedbacksOp
+    upload_file: DifyUploadFileOp
+    get_info: DifyGetInfoOp
+    get_parameters: DifyGetParametersOp
+    get_meta: DifyGetMetaOp
+    get_site: DifyGetSiteOp
+    get_end_user: DifyGetEndUserOp
+    preview_file: DifyPreviewFileOp
     @property
     def audio(self) -> DifyAudioNamespace: ...
     @property
@@ -2542,7 +14180,7 @@ class KnowledgeDocumentNamespace(Namespace):
     file_info: GetDocumentFileOp
     get_batch_status: GetIndexingStatusOp
     update_by_text: UpdateDocumentByTextOp
-    update_by_file: UpdateDocumentOp
+    update_by_file: UpdateDocumentByFileOp
     update_status: UpdateDocumentStatusOp
 
 class KnowledgeSegmentNamespace(Namespace):
@@ -2589,7 +14227,7 @@ class KnowledgeService(Service):
     get_document_file: GetDocumentFileOp
     get_indexing_status: GetIndexingStatusOp
     update_document_by_text: UpdateDocumentByTextOp
-    update_document_by_file: UpdateDocumentOp
+    update_document_by_file: UpdateDocumentByFileOp
     download_documents_zip: DownloadDocumentsZipOp
     update_document_status: UpdateDocumentStatusOp
     create_segments: CreateSegmentsOp
@@ -2638,47 +14276,47 @@ class KnowledgeService(Service):
     def model(self) -> KnowledgeModelNamespace: ...
 
 class WorkflowAudioNamespace(Namespace):
-    to_text: AudioToTextOp
-    from_text: TextToAudioOp
+    to_text: WorkflowAudioToTextOp
+    from_text: WorkflowTextToAudioOp
 
 class WorkflowFeedbackNamespace(Namespace):
-    submit: SubmitFeedbackOp
-    list: ListFeedbacksOp
+    submit: WorkflowSubmitFeedbackOp
+    list: WorkflowListFeedbacksOp
 
 class WorkflowFileNamespace(Namespace):
-    upload: UploadFileOp
+    upload: WorkflowUploadFileOp
 
 class WorkflowInfoNamespace(Namespace):
-    get: GetInfoOp
-    parameters: GetParametersOp
-    meta: GetMetaOp
-    site: GetSiteOp
+    get: WorkflowGetInfoOp
+    parameters: WorkflowGetParametersOp
+    meta: WorkflowGetMetaOp
+    site: WorkflowGetSiteOp
 
 class WorkflowService(Service):
-    get_run: GetRunOp
-    detail: GetRunOp
-    list_logs: ListLogsOp
-    iter_logs: IterLogsOp
-    logs: ListLogsOp
-    get_human_input_form: GetHumanInputFormOp
-    submit_human_input_form: SubmitHumanInputFormOp
-    audio_to_text: AudioToTextOp
-    text_to_audio: TextToAudioOp
-    submit_feedback: SubmitFeedbackOp
-    list_feedbacks: ListFeedbacksOp
-    iter_feedbacks: IterFeedbacksOp
-    upload_file: UploadFileOp
-    get_info: GetInfoOp
-    get_parameters: GetParametersOp
-    get_meta: GetMetaOp
-    get_site: GetSiteOp
-    get_end_user: GetEndUserOp
-    preview_file: PreviewFileOp
+    get_run: WorkflowGetRunOp
+    detail: WorkflowGetRunOp
+    list_logs: WorkflowListLogsOp
+    iter_logs: WorkflowIterLogsOp
+    logs: WorkflowListLogsOp
+    get_human_input_form: WorkflowGetHumanInputFormOp
+    submit_human_input_form: WorkflowSubmitHumanInputFormOp
+    audio_to_text: WorkflowAudioToTextOp
+    text_to_audio: WorkflowTextToAudioOp
+    submit_feedback: WorkflowSubmitFeedbackOp
+    list_feedbacks: WorkflowListFeedbacksOp
+    iter_feedbacks: WorkflowIterFeedbacksOp
+    upload_file: WorkflowUploadFileOp
+    get_info: WorkflowGetInfoOp
+    get_parameters: WorkflowGetParametersOp
+    get_meta: WorkflowGetMetaOp
+    get_site: WorkflowGetSiteOp
+    get_end_user: WorkflowGetEndUserOp
+    preview_file: WorkflowPreviewFileOp
     run: RunOp
     run_by_id: RunByIdOp
-    stop: StopOp
+    stop: WorkflowStopOp
     stream_events: WorkflowStreamEventsOp
-    wait_for_run: WaitForRunOp
+    wait_for_run: WorkflowWaitForRunOp
     @property
     def audio(self) -> WorkflowAudioNamespace: ...
     @property
@@ -2783,76 +14421,76 @@ class AsyncChatService(Service):
     def info(self) -> AsyncChatInfoNamespace: ...
 
 class AsyncChatflowAnnotationNamespace(Namespace):
-    list: AsyncListAnnotationsOp
-    create: AsyncCreateAnnotationOp
-    update: AsyncUpdateAnnotationOp
-    delete: AsyncDeleteAnnotationOp
-    reply_settings: AsyncUpdateAnnotationReplyOp
-    reply_status: AsyncGetAnnotationReplyStatusOp
+    list: AsyncChatflowListAnnotationsOp
+    create: AsyncChatflowCreateAnnotationOp
+    update: AsyncChatflowUpdateAnnotationOp
+    delete: AsyncChatflowDeleteAnnotationOp
+    reply_settings: AsyncChatflowUpdateAnnotationReplyOp
+    reply_status: AsyncChatflowGetAnnotationReplyStatusOp
 
 class AsyncChatflowConversationNamespace(Namespace):
-    list: AsyncListConversationsOp
-    messages: AsyncListMessagesOp
-    variables: AsyncListConversationVariablesOp
-    rename: AsyncRenameConversationOp
-    delete: AsyncDeleteConversationOp
+    list: AsyncChatflowListConversationsOp
+    messages: AsyncChatflowListMessagesOp
+    variables: AsyncChatflowListConversationVariablesOp
+    rename: AsyncChatflowRenameConversationOp
+    delete: AsyncChatflowDeleteConversationOp
 
 class AsyncChatflowAudioNamespace(Namespace):
-    to_text: AsyncAudioToTextOp
-    from_text: AsyncTextToAudioOp
+    to_text: AsyncChatflowAudioToTextOp
+    from_text: AsyncChatflowTextToAudioOp
 
 class AsyncChatflowFeedbackNamespace(Namespace):
-    submit: AsyncSubmitFeedbackOp
-    list: AsyncListFeedbacksOp
+    submit: AsyncChatflowSubmitFeedbackOp
+    list: AsyncChatflowListFeedbacksOp
 
 class AsyncChatflowFileNamespace(Namespace):
-    upload: AsyncUploadFileOp
+    upload: AsyncChatflowUploadFileOp
 
 class AsyncChatflowInfoNamespace(Namespace):
-    get: AsyncGetInfoOp
-    parameters: AsyncGetParametersOp
-    meta: AsyncGetMetaOp
-    site: AsyncGetSiteOp
+    get: AsyncChatflowGetInfoOp
+    parameters: AsyncChatflowGetParametersOp
+    meta: AsyncChatflowGetMetaOp
+    site: AsyncChatflowGetSiteOp
 
 class AsyncChatflowService(Service):
-    send: AsyncSendOp
-    stop: AsyncStopOp
-    get_suggested: AsyncGetSuggestedOp
-    suggested: AsyncGetSuggestedOp
-    stream_events: AsyncStreamEventsOp
-    list_annotations: AsyncListAnnotationsOp
-    iter_annotations: AsyncIterAnnotationsOp
-    create_annotation: AsyncCreateAnnotationOp
-    update_annotation: AsyncUpdateAnnotationOp
-    delete_annotation: AsyncDeleteAnnotationOp
-    update_annotation_reply: AsyncUpdateAnnotationReplyOp
-    get_annotation_reply_status: AsyncGetAnnotationReplyStatusOp
-    list_conversations: AsyncListConversationsOp
-    iter_conversations: AsyncIterConversationsOp
-    list_messages: AsyncListMessagesOp
-    iter_messages: AsyncIterMessagesOp
-    list_conversation_variables: AsyncListConversationVariablesOp
-    iter_conversation_variables: AsyncIterConversationVariablesOp
-    update_conversation_variable: AsyncUpdateConversationVariableOp
-    rename_conversation: AsyncRenameConversationOp
-    delete_conversation: AsyncDeleteConversationOp
+    send: AsyncChatflowSendOp
+    stop: AsyncChatflowStopOp
+    get_suggested: AsyncChatflowGetSuggestedOp
+    suggested: AsyncChatflowGetSuggestedOp
+    stream_events: AsyncChatflowStreamEventsOp
+    list_annotations: AsyncChatflowListAnnotationsOp
+    iter_annotations: AsyncChatflowIterAnnotationsOp
+    create_annotation: AsyncChatflowCreateAnnotationOp
+    update_annotation: AsyncChatflowUpdateAnnotationOp
+    delete_annotation: AsyncChatflowDeleteAnnotationOp
+    update_annotation_reply: AsyncChatflowUpdateAnnotationReplyOp
+    get_annotation_reply_status: AsyncChatflowGetAnnotationReplyStatusOp
+    list_conversations: AsyncChatflowListConversationsOp
+    iter_conversations: AsyncChatflowIterConversationsOp
+    list_messages: AsyncChatflowListMessagesOp
+    iter_messages: AsyncChatflowIterMessagesOp
+    list_conversation_variables: AsyncChatflowListConversationVariablesOp
+    iter_conversation_variables: AsyncChatflowIterConversationVariablesOp
+    update_conversation_variable: AsyncChatflowUpdateConversationVariableOp
+    rename_conversation: AsyncChatflowRenameConversationOp
+    delete_conversation: AsyncChatflowDeleteConversationOp
     get_human_input_form: AsyncGetHumanInputFormOp
     submit_human_input_form: AsyncSubmitHumanInputFormOp
     get_run: AsyncGetRunOp
     list_logs: AsyncListLogsOp
     iter_logs: AsyncIterLogsOp
-    audio_to_text: AsyncAudioToTextOp
-    text_to_audio: AsyncTextToAudioOp
-    submit_feedback: AsyncSubmitFeedbackOp
-    list_feedbacks: AsyncListFeedbacksOp
-    iter_feedbacks: AsyncIterFeedbacksOp
-    upload_file: AsyncUploadFileOp
-    get_info: AsyncGetInfoOp
-    get_parameters: AsyncGetParametersOp
-    get_meta: AsyncGetMetaOp
-    get_site: AsyncGetSiteOp
-    get_end_user: AsyncGetEndUserOp
-    preview_file: AsyncPreviewFileOp
+    audio_to_text: AsyncChatflowAudioToTextOp
+    text_to_audio: AsyncChatflowTextToAudioOp
+    submit_feedback: AsyncChatflowSubmitFeedbackOp
+    list_feedbacks: AsyncChatflowListFeedbacksOp
+    iter_feedbacks: AsyncChatflowIterFeedbacksOp
+    upload_file: AsyncChatflowUploadFileOp
+    get_info: AsyncChatflowGetInfoOp
+    get_parameters: AsyncChatflowGetParametersOp
+    get_meta: AsyncChatflowGetMetaOp
+    get_site: AsyncChatflowGetSiteOp
+    get_end_user: AsyncChatflowGetEndUserOp
+    preview_file: AsyncChatflowPreviewFileOp
     wait_for_run: AsyncWaitForRunOp
     @property
     def annotation(self) -> AsyncChatflowAnnotationNamespace: ...
@@ -2868,54 +14506,54 @@ class AsyncChatflowService(Service):
     def info(self) -> AsyncChatflowInfoNamespace: ...
 
 class AsyncCompletionAnnotationNamespace(Namespace):
-    list_annotations: AsyncListAnnotationsOp
-    create_annotation: AsyncCreateAnnotationOp
-    update_annotation: AsyncUpdateAnnotationOp
-    delete_annotation: AsyncDeleteAnnotationOp
-    annotation_reply_settings: AsyncUpdateAnnotationReplyOp
-    query_annotation_reply_status: AsyncGetAnnotationReplyStatusOp
+    list_annotations: AsyncCompletionListAnnotationsOp
+    create_annotation: AsyncCompletionCreateAnnotationOp
+    update_annotation: AsyncCompletionUpdateAnnotationOp
+    delete_annotation: AsyncCompletionDeleteAnnotationOp
+    annotation_reply_settings: AsyncCompletionUpdateAnnotationReplyOp
+    query_annotation_reply_status: AsyncCompletionGetAnnotationReplyStatusOp
 
 class AsyncCompletionAudioNamespace(Namespace):
-    to_text: AsyncAudioToTextOp
-    from_text: AsyncTextToAudioOp
+    to_text: AsyncCompletionAudioToTextOp
+    from_text: AsyncCompletionTextToAudioOp
 
 class AsyncCompletionFeedbackNamespace(Namespace):
-    submit: AsyncSubmitFeedbackOp
-    list: AsyncListFeedbacksOp
+    submit: AsyncCompletionSubmitFeedbackOp
+    list: AsyncCompletionListFeedbacksOp
 
 class AsyncCompletionFileNamespace(Namespace):
-    upload: AsyncUploadFileOp
+    upload: AsyncCompletionUploadFileOp
 
 class AsyncCompletionInfoNamespace(Namespace):
-    get: AsyncGetInfoOp
-    parameters: AsyncGetParametersOp
-    meta: AsyncGetMetaOp
-    site: AsyncGetSiteOp
+    get: AsyncCompletionGetInfoOp
+    parameters: AsyncCompletionGetParametersOp
+    meta: AsyncCompletionGetMetaOp
+    site: AsyncCompletionGetSiteOp
 
 class AsyncCompletionService(Service):
-    list_annotations: AsyncListAnnotationsOp
-    iter_annotations: AsyncIterAnnotationsOp
-    create_annotation: AsyncCreateAnnotationOp
-    update_annotation: AsyncUpdateAnnotationOp
-    delete_annotation: AsyncDeleteAnnotationOp
-    update_annotation_reply: AsyncUpdateAnnotationReplyOp
-    get_annotation_reply_status: AsyncGetAnnotationReplyStatusOp
-    audio_to_text: AsyncAudioToTextOp
-    text_to_audio: AsyncTextToAudioOp
-    submit_feedback: AsyncSubmitFeedbackOp
-    list_feedbacks: AsyncListFeedbacksOp
-    iter_feedbacks: AsyncIterFeedbacksOp
-    upload_file: AsyncUploadFileOp
-    get_info: AsyncGetInfoOp
-    get_parameters: AsyncGetParametersOp
-    get_meta: AsyncGetMetaOp
-    get_site: AsyncGetSiteOp
-    get_end_user: AsyncGetEndUserOp
-    preview_file: AsyncPreviewFileOp
+    list_annotations: AsyncCompletionListAnnotationsOp
+    iter_annotations: AsyncCompletionIterAnnotationsOp
+    create_annotation: AsyncCompletionCreateAnnotationOp
+    update_annotation: AsyncCompletionUpdateAnnotationOp
+    delete_annotation: AsyncCompletionDeleteAnnotationOp
+    update_annotation_reply: AsyncCompletionUpdateAnnotationReplyOp
+    get_annotation_reply_status: AsyncCompletionGetAnnotationReplyStatusOp
+    audio_to_text: AsyncCompletionAudioToTextOp
+    text_to_audio: AsyncCompletionTextToAudioOp
+    submit_feedback: AsyncCompletionSubmitFeedbackOp
+    list_feedbacks: AsyncCompletionListFeedbacksOp
+    iter_feedbacks: AsyncCompletionIterFeedbacksOp
+    upload_file: AsyncCompletionUploadFileOp
+    get_info: AsyncCompletionGetInfoOp
+    get_parameters: AsyncCompletionGetParametersOp
+    get_meta: AsyncCompletionGetMetaOp
+    get_site: AsyncCompletionGetSiteOp
+    get_end_user: AsyncCompletionGetEndUserOp
+    preview_file: AsyncCompletionPreviewFileOp
     send: AsyncCompletionSendOp
     send_message: AsyncCompletionSendOp
-    stop: AsyncStopOp
-    stop_response: AsyncStopOp
+    stop: AsyncCompletionStopOp
+    stop_response: AsyncCompletionStopOp
     @property
     def annotation(self) -> AsyncCompletionAnnotationNamespace: ...
     @property
@@ -2928,35 +14566,35 @@ class AsyncCompletionService(Service):
     def info(self) -> AsyncCompletionInfoNamespace: ...
 
 class AsyncDifyAudioNamespace(Namespace):
-    to_text: AsyncAudioToTextOp
-    from_text: AsyncTextToAudioOp
+    to_text: AsyncDifyAudioToTextOp
+    from_text: AsyncDifyTextToAudioOp
 
 class AsyncDifyFeedbackNamespace(Namespace):
-    submit: AsyncSubmitFeedbackOp
-    list: AsyncListFeedbacksOp
+    submit: AsyncDifySubmitFeedbackOp
+    list: AsyncDifyListFeedbacksOp
 
 class AsyncDifyFileNamespace(Namespace):
-    upload: AsyncUploadFileOp
+    upload: AsyncDifyUploadFileOp
 
 class AsyncDifyInfoNamespace(Namespace):
-    get: AsyncGetInfoOp
-    parameters: AsyncGetParametersOp
-    meta: AsyncGetMetaOp
-    site: AsyncGetSiteOp
+    get: AsyncDifyGetInfoOp
+    parameters: AsyncDifyGetParametersOp
+    meta: AsyncDifyGetMetaOp
+    site: AsyncDifyGetSiteOp
 
 class AsyncDifyService(Service):
-    audio_to_text: AsyncAudioToTextOp
-    text_to_audio: AsyncTextToAudioOp
-    submit_feedback: AsyncSubmitFeedbackOp
-    list_feedbacks: AsyncListFeedbacksOp
-    iter_feedbacks: AsyncIterFeedbacksOp
-    upload_file: AsyncUploadFileOp
-    get_info: AsyncGetInfoOp
-    get_parameters: AsyncGetParametersOp
-    get_meta: AsyncGetMetaOp
-    get_site: AsyncGetSiteOp
-    get_end_user: AsyncGetEndUserOp
-    preview_file: AsyncPreviewFileOp
+    audio_to_text: AsyncDifyAudioToTextOp
+    text_to_audio: AsyncDifyTextToAudioOp
+    submit_feedback: AsyncDifySubmitFeedbackOp
+    list_feedbacks: AsyncDifyListFeedbacksOp
+    iter_feedbacks: AsyncDifyIterFeedbacksOp
+    upload_file: AsyncDifyUploadFileOp
+    get_info: AsyncDifyGetInfoOp
+    get_parameters: AsyncDifyGetParametersOp
+    get_meta: AsyncDifyGetMetaOp
+    get_site: AsyncDifyGetSiteOp
+    get_end_user: AsyncDifyGetEndUserOp
+    preview_file: AsyncDifyPreviewFileOp
     @property
     def audio(self) -> AsyncDifyAudioNamespace: ...
     @property
@@ -2983,7 +14621,7 @@ class AsyncKnowledgeDocumentNamespace(Namespace):
     file_info: AsyncGetDocumentFileOp
     get_batch_status: AsyncGetIndexingStatusOp
     update_by_text: AsyncUpdateDocumentByTextOp
-    update_by_file: AsyncUpdateDocumentOp
+    update_by_file: AsyncUpdateDocumentByFileOp
     update_status: AsyncUpdateDocumentStatusOp
 
 class AsyncKnowledgeSegmentNamespace(Namespace):
@@ -3030,7 +14668,7 @@ class AsyncKnowledgeService(Service):
     get_document_file: AsyncGetDocumentFileOp
     get_indexing_status: AsyncGetIndexingStatusOp
     update_document_by_text: AsyncUpdateDocumentByTextOp
-    update_document_by_file: AsyncUpdateDocumentOp
+    update_document_by_file: AsyncUpdateDocumentByFileOp
     download_documents_zip: AsyncDownloadDocumentsZipOp
     update_document_status: AsyncUpdateDocumentStatusOp
     create_segments: AsyncCreateSegmentsOp
@@ -3079,47 +14717,47 @@ class AsyncKnowledgeService(Service):
     def model(self) -> AsyncKnowledgeModelNamespace: ...
 
 class AsyncWorkflowAudioNamespace(Namespace):
-    to_text: AsyncAudioToTextOp
-    from_text: AsyncTextToAudioOp
+    to_text: AsyncWorkflowAudioToTextOp
+    from_text: AsyncWorkflowTextToAudioOp
 
 class AsyncWorkflowFeedbackNamespace(Namespace):
-    submit: AsyncSubmitFeedbackOp
-    list: AsyncListFeedbacksOp
+    submit: AsyncWorkflowSubmitFeedbackOp
+    list: AsyncWorkflowListFeedbacksOp
 
 class AsyncWorkflowFileNamespace(Namespace):
-    upload: AsyncUploadFileOp
+    upload: AsyncWorkflowUploadFileOp
 
 class AsyncWorkflowInfoNamespace(Namespace):
-    get: AsyncGetInfoOp
-    parameters: AsyncGetParametersOp
-    meta: AsyncGetMetaOp
-    site: AsyncGetSiteOp
+    get: AsyncWorkflowGetInfoOp
+    parameters: AsyncWorkflowGetParametersOp
+    meta: AsyncWorkflowGetMetaOp
+    site: AsyncWorkflowGetSiteOp
 
 class AsyncWorkflowService(Service):
-    get_run: AsyncGetRunOp
-    detail: AsyncGetRunOp
-    list_logs: AsyncListLogsOp
-    iter_logs: AsyncIterLogsOp
-    logs: AsyncListLogsOp
-    get_human_input_form: AsyncGetHumanInputFormOp
-    submit_human_input_form: AsyncSubmitHumanInputFormOp
-    audio_to_text: AsyncAudioToTextOp
-    text_to_audio: AsyncTextToAudioOp
-    submit_feedback: AsyncSubmitFeedbackOp
-    list_feedbacks: AsyncListFeedbacksOp
-    iter_feedbacks: AsyncIterFeedbacksOp
-    upload_file: AsyncUploadFileOp
-    get_info: AsyncGetInfoOp
-    get_parameters: AsyncGetParametersOp
-    get_meta: AsyncGetMetaOp
-    get_site: AsyncGetSiteOp
-    get_end_user: AsyncGetEndUserOp
-    preview_file: AsyncPreviewFileOp
+    get_run: AsyncWorkflowGetRunOp
+    detail: AsyncWorkflowGetRunOp
+    list_logs: AsyncWorkflowListLogsOp
+    iter_logs: AsyncWorkflowIterLogsOp
+    logs: AsyncWorkflowListLogsOp
+    get_human_input_form: AsyncWorkflowGetHumanInputFormOp
+    submit_human_input_form: AsyncWorkflowSubmitHumanInputFormOp
+    audio_to_text: AsyncWorkflowAudioToTextOp
+    text_to_audio: AsyncWorkflowTextToAudioOp
+    submit_feedback: AsyncWorkflowSubmitFeedbackOp
+    list_feedbacks: AsyncWorkflowListFeedbacksOp
+    iter_feedbacks: AsyncWorkflowIterFeedbacksOp
+    upload_file: AsyncWorkflowUploadFileOp
+    get_info: AsyncWorkflowGetInfoOp
+    get_parameters: AsyncWorkflowGetParametersOp
+    get_meta: AsyncWorkflowGetMetaOp
+    get_site: AsyncWorkflowGetSiteOp
+    get_end_user: AsyncWorkflowGetEndUserOp
+    preview_file: AsyncWorkflowPreviewFileOp
     run: AsyncRunOp
     run_by_id: AsyncRunByIdOp
-    stop: AsyncStopOp
+    stop: AsyncWorkflowStopOp
     stream_events: AsyncWorkflowStreamEventsOp
-    wait_for_run: AsyncWaitForRunOp
+    wait_for_run: AsyncWorkflowWaitForRunOp
     @property
     def audio(self) -> AsyncWorkflowAudioNamespace: ...
     @property
