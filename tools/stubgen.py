@@ -92,7 +92,8 @@ TYPES: Mapping[str, Any]
 
 def type_names() -> dict[int, str]:
     """Public names of :mod:`dify_oapi.types` by object identity (structs and unions)."""
-    return {id(getattr(dtypes, name)): name for name in dtypes.__all__}
+    # The module's ``__dir__`` is its ``__all__``, loaded on demand.
+    return {id(getattr(dtypes, name)): name for name in dtypes.__dir__()}
 
 
 def render(tp: Any, names: dict[int, str]) -> str:
