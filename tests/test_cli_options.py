@@ -136,3 +136,13 @@ def test_unused_namespace_attributes_do_not_crash_client_options() -> None:
     # A handler may build a Context from a namespace without the global flags.
     ctx = Context(argparse.Namespace(json=False, user=None), build_parser())
     assert ctx.client_options() == {}
+
+
+def test_the_cli_page_lists_every_flag() -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text("utf-8")
+    for action in build_parser()._actions:
+        dest = action.dest
+        if dest in OPTIONS:
+            assert f"`{action.option_strings[0]} {action.metavar}`" in page, dest
