@@ -1,11 +1,9 @@
-"""The generated stubs are current, and type checkers see exact types through them."""
+"""The generated stub is current and documents every operation (what checkers make of it:
+tests/typing/test_typing.py)."""
 
 from __future__ import annotations
 
 import ast
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -27,24 +25,6 @@ def test_check_mode_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     stale.write_text("# old\n")
     monkeypatch.setattr(_stubgen, "STUB_PATH", stale)
     assert _stubgen.main(["--check"]) == 1
-
-
-@pytest.mark.skipif(shutil.which("mypy") is None and sys.platform != "linux", reason="no mypy")
-def test_types_seen_through_stubs() -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-incremental",
-            "tests/typing/check_stubs.py",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def _stub_classes() -> dict[str, ast.ClassDef]:
