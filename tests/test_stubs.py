@@ -66,3 +66,21 @@ def test_stream_flag_known_at_run_time_gives_either_answer() -> None:
     forms = [ast.unparse(f) for f in send.body if isinstance(f, ast.FunctionDef)]
     flagged = [f for f in forms if "stream: bool" in f]
     assert flagged and all("-> ChatResponse | Stream[ChatEvent]" in f for f in flagged), forms
+
+
+def test_every_service_and_operation_attribute_has_a_docstring() -> None:
+    # Hovering ``client.chat`` or ``client.chat.send`` shows the text after the attribute.
+    classes = [
+        c
+        for c in _stub_classes().values()
+        if c.name.endswith(("Service", "Namespace", "ServiceAttributes"))
+        and c.name not in ("Service", "Namespace")  # the hand-written bases
+    ]
+    assert len(classes) > 10
+    for cls in classes:
+        for i, node in enumerate(cls.body):
+            if isinstance(node, ast.AnnAssign):
+                after = cls.body[i + 1] if i + 1 < len(cls.body) else None
+                assert isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant), (
+                    f"{cls.name}.{ast.unparse(node.target)} has no docstring"
+                )

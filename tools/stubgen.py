@@ -236,6 +236,16 @@ def _short_doc(ep: Endpoint, returns: str) -> str:
     return f'        """{head} Returns {returns}; the first overload documents every argument."""'
 
 
+def _attr_doc(text: str, more: str = " (The call documents every argument.)") -> str:
+    # An attribute docstring: what an IDE shows on hovering ``client.chat.send``.
+    line = text.strip().replace("\\", "\\\\").replace('"', '\\"') or "An operation."
+    return '    """' + line + more + '"""'
+
+
+def _pages(ep: Endpoint) -> str:
+    return f"Every item of every page of ``{ep.qualname}``."
+
+
 def _summary(ep: Endpoint) -> list[str]:
     head = (ep.doc or ep.name.replace("_", " ").capitalize()).rstrip(".") + "."
     return [head, "", f"``{ep.method} {ep.path}``; by name: ``client.call({ep.qualname!r})``."]
@@ -285,7 +295,7 @@ def _pager_overloads(ep: Endpoint, names: dict[int, str], is_async: bool) -> lis
     iterator = "AsyncIterator" if is_async else "Iterator"
     item = render(ep.item_type, names)
     summary = [
-        f"Every item of every page of ``{ep.qualname}``, fetched as the iteration needs them.",
+        _pages(ep)[:-1] + ", fetched as the iteration needs them.",
         "",
         *_summary(ep)[:1],
     ]
@@ -416,27 +426,34 @@ def generate() -> str:
             table = TABLES[service]
             defined = {ep.name for ep in table.endpoints}
             for ep in table.endpoints:
-                body.append(f"    {ep.name}: {ops.call(ep, is_async)}")
+                body.append(f"    {ep.name}: {ops.call(ep, is_async)}\n{_attr_doc(ep.doc)}")
                 if ep.paginate is not None:
-                    body.append(f"    {iter_name_for(ep)}: {ops.pager(ep, is_async)}")
+                    pager = ops.pager(ep, is_async)
+                    body.append(f"    {iter_name_for(ep)}: {pager}\n{_attr_doc(_pages(ep))}")
                 for alias in ep.aliases:
                     head, _, rest = alias.partition(".")
                     flat = rest if head == service else (alias if not rest else "")
                     if flat:
                         if flat not in defined:
                             defined.add(flat)
-                            body.append(f"    {flat}: {ops.call(ep, is_async)}")
+                            op = ops.call(ep, is_async)
+                            body.append(f"    {flat}: {op}\n{_attr_doc(ep.doc)}")
                     else:
-                        groups.setdefault(head, []).append(f"    {rest}: {ops.call(ep, is_async)}")
+                        groups.setdefault(head, []).append(
+                            f"    {rest}: {ops.call(ep, is_async)}\n{_attr_doc(ep.doc)}"
+                        )
             for waiter in table.waiters:
                 ep = next(e for e in table.endpoints if e.name == waiter.operation)
-                body.append(f"    {waiter.method_name}: {ops.waiter(waiter, ep, is_async)}")
+                body.append(
+                    f"    {waiter.method_name}: {ops.waiter(waiter, ep, is_async)}\n"
+                    + _attr_doc(waiter.doc or waiter.name)
+                )
             for head, members in groups.items():
                 ns = title[: -len("Service")] + head.capitalize() + "Namespace"
                 classes.append(f"class {ns}(Namespace):\n" + "\n".join(members) + "\n")
                 body.append(f"    @property\n    def {head}(self) -> {ns}: ...")
             classes.append(f"class {title}(Service):\n" + "\n".join(body) + "\n")
-            attrs.append(f"    {service}: {title}")
+            attrs.append(f"    {service}: {title}\n{_attr_doc(table.spec.doc or service, '')}")
         classes.append(f"class {prefix}ServiceAttributes:\n" + "\n".join(attrs) + "\n")
     return "\n".join(out + ops.text + classes)
 

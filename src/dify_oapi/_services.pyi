@@ -13895,75 +13895,131 @@ class AsyncWorkflowWaitForRunOp(Protocol):
 
 class ChatMessageNamespace(Namespace):
     suggested: GetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     history: ListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
 
 class ChatAnnotationNamespace(Namespace):
     list: ListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     create: CreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update: UpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete: DeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     configure: UpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     status: GetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
 
 class ChatConversationNamespace(Namespace):
     list: ListConversationsOp
+    """List the user's conversations, most recently updated first. (The call documents every argument.)"""
     history: ListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
     variables: ListConversationVariablesOp
+    """A conversation's variables and their current values. (The call documents every argument.)"""
     rename: RenameConversationOp
+    """Rename a conversation, or have its name generated. (The call documents every argument.)"""
     delete: DeleteConversationOp
+    """Delete a conversation. (The call documents every argument.)"""
 
 class ChatAudioNamespace(Namespace):
     to_text: AudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: TextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class ChatFeedbackNamespace(Namespace):
     submit: SubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: ListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class ChatFileNamespace(Namespace):
     upload: UploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class ChatInfoNamespace(Namespace):
     get: GetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: GetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: GetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: GetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class ChatService(Service):
     send: SendOp
+    """Send a message; stream=True yields events as they arrive. (The call documents every argument.)"""
     chat: SendOp
+    """Send a message; stream=True yields events as they arrive. (The call documents every argument.)"""
     stop: StopOp
+    """Stop a streaming answer by its task id. (The call documents every argument.)"""
     get_suggested: GetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     suggested: GetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     stream_events: StreamEventsOp
+    """Re-attach to a chatflow run's event stream (after a pause or a dropped connection). (The call documents every argument.)"""
     list_annotations: ListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     iter_annotations: IterAnnotationsOp
+    """Every item of every page of ``chat.list_annotations``. (The call documents every argument.)"""
     create_annotation: CreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update_annotation: UpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete_annotation: DeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     update_annotation_reply: UpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     get_annotation_reply_status: GetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
     list_conversations: ListConversationsOp
+    """List the user's conversations, most recently updated first. (The call documents every argument.)"""
     iter_conversations: IterConversationsOp
+    """Every item of every page of ``chat.list_conversations``. (The call documents every argument.)"""
     list_messages: ListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
     iter_messages: IterMessagesOp
+    """Every item of every page of ``chat.list_messages``. (The call documents every argument.)"""
     list_conversation_variables: ListConversationVariablesOp
+    """A conversation's variables and their current values. (The call documents every argument.)"""
     iter_conversation_variables: IterConversationVariablesOp
+    """Every item of every page of ``chat.list_conversation_variables``. (The call documents every argument.)"""
     update_conversation_variable: UpdateConversationVariableOp
+    """Set a conversation variable's value (of the variable's type). (The call documents every argument.)"""
     rename_conversation: RenameConversationOp
+    """Rename a conversation, or have its name generated. (The call documents every argument.)"""
     delete_conversation: DeleteConversationOp
+    """Delete a conversation. (The call documents every argument.)"""
     audio_to_text: AudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: TextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: SubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: ListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: IterFeedbacksOp
+    """Every item of every page of ``chat.list_feedbacks``. (The call documents every argument.)"""
     upload_file: UploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: GetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: GetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: GetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: GetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: GetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: PreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     @property
     def message(self) -> ChatMessageNamespace: ...
     @property
@@ -13981,76 +14037,135 @@ class ChatService(Service):
 
 class ChatflowAnnotationNamespace(Namespace):
     list: ChatflowListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     create: ChatflowCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update: ChatflowUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete: ChatflowDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     reply_settings: ChatflowUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     reply_status: ChatflowGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
 
 class ChatflowConversationNamespace(Namespace):
     list: ChatflowListConversationsOp
+    """List the user's conversations, most recently updated first. (The call documents every argument.)"""
     messages: ChatflowListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
     variables: ChatflowListConversationVariablesOp
+    """A conversation's variables and their current values. (The call documents every argument.)"""
     rename: ChatflowRenameConversationOp
+    """Rename a conversation, or have its name generated. (The call documents every argument.)"""
     delete: ChatflowDeleteConversationOp
+    """Delete a conversation. (The call documents every argument.)"""
 
 class ChatflowAudioNamespace(Namespace):
     to_text: ChatflowAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: ChatflowTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class ChatflowFeedbackNamespace(Namespace):
     submit: ChatflowSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: ChatflowListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class ChatflowFileNamespace(Namespace):
     upload: ChatflowUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class ChatflowInfoNamespace(Namespace):
     get: ChatflowGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: ChatflowGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: ChatflowGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: ChatflowGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class ChatflowService(Service):
     send: ChatflowSendOp
+    """Send a message; stream=True yields events as they arrive. (The call documents every argument.)"""
     stop: ChatflowStopOp
+    """Stop a streaming answer by its task id. (The call documents every argument.)"""
     get_suggested: ChatflowGetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     suggested: ChatflowGetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     stream_events: ChatflowStreamEventsOp
+    """Re-attach to a chatflow run's event stream (after a pause or a dropped connection). (The call documents every argument.)"""
     list_annotations: ChatflowListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     iter_annotations: ChatflowIterAnnotationsOp
+    """Every item of every page of ``chatflow.list_annotations``. (The call documents every argument.)"""
     create_annotation: ChatflowCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update_annotation: ChatflowUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete_annotation: ChatflowDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     update_annotation_reply: ChatflowUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     get_annotation_reply_status: ChatflowGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
     list_conversations: ChatflowListConversationsOp
+    """List the user's conversations, most recently updated first. (The call documents every argument.)"""
     iter_conversations: ChatflowIterConversationsOp
+    """Every item of every page of ``chatflow.list_conversations``. (The call documents every argument.)"""
     list_messages: ChatflowListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
     iter_messages: ChatflowIterMessagesOp
+    """Every item of every page of ``chatflow.list_messages``. (The call documents every argument.)"""
     list_conversation_variables: ChatflowListConversationVariablesOp
+    """A conversation's variables and their current values. (The call documents every argument.)"""
     iter_conversation_variables: ChatflowIterConversationVariablesOp
+    """Every item of every page of ``chatflow.list_conversation_variables``. (The call documents every argument.)"""
     update_conversation_variable: ChatflowUpdateConversationVariableOp
+    """Set a conversation variable's value (of the variable's type). (The call documents every argument.)"""
     rename_conversation: ChatflowRenameConversationOp
+    """Rename a conversation, or have its name generated. (The call documents every argument.)"""
     delete_conversation: ChatflowDeleteConversationOp
+    """Delete a conversation. (The call documents every argument.)"""
     get_human_input_form: GetHumanInputFormOp
+    """The contents of a paused human-input form. (The call documents every argument.)"""
     submit_human_input_form: SubmitHumanInputFormOp
+    """Answer a human-input form; the run resumes (follow it with stream_events). (The call documents every argument.)"""
     get_run: GetRunOp
+    """A workflow run's status, inputs, outputs and metrics. (The call documents every argument.)"""
     list_logs: ListLogsOp
+    """List past workflow runs (one summary per run). (The call documents every argument.)"""
     iter_logs: IterLogsOp
+    """Every item of every page of ``chatflow.list_logs``. (The call documents every argument.)"""
     audio_to_text: ChatflowAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: ChatflowTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: ChatflowSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: ChatflowListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: ChatflowIterFeedbacksOp
+    """Every item of every page of ``chatflow.list_feedbacks``. (The call documents every argument.)"""
     upload_file: ChatflowUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: ChatflowGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: ChatflowGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: ChatflowGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: ChatflowGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: ChatflowGetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: ChatflowPreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     wait_for_run: WaitForRunOp
+    """Poll a workflow run until it has finished (succeeded, failed, stopped or paused). (The call documents every argument.)"""
     @property
     def annotation(self) -> ChatflowAnnotationNamespace: ...
     @property
@@ -14066,53 +14181,91 @@ class ChatflowService(Service):
 
 class CompletionAnnotationNamespace(Namespace):
     list_annotations: CompletionListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     create_annotation: CompletionCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update_annotation: CompletionUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete_annotation: CompletionDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     annotation_reply_settings: CompletionUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     query_annotation_reply_status: CompletionGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
 
 class CompletionAudioNamespace(Namespace):
     to_text: CompletionAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: CompletionTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class CompletionFeedbackNamespace(Namespace):
     submit: CompletionSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: CompletionListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class CompletionFileNamespace(Namespace):
     upload: CompletionUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class CompletionInfoNamespace(Namespace):
     get: CompletionGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: CompletionGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: CompletionGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: CompletionGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class CompletionService(Service):
     list_annotations: CompletionListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     iter_annotations: CompletionIterAnnotationsOp
+    """Every item of every page of ``completion.list_annotations``. (The call documents every argument.)"""
     create_annotation: CompletionCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update_annotation: CompletionUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete_annotation: CompletionDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     update_annotation_reply: CompletionUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     get_annotation_reply_status: CompletionGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
     audio_to_text: CompletionAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: CompletionTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: CompletionSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: CompletionListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: CompletionIterFeedbacksOp
+    """Every item of every page of ``completion.list_feedbacks``. (The call documents every argument.)"""
     upload_file: CompletionUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: CompletionGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: CompletionGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: CompletionGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: CompletionGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: CompletionGetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: CompletionPreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     send: CompletionSendOp
+    """Generate text; stream=True yields events as they arrive. (The call documents every argument.)"""
     send_message: CompletionSendOp
+    """Generate text; stream=True yields events as they arrive. (The call documents every argument.)"""
     stop: CompletionStopOp
+    """Stop a streaming generation by its task id. (The call documents every argument.)"""
     stop_response: CompletionStopOp
+    """Stop a streaming generation by its task id. (The call documents every argument.)"""
     @property
     def annotation(self) -> CompletionAnnotationNamespace: ...
     @property
@@ -14126,34 +14279,55 @@ class CompletionService(Service):
 
 class DifyAudioNamespace(Namespace):
     to_text: DifyAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: DifyTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class DifyFeedbackNamespace(Namespace):
     submit: DifySubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: DifyListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class DifyFileNamespace(Namespace):
     upload: DifyUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class DifyInfoNamespace(Namespace):
     get: DifyGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: DifyGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: DifyGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: DifyGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class DifyService(Service):
     audio_to_text: DifyAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: DifyTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: DifySubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: DifyListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: DifyIterFeedbacksOp
+    """Every item of every page of ``dify.list_feedbacks``. (The call documents every argument.)"""
     upload_file: DifyUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: DifyGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: DifyGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: DifyGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: DifyGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: DifyGetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: DifyPreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     @property
     def audio(self) -> DifyAudioNamespace: ...
     @property
@@ -14165,103 +14339,189 @@ class DifyService(Service):
 
 class KnowledgeDatasetNamespace(Namespace):
     create: CreateDatasetOp
+    """Create an empty knowledge base. (The call documents every argument.)"""
     list: ListDatasetsOp
+    """List knowledge bases, optionally filtered by keyword or tags. (The call documents every argument.)"""
     get: GetDatasetOp
+    """A knowledge base's settings and statistics. (The call documents every argument.)"""
     update: UpdateDatasetOp
+    """Change a knowledge base; only the fields given are changed. (The call documents every argument.)"""
     delete: DeleteDatasetOp
+    """Delete a knowledge base and all of its documents. (The call documents every argument.)"""
     retrieve: RetrieveOp
+    """Search a knowledge base for the chunks most relevant to a query. (The call documents every argument.)"""
 
 class KnowledgeDocumentNamespace(Namespace):
     create_by_text: CreateDocumentByTextOp
+    """Create a document from text; poll its indexing with the returned batch. (The call documents every argument.)"""
     create_by_file: CreateDocumentByFileOp
+    """Create a document from a file; poll its indexing with the returned batch. (The call documents every argument.)"""
     list: ListDocumentsOp
+    """List the documents of a knowledge base. (The call documents every argument.)"""
     get: GetDocumentOp
+    """One document with its processing rules, metadata and statistics. (The call documents every argument.)"""
     delete: DeleteDocumentOp
+    """Delete a document and all of its chunks. (The call documents every argument.)"""
     file_info: GetDocumentFileOp
+    """The file a document was created from (not in the current official spec). (The call documents every argument.)"""
     get_batch_status: GetIndexingStatusOp
+    """Indexing progress of every document of a batch. (The call documents every argument.)"""
     update_by_text: UpdateDocumentByTextOp
+    """Change a document's text, name or settings; new text is indexed again. (The call documents every argument.)"""
     update_by_file: UpdateDocumentByFileOp
+    """Deprecated form of update_document: replace a document's file and/or settings. (The call documents every argument.)"""
     update_status: UpdateDocumentStatusOp
+    """Enable, disable, archive or unarchive several documents. (The call documents every argument.)"""
 
 class KnowledgeSegmentNamespace(Namespace):
     create: CreateSegmentsOp
+    """Add one or more chunks to a document. (The call documents every argument.)"""
     list: ListSegmentsOp
+    """List a document's chunks, optionally filtered by keyword or status. (The call documents every argument.)"""
     get: GetSegmentOp
+    """One chunk of a document. (The call documents every argument.)"""
     update: UpdateSegmentOp
+    """Change a chunk; it is indexed again. (The call documents every argument.)"""
     delete: DeleteSegmentOp
+    """Delete a chunk. (The call documents every argument.)"""
 
 class KnowledgeChunkNamespace(Namespace):
     create: CreateChildChunkOp
+    """Add a child chunk to a parent chunk (hierarchical documents). (The call documents every argument.)"""
     list: ListChildChunksOp
+    """List the child chunks of a parent chunk (pages report total_pages, not has_more). (The call documents every argument.)"""
     update: UpdateChildChunkOp
+    """Change a child chunk's content. (The call documents every argument.)"""
     delete: DeleteChildChunkOp
+    """Delete a child chunk. (The call documents every argument.)"""
 
 class KnowledgeTagNamespace(Namespace):
     create: CreateTagOp
+    """Create a knowledge-base tag. (The call documents every argument.)"""
     list: ListTagsOp
+    """All knowledge-base tags of the workspace. (The call documents every argument.)"""
     update: UpdateTagOp
+    """Rename a knowledge-base tag. (The call documents every argument.)"""
     delete: DeleteTagOp
+    """Delete a tag (the tagged knowledge bases stay). (The call documents every argument.)"""
     bind: BindTagsOp
+    """Bind tags to a knowledge base. (The call documents every argument.)"""
     unbind: UnbindTagsOp
+    """Unbind tags from a knowledge base. (The call documents every argument.)"""
     get_dataset_tags: ListDatasetTagsOp
+    """The tags bound to a knowledge base. (The call documents every argument.)"""
 
 class KnowledgeModelNamespace(Namespace):
     embedding_models: ListEmbeddingModelsOp
+    """The available text-embedding models, by provider (list_models for text-embedding). (The call documents every argument.)"""
 
 class KnowledgeService(Service):
     create_dataset: CreateDatasetOp
+    """Create an empty knowledge base. (The call documents every argument.)"""
     list_datasets: ListDatasetsOp
+    """List knowledge bases, optionally filtered by keyword or tags. (The call documents every argument.)"""
     iter_datasets: IterDatasetsOp
+    """Every item of every page of ``knowledge.list_datasets``. (The call documents every argument.)"""
     get_dataset: GetDatasetOp
+    """A knowledge base's settings and statistics. (The call documents every argument.)"""
     update_dataset: UpdateDatasetOp
+    """Change a knowledge base; only the fields given are changed. (The call documents every argument.)"""
     delete_dataset: DeleteDatasetOp
+    """Delete a knowledge base and all of its documents. (The call documents every argument.)"""
     retrieve: RetrieveOp
+    """Search a knowledge base for the chunks most relevant to a query. (The call documents every argument.)"""
     create_document_by_text: CreateDocumentByTextOp
+    """Create a document from text; poll its indexing with the returned batch. (The call documents every argument.)"""
     create_document_by_file: CreateDocumentByFileOp
+    """Create a document from a file; poll its indexing with the returned batch. (The call documents every argument.)"""
     list_documents: ListDocumentsOp
+    """List the documents of a knowledge base. (The call documents every argument.)"""
     iter_documents: IterDocumentsOp
+    """Every item of every page of ``knowledge.list_documents``. (The call documents every argument.)"""
     get_document: GetDocumentOp
+    """One document with its processing rules, metadata and statistics. (The call documents every argument.)"""
     update_document: UpdateDocumentOp
+    """Replace a document's file and/or settings; it is indexed again. (The call documents every argument.)"""
     delete_document: DeleteDocumentOp
+    """Delete a document and all of its chunks. (The call documents every argument.)"""
     download_document: DownloadDocumentOp
+    """A signed URL to download the document's original file. (The call documents every argument.)"""
     get_document_file: GetDocumentFileOp
+    """The file a document was created from (not in the current official spec). (The call documents every argument.)"""
     get_indexing_status: GetIndexingStatusOp
+    """Indexing progress of every document of a batch. (The call documents every argument.)"""
     update_document_by_text: UpdateDocumentByTextOp
+    """Change a document's text, name or settings; new text is indexed again. (The call documents every argument.)"""
     update_document_by_file: UpdateDocumentByFileOp
+    """Deprecated form of update_document: replace a document's file and/or settings. (The call documents every argument.)"""
     download_documents_zip: DownloadDocumentsZipOp
+    """Download up to 100 file documents as one ZIP archive. (The call documents every argument.)"""
     update_document_status: UpdateDocumentStatusOp
+    """Enable, disable, archive or unarchive several documents. (The call documents every argument.)"""
     create_segments: CreateSegmentsOp
+    """Add one or more chunks to a document. (The call documents every argument.)"""
     list_segments: ListSegmentsOp
+    """List a document's chunks, optionally filtered by keyword or status. (The call documents every argument.)"""
     iter_segments: IterSegmentsOp
+    """Every item of every page of ``knowledge.list_segments``. (The call documents every argument.)"""
     get_segment: GetSegmentOp
+    """One chunk of a document. (The call documents every argument.)"""
     update_segment: UpdateSegmentOp
+    """Change a chunk; it is indexed again. (The call documents every argument.)"""
     delete_segment: DeleteSegmentOp
+    """Delete a chunk. (The call documents every argument.)"""
     create_child_chunk: CreateChildChunkOp
+    """Add a child chunk to a parent chunk (hierarchical documents). (The call documents every argument.)"""
     list_child_chunks: ListChildChunksOp
+    """List the child chunks of a parent chunk (pages report total_pages, not has_more). (The call documents every argument.)"""
     iter_child_chunks: IterChildChunksOp
+    """Every item of every page of ``knowledge.list_child_chunks``. (The call documents every argument.)"""
     update_child_chunk: UpdateChildChunkOp
+    """Change a child chunk's content. (The call documents every argument.)"""
     delete_child_chunk: DeleteChildChunkOp
+    """Delete a child chunk. (The call documents every argument.)"""
     create_tag: CreateTagOp
+    """Create a knowledge-base tag. (The call documents every argument.)"""
     list_tags: ListTagsOp
+    """All knowledge-base tags of the workspace. (The call documents every argument.)"""
     update_tag: UpdateTagOp
+    """Rename a knowledge-base tag. (The call documents every argument.)"""
     delete_tag: DeleteTagOp
+    """Delete a tag (the tagged knowledge bases stay). (The call documents every argument.)"""
     bind_tags: BindTagsOp
+    """Bind tags to a knowledge base. (The call documents every argument.)"""
     unbind_tags: UnbindTagsOp
+    """Unbind tags from a knowledge base. (The call documents every argument.)"""
     list_dataset_tags: ListDatasetTagsOp
+    """The tags bound to a knowledge base. (The call documents every argument.)"""
     create_metadata_field: CreateMetadataFieldOp
+    """Add a custom metadata field (string, number or time) to a knowledge base. (The call documents every argument.)"""
     list_metadata_fields: ListMetadataFieldsOp
+    """The metadata fields of a knowledge base, with how many documents use each. (The call documents every argument.)"""
     update_metadata_field: UpdateMetadataFieldOp
+    """Rename a custom metadata field. (The call documents every argument.)"""
     delete_metadata_field: DeleteMetadataFieldOp
+    """Delete a custom metadata field and its values on every document. (The call documents every argument.)"""
     list_built_in_metadata_fields: ListBuiltInMetadataFieldsOp
+    """The built-in metadata fields (document name, uploader, dates, source). (The call documents every argument.)"""
     update_built_in_metadata_fields: UpdateBuiltInMetadataFieldsOp
+    """Enable or disable the built-in metadata fields of a knowledge base. (The call documents every argument.)"""
     update_document_metadata: UpdateDocumentMetadataOp
+    """Set metadata values on several documents. (The call documents every argument.)"""
     list_models: ListModelsOp
+    """The available models of a type (text-embedding, rerank, ...), by provider. (The call documents every argument.)"""
     list_embedding_models: ListEmbeddingModelsOp
+    """The available text-embedding models, by provider (list_models for text-embedding). (The call documents every argument.)"""
     upload_pipeline_file: UploadPipelineFileOp
+    """Upload a file for a pipeline run (its id is a local_file reference). (The call documents every argument.)"""
     list_datasource_plugins: ListDatasourcePluginsOp
+    """The datasource nodes of the pipeline, with their plugins and credentials. (The call documents every argument.)"""
     run_datasource_node: RunDatasourceNodeOp
+    """Run one datasource node of the pipeline; always streams its events. (The call documents every argument.)"""
     run_pipeline: RunPipelineOp
+    """Run the knowledge pipeline over datasources; stream=True yields workflow events. (The call documents every argument.)"""
     wait_for_indexing: WaitForIndexingOp
+    """Poll a document batch until every document is indexed (or failed, paused, stopped). (The call documents every argument.)"""
     @property
     def dataset(self) -> KnowledgeDatasetNamespace: ...
     @property
@@ -14277,46 +14537,79 @@ class KnowledgeService(Service):
 
 class WorkflowAudioNamespace(Namespace):
     to_text: WorkflowAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: WorkflowTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class WorkflowFeedbackNamespace(Namespace):
     submit: WorkflowSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: WorkflowListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class WorkflowFileNamespace(Namespace):
     upload: WorkflowUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class WorkflowInfoNamespace(Namespace):
     get: WorkflowGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: WorkflowGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: WorkflowGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: WorkflowGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class WorkflowService(Service):
     get_run: WorkflowGetRunOp
+    """A workflow run's status, inputs, outputs and metrics. (The call documents every argument.)"""
     detail: WorkflowGetRunOp
+    """A workflow run's status, inputs, outputs and metrics. (The call documents every argument.)"""
     list_logs: WorkflowListLogsOp
+    """List past workflow runs (one summary per run). (The call documents every argument.)"""
     iter_logs: WorkflowIterLogsOp
+    """Every item of every page of ``workflow.list_logs``. (The call documents every argument.)"""
     logs: WorkflowListLogsOp
+    """List past workflow runs (one summary per run). (The call documents every argument.)"""
     get_human_input_form: WorkflowGetHumanInputFormOp
+    """The contents of a paused human-input form. (The call documents every argument.)"""
     submit_human_input_form: WorkflowSubmitHumanInputFormOp
+    """Answer a human-input form; the run resumes (follow it with stream_events). (The call documents every argument.)"""
     audio_to_text: WorkflowAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: WorkflowTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: WorkflowSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: WorkflowListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: WorkflowIterFeedbacksOp
+    """Every item of every page of ``workflow.list_feedbacks``. (The call documents every argument.)"""
     upload_file: WorkflowUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: WorkflowGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: WorkflowGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: WorkflowGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: WorkflowGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: WorkflowGetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: WorkflowPreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     run: RunOp
+    """Run the published workflow; stream=True yields events as they arrive. (The call documents every argument.)"""
     run_by_id: RunByIdOp
+    """Run a specific published workflow version by its id. (The call documents every argument.)"""
     stop: WorkflowStopOp
+    """Stop a streaming run by its task id. (The call documents every argument.)"""
     stream_events: WorkflowStreamEventsOp
+    """Re-attach to a run's event stream (after a pause or a dropped connection). (The call documents every argument.)"""
     wait_for_run: WorkflowWaitForRunOp
+    """Poll a workflow run until it has finished (succeeded, failed, stopped or paused). (The call documents every argument.)"""
     @property
     def audio(self) -> WorkflowAudioNamespace: ...
     @property
@@ -14328,83 +14621,145 @@ class WorkflowService(Service):
 
 class ServiceAttributes:
     chat: ChatService
+    """Chat and agent apps: send messages, stream answers, conversations and annotations."""
     chatflow: ChatflowService
+    """Chatflow (advanced chat) apps: messages answered by a workflow, its runs and forms."""
     completion: CompletionService
+    """Completion (text generator) apps: generate text, stream it, annotations."""
     dify: DifyService
+    """App-level operations every app type has: info, parameters, files, audio, feedback."""
     knowledge: KnowledgeService
+    """Knowledge bases: datasets, documents, segments, child chunks, tags, metadata, models."""
     workflow: WorkflowService
+    """Workflow apps: run a workflow, stream its events, runs, logs and forms."""
 
 class AsyncChatMessageNamespace(Namespace):
     suggested: AsyncGetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     history: AsyncListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
 
 class AsyncChatAnnotationNamespace(Namespace):
     list: AsyncListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     create: AsyncCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update: AsyncUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete: AsyncDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     configure: AsyncUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     status: AsyncGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
 
 class AsyncChatConversationNamespace(Namespace):
     list: AsyncListConversationsOp
+    """List the user's conversations, most recently updated first. (The call documents every argument.)"""
     history: AsyncListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
     variables: AsyncListConversationVariablesOp
+    """A conversation's variables and their current values. (The call documents every argument.)"""
     rename: AsyncRenameConversationOp
+    """Rename a conversation, or have its name generated. (The call documents every argument.)"""
     delete: AsyncDeleteConversationOp
+    """Delete a conversation. (The call documents every argument.)"""
 
 class AsyncChatAudioNamespace(Namespace):
     to_text: AsyncAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: AsyncTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class AsyncChatFeedbackNamespace(Namespace):
     submit: AsyncSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: AsyncListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class AsyncChatFileNamespace(Namespace):
     upload: AsyncUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class AsyncChatInfoNamespace(Namespace):
     get: AsyncGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: AsyncGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: AsyncGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: AsyncGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class AsyncChatService(Service):
     send: AsyncSendOp
+    """Send a message; stream=True yields events as they arrive. (The call documents every argument.)"""
     chat: AsyncSendOp
+    """Send a message; stream=True yields events as they arrive. (The call documents every argument.)"""
     stop: AsyncStopOp
+    """Stop a streaming answer by its task id. (The call documents every argument.)"""
     get_suggested: AsyncGetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     suggested: AsyncGetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     stream_events: AsyncStreamEventsOp
+    """Re-attach to a chatflow run's event stream (after a pause or a dropped connection). (The call documents every argument.)"""
     list_annotations: AsyncListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     iter_annotations: AsyncIterAnnotationsOp
+    """Every item of every page of ``chat.list_annotations``. (The call documents every argument.)"""
     create_annotation: AsyncCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update_annotation: AsyncUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete_annotation: AsyncDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     update_annotation_reply: AsyncUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     get_annotation_reply_status: AsyncGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
     list_conversations: AsyncListConversationsOp
+    """List the user's conversations, most recently updated first. (The call documents every argument.)"""
     iter_conversations: AsyncIterConversationsOp
+    """Every item of every page of ``chat.list_conversations``. (The call documents every argument.)"""
     list_messages: AsyncListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
     iter_messages: AsyncIterMessagesOp
+    """Every item of every page of ``chat.list_messages``. (The call documents every argument.)"""
     list_conversation_variables: AsyncListConversationVariablesOp
+    """A conversation's variables and their current values. (The call documents every argument.)"""
     iter_conversation_variables: AsyncIterConversationVariablesOp
+    """Every item of every page of ``chat.list_conversation_variables``. (The call documents every argument.)"""
     update_conversation_variable: AsyncUpdateConversationVariableOp
+    """Set a conversation variable's value (of the variable's type). (The call documents every argument.)"""
     rename_conversation: AsyncRenameConversationOp
+    """Rename a conversation, or have its name generated. (The call documents every argument.)"""
     delete_conversation: AsyncDeleteConversationOp
+    """Delete a conversation. (The call documents every argument.)"""
     audio_to_text: AsyncAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: AsyncTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: AsyncSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: AsyncListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: AsyncIterFeedbacksOp
+    """Every item of every page of ``chat.list_feedbacks``. (The call documents every argument.)"""
     upload_file: AsyncUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: AsyncGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: AsyncGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: AsyncGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: AsyncGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: AsyncGetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: AsyncPreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     @property
     def message(self) -> AsyncChatMessageNamespace: ...
     @property
@@ -14422,76 +14777,135 @@ class AsyncChatService(Service):
 
 class AsyncChatflowAnnotationNamespace(Namespace):
     list: AsyncChatflowListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     create: AsyncChatflowCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update: AsyncChatflowUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete: AsyncChatflowDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     reply_settings: AsyncChatflowUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     reply_status: AsyncChatflowGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
 
 class AsyncChatflowConversationNamespace(Namespace):
     list: AsyncChatflowListConversationsOp
+    """List the user's conversations, most recently updated first. (The call documents every argument.)"""
     messages: AsyncChatflowListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
     variables: AsyncChatflowListConversationVariablesOp
+    """A conversation's variables and their current values. (The call documents every argument.)"""
     rename: AsyncChatflowRenameConversationOp
+    """Rename a conversation, or have its name generated. (The call documents every argument.)"""
     delete: AsyncChatflowDeleteConversationOp
+    """Delete a conversation. (The call documents every argument.)"""
 
 class AsyncChatflowAudioNamespace(Namespace):
     to_text: AsyncChatflowAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: AsyncChatflowTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class AsyncChatflowFeedbackNamespace(Namespace):
     submit: AsyncChatflowSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: AsyncChatflowListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class AsyncChatflowFileNamespace(Namespace):
     upload: AsyncChatflowUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class AsyncChatflowInfoNamespace(Namespace):
     get: AsyncChatflowGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: AsyncChatflowGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: AsyncChatflowGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: AsyncChatflowGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class AsyncChatflowService(Service):
     send: AsyncChatflowSendOp
+    """Send a message; stream=True yields events as they arrive. (The call documents every argument.)"""
     stop: AsyncChatflowStopOp
+    """Stop a streaming answer by its task id. (The call documents every argument.)"""
     get_suggested: AsyncChatflowGetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     suggested: AsyncChatflowGetSuggestedOp
+    """Suggested follow-up questions for a message. (The call documents every argument.)"""
     stream_events: AsyncChatflowStreamEventsOp
+    """Re-attach to a chatflow run's event stream (after a pause or a dropped connection). (The call documents every argument.)"""
     list_annotations: AsyncChatflowListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     iter_annotations: AsyncChatflowIterAnnotationsOp
+    """Every item of every page of ``chatflow.list_annotations``. (The call documents every argument.)"""
     create_annotation: AsyncChatflowCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update_annotation: AsyncChatflowUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete_annotation: AsyncChatflowDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     update_annotation_reply: AsyncChatflowUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     get_annotation_reply_status: AsyncChatflowGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
     list_conversations: AsyncChatflowListConversationsOp
+    """List the user's conversations, most recently updated first. (The call documents every argument.)"""
     iter_conversations: AsyncChatflowIterConversationsOp
+    """Every item of every page of ``chatflow.list_conversations``. (The call documents every argument.)"""
     list_messages: AsyncChatflowListMessagesOp
+    """A conversation's message history, paged backwards from the newest. (The call documents every argument.)"""
     iter_messages: AsyncChatflowIterMessagesOp
+    """Every item of every page of ``chatflow.list_messages``. (The call documents every argument.)"""
     list_conversation_variables: AsyncChatflowListConversationVariablesOp
+    """A conversation's variables and their current values. (The call documents every argument.)"""
     iter_conversation_variables: AsyncChatflowIterConversationVariablesOp
+    """Every item of every page of ``chatflow.list_conversation_variables``. (The call documents every argument.)"""
     update_conversation_variable: AsyncChatflowUpdateConversationVariableOp
+    """Set a conversation variable's value (of the variable's type). (The call documents every argument.)"""
     rename_conversation: AsyncChatflowRenameConversationOp
+    """Rename a conversation, or have its name generated. (The call documents every argument.)"""
     delete_conversation: AsyncChatflowDeleteConversationOp
+    """Delete a conversation. (The call documents every argument.)"""
     get_human_input_form: AsyncGetHumanInputFormOp
+    """The contents of a paused human-input form. (The call documents every argument.)"""
     submit_human_input_form: AsyncSubmitHumanInputFormOp
+    """Answer a human-input form; the run resumes (follow it with stream_events). (The call documents every argument.)"""
     get_run: AsyncGetRunOp
+    """A workflow run's status, inputs, outputs and metrics. (The call documents every argument.)"""
     list_logs: AsyncListLogsOp
+    """List past workflow runs (one summary per run). (The call documents every argument.)"""
     iter_logs: AsyncIterLogsOp
+    """Every item of every page of ``chatflow.list_logs``. (The call documents every argument.)"""
     audio_to_text: AsyncChatflowAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: AsyncChatflowTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: AsyncChatflowSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: AsyncChatflowListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: AsyncChatflowIterFeedbacksOp
+    """Every item of every page of ``chatflow.list_feedbacks``. (The call documents every argument.)"""
     upload_file: AsyncChatflowUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: AsyncChatflowGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: AsyncChatflowGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: AsyncChatflowGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: AsyncChatflowGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: AsyncChatflowGetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: AsyncChatflowPreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     wait_for_run: AsyncWaitForRunOp
+    """Poll a workflow run until it has finished (succeeded, failed, stopped or paused). (The call documents every argument.)"""
     @property
     def annotation(self) -> AsyncChatflowAnnotationNamespace: ...
     @property
@@ -14507,53 +14921,91 @@ class AsyncChatflowService(Service):
 
 class AsyncCompletionAnnotationNamespace(Namespace):
     list_annotations: AsyncCompletionListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     create_annotation: AsyncCompletionCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update_annotation: AsyncCompletionUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete_annotation: AsyncCompletionDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     annotation_reply_settings: AsyncCompletionUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     query_annotation_reply_status: AsyncCompletionGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
 
 class AsyncCompletionAudioNamespace(Namespace):
     to_text: AsyncCompletionAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: AsyncCompletionTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class AsyncCompletionFeedbackNamespace(Namespace):
     submit: AsyncCompletionSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: AsyncCompletionListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class AsyncCompletionFileNamespace(Namespace):
     upload: AsyncCompletionUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class AsyncCompletionInfoNamespace(Namespace):
     get: AsyncCompletionGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: AsyncCompletionGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: AsyncCompletionGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: AsyncCompletionGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class AsyncCompletionService(Service):
     list_annotations: AsyncCompletionListAnnotationsOp
+    """List the app's annotations, optionally filtered by keyword. (The call documents every argument.)"""
     iter_annotations: AsyncCompletionIterAnnotationsOp
+    """Every item of every page of ``completion.list_annotations``. (The call documents every argument.)"""
     create_annotation: AsyncCompletionCreateAnnotationOp
+    """Create an annotation (a question and the answer to reply with). (The call documents every argument.)"""
     update_annotation: AsyncCompletionUpdateAnnotationOp
+    """Replace an annotation's question and answer. (The call documents every argument.)"""
     delete_annotation: AsyncCompletionDeleteAnnotationOp
+    """Delete an annotation and its hit history. (The call documents every argument.)"""
     update_annotation_reply: AsyncCompletionUpdateAnnotationReplyOp
+    """Enable or disable annotation reply; returns a job to poll. (The call documents every argument.)"""
     get_annotation_reply_status: AsyncCompletionGetAnnotationReplyStatusOp
+    """Progress of an annotation-reply job. (The call documents every argument.)"""
     audio_to_text: AsyncCompletionAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: AsyncCompletionTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: AsyncCompletionSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: AsyncCompletionListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: AsyncCompletionIterFeedbacksOp
+    """Every item of every page of ``completion.list_feedbacks``. (The call documents every argument.)"""
     upload_file: AsyncCompletionUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: AsyncCompletionGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: AsyncCompletionGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: AsyncCompletionGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: AsyncCompletionGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: AsyncCompletionGetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: AsyncCompletionPreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     send: AsyncCompletionSendOp
+    """Generate text; stream=True yields events as they arrive. (The call documents every argument.)"""
     send_message: AsyncCompletionSendOp
+    """Generate text; stream=True yields events as they arrive. (The call documents every argument.)"""
     stop: AsyncCompletionStopOp
+    """Stop a streaming generation by its task id. (The call documents every argument.)"""
     stop_response: AsyncCompletionStopOp
+    """Stop a streaming generation by its task id. (The call documents every argument.)"""
     @property
     def annotation(self) -> AsyncCompletionAnnotationNamespace: ...
     @property
@@ -14567,34 +15019,55 @@ class AsyncCompletionService(Service):
 
 class AsyncDifyAudioNamespace(Namespace):
     to_text: AsyncDifyAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: AsyncDifyTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class AsyncDifyFeedbackNamespace(Namespace):
     submit: AsyncDifySubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: AsyncDifyListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class AsyncDifyFileNamespace(Namespace):
     upload: AsyncDifyUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class AsyncDifyInfoNamespace(Namespace):
     get: AsyncDifyGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: AsyncDifyGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: AsyncDifyGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: AsyncDifyGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class AsyncDifyService(Service):
     audio_to_text: AsyncDifyAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: AsyncDifyTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: AsyncDifySubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: AsyncDifyListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: AsyncDifyIterFeedbacksOp
+    """Every item of every page of ``dify.list_feedbacks``. (The call documents every argument.)"""
     upload_file: AsyncDifyUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: AsyncDifyGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: AsyncDifyGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: AsyncDifyGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: AsyncDifyGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: AsyncDifyGetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: AsyncDifyPreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     @property
     def audio(self) -> AsyncDifyAudioNamespace: ...
     @property
@@ -14606,103 +15079,189 @@ class AsyncDifyService(Service):
 
 class AsyncKnowledgeDatasetNamespace(Namespace):
     create: AsyncCreateDatasetOp
+    """Create an empty knowledge base. (The call documents every argument.)"""
     list: AsyncListDatasetsOp
+    """List knowledge bases, optionally filtered by keyword or tags. (The call documents every argument.)"""
     get: AsyncGetDatasetOp
+    """A knowledge base's settings and statistics. (The call documents every argument.)"""
     update: AsyncUpdateDatasetOp
+    """Change a knowledge base; only the fields given are changed. (The call documents every argument.)"""
     delete: AsyncDeleteDatasetOp
+    """Delete a knowledge base and all of its documents. (The call documents every argument.)"""
     retrieve: AsyncRetrieveOp
+    """Search a knowledge base for the chunks most relevant to a query. (The call documents every argument.)"""
 
 class AsyncKnowledgeDocumentNamespace(Namespace):
     create_by_text: AsyncCreateDocumentByTextOp
+    """Create a document from text; poll its indexing with the returned batch. (The call documents every argument.)"""
     create_by_file: AsyncCreateDocumentByFileOp
+    """Create a document from a file; poll its indexing with the returned batch. (The call documents every argument.)"""
     list: AsyncListDocumentsOp
+    """List the documents of a knowledge base. (The call documents every argument.)"""
     get: AsyncGetDocumentOp
+    """One document with its processing rules, metadata and statistics. (The call documents every argument.)"""
     delete: AsyncDeleteDocumentOp
+    """Delete a document and all of its chunks. (The call documents every argument.)"""
     file_info: AsyncGetDocumentFileOp
+    """The file a document was created from (not in the current official spec). (The call documents every argument.)"""
     get_batch_status: AsyncGetIndexingStatusOp
+    """Indexing progress of every document of a batch. (The call documents every argument.)"""
     update_by_text: AsyncUpdateDocumentByTextOp
+    """Change a document's text, name or settings; new text is indexed again. (The call documents every argument.)"""
     update_by_file: AsyncUpdateDocumentByFileOp
+    """Deprecated form of update_document: replace a document's file and/or settings. (The call documents every argument.)"""
     update_status: AsyncUpdateDocumentStatusOp
+    """Enable, disable, archive or unarchive several documents. (The call documents every argument.)"""
 
 class AsyncKnowledgeSegmentNamespace(Namespace):
     create: AsyncCreateSegmentsOp
+    """Add one or more chunks to a document. (The call documents every argument.)"""
     list: AsyncListSegmentsOp
+    """List a document's chunks, optionally filtered by keyword or status. (The call documents every argument.)"""
     get: AsyncGetSegmentOp
+    """One chunk of a document. (The call documents every argument.)"""
     update: AsyncUpdateSegmentOp
+    """Change a chunk; it is indexed again. (The call documents every argument.)"""
     delete: AsyncDeleteSegmentOp
+    """Delete a chunk. (The call documents every argument.)"""
 
 class AsyncKnowledgeChunkNamespace(Namespace):
     create: AsyncCreateChildChunkOp
+    """Add a child chunk to a parent chunk (hierarchical documents). (The call documents every argument.)"""
     list: AsyncListChildChunksOp
+    """List the child chunks of a parent chunk (pages report total_pages, not has_more). (The call documents every argument.)"""
     update: AsyncUpdateChildChunkOp
+    """Change a child chunk's content. (The call documents every argument.)"""
     delete: AsyncDeleteChildChunkOp
+    """Delete a child chunk. (The call documents every argument.)"""
 
 class AsyncKnowledgeTagNamespace(Namespace):
     create: AsyncCreateTagOp
+    """Create a knowledge-base tag. (The call documents every argument.)"""
     list: AsyncListTagsOp
+    """All knowledge-base tags of the workspace. (The call documents every argument.)"""
     update: AsyncUpdateTagOp
+    """Rename a knowledge-base tag. (The call documents every argument.)"""
     delete: AsyncDeleteTagOp
+    """Delete a tag (the tagged knowledge bases stay). (The call documents every argument.)"""
     bind: AsyncBindTagsOp
+    """Bind tags to a knowledge base. (The call documents every argument.)"""
     unbind: AsyncUnbindTagsOp
+    """Unbind tags from a knowledge base. (The call documents every argument.)"""
     get_dataset_tags: AsyncListDatasetTagsOp
+    """The tags bound to a knowledge base. (The call documents every argument.)"""
 
 class AsyncKnowledgeModelNamespace(Namespace):
     embedding_models: AsyncListEmbeddingModelsOp
+    """The available text-embedding models, by provider (list_models for text-embedding). (The call documents every argument.)"""
 
 class AsyncKnowledgeService(Service):
     create_dataset: AsyncCreateDatasetOp
+    """Create an empty knowledge base. (The call documents every argument.)"""
     list_datasets: AsyncListDatasetsOp
+    """List knowledge bases, optionally filtered by keyword or tags. (The call documents every argument.)"""
     iter_datasets: AsyncIterDatasetsOp
+    """Every item of every page of ``knowledge.list_datasets``. (The call documents every argument.)"""
     get_dataset: AsyncGetDatasetOp
+    """A knowledge base's settings and statistics. (The call documents every argument.)"""
     update_dataset: AsyncUpdateDatasetOp
+    """Change a knowledge base; only the fields given are changed. (The call documents every argument.)"""
     delete_dataset: AsyncDeleteDatasetOp
+    """Delete a knowledge base and all of its documents. (The call documents every argument.)"""
     retrieve: AsyncRetrieveOp
+    """Search a knowledge base for the chunks most relevant to a query. (The call documents every argument.)"""
     create_document_by_text: AsyncCreateDocumentByTextOp
+    """Create a document from text; poll its indexing with the returned batch. (The call documents every argument.)"""
     create_document_by_file: AsyncCreateDocumentByFileOp
+    """Create a document from a file; poll its indexing with the returned batch. (The call documents every argument.)"""
     list_documents: AsyncListDocumentsOp
+    """List the documents of a knowledge base. (The call documents every argument.)"""
     iter_documents: AsyncIterDocumentsOp
+    """Every item of every page of ``knowledge.list_documents``. (The call documents every argument.)"""
     get_document: AsyncGetDocumentOp
+    """One document with its processing rules, metadata and statistics. (The call documents every argument.)"""
     update_document: AsyncUpdateDocumentOp
+    """Replace a document's file and/or settings; it is indexed again. (The call documents every argument.)"""
     delete_document: AsyncDeleteDocumentOp
+    """Delete a document and all of its chunks. (The call documents every argument.)"""
     download_document: AsyncDownloadDocumentOp
+    """A signed URL to download the document's original file. (The call documents every argument.)"""
     get_document_file: AsyncGetDocumentFileOp
+    """The file a document was created from (not in the current official spec). (The call documents every argument.)"""
     get_indexing_status: AsyncGetIndexingStatusOp
+    """Indexing progress of every document of a batch. (The call documents every argument.)"""
     update_document_by_text: AsyncUpdateDocumentByTextOp
+    """Change a document's text, name or settings; new text is indexed again. (The call documents every argument.)"""
     update_document_by_file: AsyncUpdateDocumentByFileOp
+    """Deprecated form of update_document: replace a document's file and/or settings. (The call documents every argument.)"""
     download_documents_zip: AsyncDownloadDocumentsZipOp
+    """Download up to 100 file documents as one ZIP archive. (The call documents every argument.)"""
     update_document_status: AsyncUpdateDocumentStatusOp
+    """Enable, disable, archive or unarchive several documents. (The call documents every argument.)"""
     create_segments: AsyncCreateSegmentsOp
+    """Add one or more chunks to a document. (The call documents every argument.)"""
     list_segments: AsyncListSegmentsOp
+    """List a document's chunks, optionally filtered by keyword or status. (The call documents every argument.)"""
     iter_segments: AsyncIterSegmentsOp
+    """Every item of every page of ``knowledge.list_segments``. (The call documents every argument.)"""
     get_segment: AsyncGetSegmentOp
+    """One chunk of a document. (The call documents every argument.)"""
     update_segment: AsyncUpdateSegmentOp
+    """Change a chunk; it is indexed again. (The call documents every argument.)"""
     delete_segment: AsyncDeleteSegmentOp
+    """Delete a chunk. (The call documents every argument.)"""
     create_child_chunk: AsyncCreateChildChunkOp
+    """Add a child chunk to a parent chunk (hierarchical documents). (The call documents every argument.)"""
     list_child_chunks: AsyncListChildChunksOp
+    """List the child chunks of a parent chunk (pages report total_pages, not has_more). (The call documents every argument.)"""
     iter_child_chunks: AsyncIterChildChunksOp
+    """Every item of every page of ``knowledge.list_child_chunks``. (The call documents every argument.)"""
     update_child_chunk: AsyncUpdateChildChunkOp
+    """Change a child chunk's content. (The call documents every argument.)"""
     delete_child_chunk: AsyncDeleteChildChunkOp
+    """Delete a child chunk. (The call documents every argument.)"""
     create_tag: AsyncCreateTagOp
+    """Create a knowledge-base tag. (The call documents every argument.)"""
     list_tags: AsyncListTagsOp
+    """All knowledge-base tags of the workspace. (The call documents every argument.)"""
     update_tag: AsyncUpdateTagOp
+    """Rename a knowledge-base tag. (The call documents every argument.)"""
     delete_tag: AsyncDeleteTagOp
+    """Delete a tag (the tagged knowledge bases stay). (The call documents every argument.)"""
     bind_tags: AsyncBindTagsOp
+    """Bind tags to a knowledge base. (The call documents every argument.)"""
     unbind_tags: AsyncUnbindTagsOp
+    """Unbind tags from a knowledge base. (The call documents every argument.)"""
     list_dataset_tags: AsyncListDatasetTagsOp
+    """The tags bound to a knowledge base. (The call documents every argument.)"""
     create_metadata_field: AsyncCreateMetadataFieldOp
+    """Add a custom metadata field (string, number or time) to a knowledge base. (The call documents every argument.)"""
     list_metadata_fields: AsyncListMetadataFieldsOp
+    """The metadata fields of a knowledge base, with how many documents use each. (The call documents every argument.)"""
     update_metadata_field: AsyncUpdateMetadataFieldOp
+    """Rename a custom metadata field. (The call documents every argument.)"""
     delete_metadata_field: AsyncDeleteMetadataFieldOp
+    """Delete a custom metadata field and its values on every document. (The call documents every argument.)"""
     list_built_in_metadata_fields: AsyncListBuiltInMetadataFieldsOp
+    """The built-in metadata fields (document name, uploader, dates, source). (The call documents every argument.)"""
     update_built_in_metadata_fields: AsyncUpdateBuiltInMetadataFieldsOp
+    """Enable or disable the built-in metadata fields of a knowledge base. (The call documents every argument.)"""
     update_document_metadata: AsyncUpdateDocumentMetadataOp
+    """Set metadata values on several documents. (The call documents every argument.)"""
     list_models: AsyncListModelsOp
+    """The available models of a type (text-embedding, rerank, ...), by provider. (The call documents every argument.)"""
     list_embedding_models: AsyncListEmbeddingModelsOp
+    """The available text-embedding models, by provider (list_models for text-embedding). (The call documents every argument.)"""
     upload_pipeline_file: AsyncUploadPipelineFileOp
+    """Upload a file for a pipeline run (its id is a local_file reference). (The call documents every argument.)"""
     list_datasource_plugins: AsyncListDatasourcePluginsOp
+    """The datasource nodes of the pipeline, with their plugins and credentials. (The call documents every argument.)"""
     run_datasource_node: AsyncRunDatasourceNodeOp
+    """Run one datasource node of the pipeline; always streams its events. (The call documents every argument.)"""
     run_pipeline: AsyncRunPipelineOp
+    """Run the knowledge pipeline over datasources; stream=True yields workflow events. (The call documents every argument.)"""
     wait_for_indexing: AsyncWaitForIndexingOp
+    """Poll a document batch until every document is indexed (or failed, paused, stopped). (The call documents every argument.)"""
     @property
     def dataset(self) -> AsyncKnowledgeDatasetNamespace: ...
     @property
@@ -14718,46 +15277,79 @@ class AsyncKnowledgeService(Service):
 
 class AsyncWorkflowAudioNamespace(Namespace):
     to_text: AsyncWorkflowAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     from_text: AsyncWorkflowTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
 
 class AsyncWorkflowFeedbackNamespace(Namespace):
     submit: AsyncWorkflowSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list: AsyncWorkflowListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
 
 class AsyncWorkflowFileNamespace(Namespace):
     upload: AsyncWorkflowUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
 
 class AsyncWorkflowInfoNamespace(Namespace):
     get: AsyncWorkflowGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     parameters: AsyncWorkflowGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     meta: AsyncWorkflowGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     site: AsyncWorkflowGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
 
 class AsyncWorkflowService(Service):
     get_run: AsyncWorkflowGetRunOp
+    """A workflow run's status, inputs, outputs and metrics. (The call documents every argument.)"""
     detail: AsyncWorkflowGetRunOp
+    """A workflow run's status, inputs, outputs and metrics. (The call documents every argument.)"""
     list_logs: AsyncWorkflowListLogsOp
+    """List past workflow runs (one summary per run). (The call documents every argument.)"""
     iter_logs: AsyncWorkflowIterLogsOp
+    """Every item of every page of ``workflow.list_logs``. (The call documents every argument.)"""
     logs: AsyncWorkflowListLogsOp
+    """List past workflow runs (one summary per run). (The call documents every argument.)"""
     get_human_input_form: AsyncWorkflowGetHumanInputFormOp
+    """The contents of a paused human-input form. (The call documents every argument.)"""
     submit_human_input_form: AsyncWorkflowSubmitHumanInputFormOp
+    """Answer a human-input form; the run resumes (follow it with stream_events). (The call documents every argument.)"""
     audio_to_text: AsyncWorkflowAudioToTextOp
+    """Transcribe an audio file to text. (The call documents every argument.)"""
     text_to_audio: AsyncWorkflowTextToAudioOp
+    """Synthesize speech (audio/mpeg) from a message or a text. (The call documents every argument.)"""
     submit_feedback: AsyncWorkflowSubmitFeedbackOp
+    """Rate a message (like, dislike, or None to revoke). (The call documents every argument.)"""
     list_feedbacks: AsyncWorkflowListFeedbacksOp
+    """List the app's message feedback. (The call documents every argument.)"""
     iter_feedbacks: AsyncWorkflowIterFeedbacksOp
+    """Every item of every page of ``workflow.list_feedbacks``. (The call documents every argument.)"""
     upload_file: AsyncWorkflowUploadFileOp
+    """Upload a file to attach to messages or workflow inputs. (The call documents every argument.)"""
     get_info: AsyncWorkflowGetInfoOp
+    """The app's name, description, tags and mode. (The call documents every argument.)"""
     get_parameters: AsyncWorkflowGetParametersOp
+    """The app's input form and feature settings. (The call documents every argument.)"""
     get_meta: AsyncWorkflowGetMetaOp
+    """The app's tool icons. (The call documents every argument.)"""
     get_site: AsyncWorkflowGetSiteOp
+    """The app's WebApp settings. (The call documents every argument.)"""
     get_end_user: AsyncWorkflowGetEndUserOp
+    """An end user's details by id (for example a file's created_by). (The call documents every argument.)"""
     preview_file: AsyncWorkflowPreviewFileOp
+    """The raw bytes of an uploaded file; as_attachment=True asks for a download. (The call documents every argument.)"""
     run: AsyncRunOp
+    """Run the published workflow; stream=True yields events as they arrive. (The call documents every argument.)"""
     run_by_id: AsyncRunByIdOp
+    """Run a specific published workflow version by its id. (The call documents every argument.)"""
     stop: AsyncWorkflowStopOp
+    """Stop a streaming run by its task id. (The call documents every argument.)"""
     stream_events: AsyncWorkflowStreamEventsOp
+    """Re-attach to a run's event stream (after a pause or a dropped connection). (The call documents every argument.)"""
     wait_for_run: AsyncWorkflowWaitForRunOp
+    """Poll a workflow run until it has finished (succeeded, failed, stopped or paused). (The call documents every argument.)"""
     @property
     def audio(self) -> AsyncWorkflowAudioNamespace: ...
     @property
@@ -14769,8 +15361,14 @@ class AsyncWorkflowService(Service):
 
 class AsyncServiceAttributes:
     chat: AsyncChatService
+    """Chat and agent apps: send messages, stream answers, conversations and annotations."""
     chatflow: AsyncChatflowService
+    """Chatflow (advanced chat) apps: messages answered by a workflow, its runs and forms."""
     completion: AsyncCompletionService
+    """Completion (text generator) apps: generate text, stream it, annotations."""
     dify: AsyncDifyService
+    """App-level operations every app type has: info, parameters, files, audio, feedback."""
     knowledge: AsyncKnowledgeService
+    """Knowledge bases: datasets, documents, segments, child chunks, tags, metadata, models."""
     workflow: AsyncWorkflowService
+    """Workflow apps: run a workflow, stream its events, runs, logs and forms."""
