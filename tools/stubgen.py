@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from dify_oapi import types as dtypes
+from dify_oapi._options import OPTIONS
 from dify_oapi._services import SERVICE_NAMES, TABLES, iter_name_for
 from dify_oapi._table import Endpoint, Waiter
 from dify_oapi.types._base import FileMarker
@@ -91,7 +92,8 @@ TYPES: Mapping[str, Any]
 
 def type_names() -> dict[int, str]:
     """Public names of :mod:`dify_oapi.types` by object identity (structs and unions)."""
-    return {id(getattr(dtypes, name)): name for name in dtypes.__all__}
+    # The module's ``__dir__`` is its ``__all__``, loaded on demand.
+    return {id(getattr(dtypes, name)): name for name in dtypes.__dir__()}
 
 
 def render(tp: Any, names: dict[int, str]) -> str:
@@ -168,6 +170,87 @@ def _skips_mode(ep: Endpoint) -> bool:
     return ep.mode_field is not None
 
 
+_RAISES = (
+    "Raises:",
+    "    InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.",
+    "    APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,",
+    "        NotFoundError, RateLimitError, InternalServerError, ...).",
+    "    APIConnectionError, APITimeoutError: no complete answer (after the retries).",
+    "    ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.",
+)
+
+
+def _call_option_lines() -> list[str]:
+    # The per-call options, from OPTIONS (the one source of every option).
+    names = ", ".join(o.name for o in OPTIONS.values() if "call" in o.where)
+    return [f"    {names}: per-call options (CallOptions)."]
+
+
+def _field_lines(ep: Endpoint, names: dict[int, str], skip: str | None = None) -> list[str]:
+    if ep.request is None:
+        return []
+    lines = [f"    request: a {ep.request.__name__}, instead of the keyword fields."]
+    for f in msgspec.structs.fields(ep.request):
+        if f.name == skip:
+            continue
+        required = f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
+        kind = "required" if required else "optional"
+        lines.append(f"    {f.name} ({render(f.type, names)}, {kind})")
+    return lines
+
+
+def _docstring(summary: list[str], params: list[str], returns: list[str], raises: list[str]) -> str:
+    """A stub docstring: what hovering or ``help`` shows in an IDE."""
+    body = [*summary, "", "Args:", *params, "", "Returns:", *returns, "", *raises]
+    text = "\n".join(f"        {line}" if line else "" for line in body)
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    return f'        """{text.lstrip()}\n        """'
+
+
+def _op_doc(ep: Endpoint, names: dict[int, str], is_async: bool) -> str:
+    ret = _returns(ep, names, is_async)
+    mode = ep.mode_field.name if ep.mode_field is not None else None
+    params = _field_lines(ep, names, mode)
+    returns: list[str]
+    if ep.stream_only:
+        returns = [f"    {ret['stream']}: the events as they arrive."]
+    else:
+        returns = [f"    {ret['blocking']}"]
+        if "stream" in ret:
+            params.append(f"    stream: True for a {ret['stream']} as the answer arrives.")
+            returns.append(f"    {ret['stream']}, with stream=True.")
+        params.append("    raw: True for the RawResponse (status, headers) around the result.")
+        returns.append(f"    {ret['raw']}, with raw=True.")
+        if ep.stream is not None:
+            params.append(
+                f"    collect: True to stream and return the assembled {ret['blocking']}."
+            )
+    params += _call_option_lines()
+    return _docstring(_summary(ep), params, returns, list(_RAISES))
+
+
+def _short_doc(ep: Endpoint, returns: str) -> str:
+    # The first overload carries the whole text (IDEs fall back to it); the others say
+    # what sets them apart, so the stub stays a size a type checker reads quickly.
+    head = _summary(ep)[0]
+    return f'        """{head} Returns {returns}; the first overload documents every argument."""'
+
+
+def _attr_doc(text: str, more: str = " (The call documents every argument.)") -> str:
+    # An attribute docstring: what an IDE shows on hovering ``client.chat.send``.
+    line = text.strip().replace("\\", "\\\\").replace('"', '\\"') or "An operation."
+    return '    """' + line + more + '"""'
+
+
+def _pages(ep: Endpoint) -> str:
+    return f"Every item of every page of ``{ep.qualname}``."
+
+
+def _summary(ep: Endpoint) -> list[str]:
+    head = (ep.doc or ep.name.replace("_", " ").capitalize()).rstrip(".") + "."
+    return [head, "", f"``{ep.method} {ep.path}``; by name: ``client.call({ep.qualname!r})``."]
+
+
 def _overloads(ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]:
     """``__call__`` overloads of one operation: blocking, streaming, raw, collected."""
     ret = _returns(ep, names, is_async)
@@ -182,18 +265,27 @@ def _overloads(ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]
         ]
         if ep.stream is not None:
             variants.append((["collect: Literal[True]"], ret["blocking"]))
+        # A flag known only at run time (``stream=flag``) gets either answer.
+        variants.append(
+            (
+                ["stream: bool", "raw: Literal[False] = False"],
+                f"{ret['blocking']} | {ret['stream']}",
+            )
+        )
     else:
         variants = [
             (["raw: Literal[False] = False"], ret["blocking"]),
             (["raw: Literal[True]"], ret["raw"]),
         ]
     define = "async def" if is_async else "def"
+    doc = _op_doc(ep, names, is_async)
     lines: list[str] = []
     for positional, kwargs in _families(ep):
         for extra, returns in variants:
             keyword = ["*", *extra] if extra else []
             params = ", ".join(["self", *positional, *keyword, f"**kwargs: Unpack[{kwargs}]"])
-            lines.append(f"    @overload\n    {define} __call__({params}) -> {returns}: ...")
+            text = doc if not lines else _short_doc(ep, returns)
+            lines.append(f"    @overload\n    {define} __call__({params}) -> {returns}:\n{text}")
     if len(lines) == 1:
         lines[0] = lines[0].removeprefix("    @overload\n")
     return lines
@@ -202,10 +294,22 @@ def _overloads(ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]
 def _pager_overloads(ep: Endpoint, names: dict[int, str], is_async: bool) -> list[str]:
     iterator = "AsyncIterator" if is_async else "Iterator"
     item = render(ep.item_type, names)
+    summary = [
+        _pages(ep)[:-1] + ", fetched as the iteration needs them.",
+        "",
+        *_summary(ep)[:1],
+    ]
+    params = _field_lines(ep, names) + _call_option_lines()
+    returns = [f"    {iterator}[{item}]: pages are fetched lazily."]
+    doc = _docstring(summary, params, returns, list(_RAISES))
     lines = []
     for positional, kwargs in _families(ep):
-        params = ", ".join(["self", *positional, f"**kwargs: Unpack[{kwargs}]"])
-        lines.append(f"    @overload\n    def __call__({params}) -> {iterator}[{item}]: ...")
+        params_text = ", ".join(["self", *positional, f"**kwargs: Unpack[{kwargs}]"])
+        lines.append(
+            f"    @overload\n    def __call__({params_text}) -> {iterator}[{item}]:\n{doc}"
+        )
+    if len(lines) == 1:
+        lines[0] = lines[0].removeprefix("    @overload\n")
     return lines
 
 
@@ -216,7 +320,25 @@ def _waiter_lines(waiter: Waiter, ep: Endpoint, names: dict[int, str], is_async:
         returns = render(ep.response, names)
     define = "async def" if is_async else "def"
     kwargs = ep.request.__name__ + "ArgsWait" if ep.request is not None else "WaiterOptions"
-    return [f"    {define} __call__(self, **kwargs: Unpack[{kwargs}]) -> {returns}: ..."]
+    summary = [
+        (waiter.doc or waiter.name).rstrip(".") + ".",
+        "",
+        f"Polls ``{ep.qualname}`` until the status is settled.",
+    ]
+    params = [
+        *_field_lines(ep, names)[1:],
+        f"    timeout: seconds to wait in all (default {waiter.timeout:g}).",
+        f"    poll_interval: seconds between polls (default {waiter.delay:g}).",
+        "    raise_on_failure: raise WaiterFailedError on a failed status (default True).",
+        "    api_key, max_retries, extra_headers: as for every call.",
+    ]
+    raises = [
+        *_RAISES,
+        "    WaiterFailedError: the status says it failed.",
+        "    WaiterTimeoutError: not settled within ``timeout``.",
+    ]
+    doc = _docstring(summary, params, [f"    {returns}: the last answer polled."], raises)
+    return [f"    {define} __call__(self, **kwargs: Unpack[{kwargs}]) -> {returns}:\n{doc}"]
 
 
 def _item_type(response: Any, field: str) -> Any:
@@ -227,8 +349,8 @@ def _item_type(response: Any, field: str) -> Any:
 
 
 class _Operations:
-    """One callable Protocol per distinct operation signature, shared by every name
-    (canonical, alias, other services) that reaches a row of that shape."""
+    """One callable Protocol per row (and per pager and waiter), shared by every name that
+    reaches the row (canonical, aliases); each carries the row's docstring."""
 
     def __init__(self, names: dict[int, str]) -> None:
         self.names = names
@@ -246,18 +368,19 @@ class _Operations:
         return name
 
     def call(self, ep: Endpoint, is_async: bool) -> str:
-        key = ("call", ep.request, ep.response, ep.stream, ep.stream_only, is_async)
+        # One per row, not per shape: each carries its own row's docstring.
+        key = ("call", ep.service, ep.name, is_async)
         return self._protocol(
             key, _titles(ep, ep.name, is_async), _overloads(ep, self.names, is_async)
         )
 
     def waiter(self, waiter: Waiter, ep: Endpoint, is_async: bool) -> str:
-        key = ("wait", waiter.name, ep.request, ep.response, is_async)
+        key = ("wait", ep.service, waiter.name, is_async)
         titles = _titles(ep, waiter.method_name, is_async)
         return self._protocol(key, titles, _waiter_lines(waiter, ep, self.names, is_async))
 
     def pager(self, ep: Endpoint, is_async: bool) -> str:
-        key = ("pages", ep.request, ep.item_type, is_async)
+        key = ("pages", ep.service, ep.name, is_async)
         titles = _titles(ep, iter_name_for(ep), is_async)
         return self._protocol(key, titles, _pager_overloads(ep, self.names, is_async))
 
@@ -303,27 +426,34 @@ def generate() -> str:
             table = TABLES[service]
             defined = {ep.name for ep in table.endpoints}
             for ep in table.endpoints:
-                body.append(f"    {ep.name}: {ops.call(ep, is_async)}")
+                body.append(f"    {ep.name}: {ops.call(ep, is_async)}\n{_attr_doc(ep.doc)}")
                 if ep.paginate is not None:
-                    body.append(f"    {iter_name_for(ep)}: {ops.pager(ep, is_async)}")
+                    pager = ops.pager(ep, is_async)
+                    body.append(f"    {iter_name_for(ep)}: {pager}\n{_attr_doc(_pages(ep))}")
                 for alias in ep.aliases:
                     head, _, rest = alias.partition(".")
                     flat = rest if head == service else (alias if not rest else "")
                     if flat:
                         if flat not in defined:
                             defined.add(flat)
-                            body.append(f"    {flat}: {ops.call(ep, is_async)}")
+                            op = ops.call(ep, is_async)
+                            body.append(f"    {flat}: {op}\n{_attr_doc(ep.doc)}")
                     else:
-                        groups.setdefault(head, []).append(f"    {rest}: {ops.call(ep, is_async)}")
+                        groups.setdefault(head, []).append(
+                            f"    {rest}: {ops.call(ep, is_async)}\n{_attr_doc(ep.doc)}"
+                        )
             for waiter in table.waiters:
                 ep = next(e for e in table.endpoints if e.name == waiter.operation)
-                body.append(f"    {waiter.method_name}: {ops.waiter(waiter, ep, is_async)}")
+                body.append(
+                    f"    {waiter.method_name}: {ops.waiter(waiter, ep, is_async)}\n"
+                    + _attr_doc(waiter.doc or waiter.name)
+                )
             for head, members in groups.items():
                 ns = title[: -len("Service")] + head.capitalize() + "Namespace"
                 classes.append(f"class {ns}(Namespace):\n" + "\n".join(members) + "\n")
                 body.append(f"    @property\n    def {head}(self) -> {ns}: ...")
             classes.append(f"class {title}(Service):\n" + "\n".join(body) + "\n")
-            attrs.append(f"    {service}: {title}")
+            attrs.append(f"    {service}: {title}\n{_attr_doc(table.spec.doc or service, '')}")
         classes.append(f"class {prefix}ServiceAttributes:\n" + "\n".join(attrs) + "\n")
     return "\n".join(out + ops.text + classes)
 

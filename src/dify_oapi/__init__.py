@@ -60,13 +60,17 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def _load(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
+
+
+if not TYPE_CHECKING:  # checkers see the names above; a typo must not pass as Any
+    __getattr__ = _load
 
 
 def __dir__() -> list[str]:

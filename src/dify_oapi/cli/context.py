@@ -15,9 +15,10 @@ from .errors import UsageError
 
 if TYPE_CHECKING:
     from .._client import Client
+    from .._options import Option
     from .._table import Endpoint
 
-__all__ = ["Context", "dump_json", "err", "format_duration", "with_user"]
+__all__ = ["Context", "cli_options", "dump_json", "err", "format_duration", "with_user"]
 
 PROG = "dify-oapi"
 DEFAULT_USER = "dify-oapi-cli"
@@ -25,6 +26,15 @@ DEFAULT_USER = "dify-oapi-cli"
 EMULATOR_BASE_URL = "http://emulator.local/v1"
 #: Keys used with ``--emulator`` (the emulator takes any ``app-`` / ``dataset-`` key).
 EMULATOR_KEYS = {"app": "app-emulator", "dataset": "dataset-emulator"}
+# Client options the commands resolve themselves (the emulator, the environment, a cluster).
+_CONNECTION = ("api_key", "base_url")
+
+
+def cli_options() -> dict[str, Option]:
+    """The client options the command line takes as flags, from the one option table."""
+    from .._options import OPTIONS
+
+    return {name: option for name, option in OPTIONS.items() if option.cli}
 
 
 def dump_json(value: Any, *, compact: bool) -> str:
@@ -71,13 +81,13 @@ class Context:
         self.pending_newline = False  # stdout holds a partial line (a streamed answer)
 
     def client_options(self) -> dict[str, Any]:
-        """The client options given on the command line."""
-        options: dict[str, Any] = {}
-        if self.args.timeout is not None:
-            options["timeout"] = self.args.timeout
-        if self.args.max_retries is not None:
-            options["max_retries"] = self.args.max_retries
-        return options
+        """The client options given on the command line, but the key and the URL (a
+        cluster's workers use their own; the emulator has its own)."""
+        return {
+            name: value
+            for name in cli_options()
+            if name not in _CONNECTION and (value := getattr(self.args, name, None)) is not None
+        }
 
     def client(self, kind: str = "app") -> Client:
         """A client for an app key (``"app"``) or a knowledge key (``"dataset"``)."""

@@ -7,11 +7,13 @@ imports only the module of the command being run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
 
-from .context import DEFAULT_USER, PROG
+from .._exceptions import ConfigurationError
+from .context import DEFAULT_USER, PROG, cli_options
 from .errors import EXIT_HELP
 
 __all__ = ["build_parser"]
@@ -56,6 +58,32 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _option_value(name: str) -> Callable[[str], Any]:
+    """The argparse type of client option ``name``: the text, or the number it spells,
+    whichever the option's own check accepts, so the command line refuses what the client
+    would (and a key stays text even when it looks like a number)."""
+    option = cli_options()[name]
+
+    def parse(text: str) -> Any:
+        candidates: list[Any] = [text]
+        for number in (int, float):
+            with contextlib.suppress(ValueError):
+                candidates.append(number(text))
+        error: Exception | None = None
+        for value in candidates:
+            try:
+                if option.check is not None:
+                    option.check(value)
+            except ConfigurationError as exc:
+                error = exc  # the last one tried: the number's, when the text spells one
+                continue
+            return value
+        raise argparse.ArgumentTypeError(str(error))
+
+    parse.__name__ = name  # argparse names the type when it reports a bad value
+    return parse
+
+
 def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """The options every command takes, before or after the command name."""
 
@@ -63,18 +91,14 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         return value if top else argparse.SUPPRESS
 
     group = parser.add_argument_group("connection and output (also accepted before the command)")
-    group.add_argument(
-        "--base-url",
-        metavar="URL",
-        default=default(None),
-        help="the Dify API, e.g. https://api.dify.ai/v1 (env DIFY_BASE_URL)",
-    )
-    group.add_argument(
-        "--api-key",
-        metavar="KEY",
-        default=default(None),
-        help="an app- key, or a dataset- key for kb (env DIFY_API_KEY)",
-    )
+    for name, option in cli_options().items():
+        group.add_argument(
+            "--" + name.replace("_", "-"),
+            metavar=name.rsplit("_", 1)[-1].upper(),  # --api-key KEY, --base-url URL
+            type=_option_value(name),
+            default=default(None),
+            help=option.doc.replace("%", "%%"),
+        )
     group.add_argument(
         "--emulator",
         action="store_true",
@@ -92,20 +116,6 @@ def _global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         metavar="USER",
         default=default(None),
         help=f"the end-user id sent with app calls (env DIFY_USER, default {DEFAULT_USER!r})",
-    )
-    group.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        type=_positive_float,
-        default=default(None),
-        help="per-request timeout (default: connect 5 s, read 120 s)",
-    )
-    group.add_argument(
-        "--max-retries",
-        metavar="N",
-        type=_non_negative_int,
-        default=default(None),
-        help="retries after a failed attempt (default 2; see the README for what is retried)",
     )
 
 

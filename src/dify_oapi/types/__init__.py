@@ -41,7 +41,7 @@ _MODULES = (
 _BASE_NAMES = ["UNSET", "FileInput", "Model", "Request", "UnsetType"]
 
 
-def __getattr__(name: str) -> Any:
+def _load(name: str) -> Any:
     if name == "__all__":
         names = list(_BASE_NAMES)
         for submodule in _MODULES:
@@ -61,6 +61,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+if not TYPE_CHECKING:  # checkers see the names above; a typo must not pass as Any
+    __getattr__ = _load
+
+
 def __dir__() -> list[str]:
-    names: list[str] = __getattr__("__all__")
+    names: list[str] = _load("__all__")
     return names

@@ -1,4 +1,5 @@
-"""Checked by mypy (tests/test_stubs.py): the generated stubs give exact types."""
+"""Correct user code with exact types through the generated stub: both checkers accept it
+(tests/typing/test_typing.py runs mypy --strict and basedpyright on it)."""
 
 from __future__ import annotations
 
