@@ -72,6 +72,7 @@ class _BaseClient(Context):
             else _services.SHIPPED
         )
         self._pool = Pool(pool_options, self._is_async)
+        self._server_version: str | None = None
         self._refresh_headers()
 
     @property
@@ -85,6 +86,20 @@ class _BaseClient(Context):
     @property
     def max_retries(self) -> int:
         return self.config.max_retries
+
+    @property
+    def server_version(self) -> str | None:
+        """The server's version as its last answer named it (its service's
+        ``version_header``); ``None`` before the first answer or from a server that sends none.
+        """
+        return self._server_version
+
+    def _saw(self, ep: Endpoint, answer: Any) -> None:
+        name = ep.spec.version_header
+        if name:
+            version = answer.response.headers.get(name)
+            if version is not None:
+                self._server_version = version
 
     # -- services ------------------------------------------------------------------------
 
@@ -197,6 +212,7 @@ class Client(_BaseClient, ServiceAttributes):
             if action is SEND:
                 try:
                     value = send(pool, arg, hooks, attempt)
+                    self._saw(ep, value)
                 except httpx.HTTPError as exc:
                     error = exc
                 except RuntimeError:
@@ -324,6 +340,7 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
             if action is SEND:
                 try:
                     value = await asend(pool, arg, hooks, attempt)
+                    self._saw(ep, value)
                 except httpx.HTTPError as exc:
                     error = exc
                 except RuntimeError:

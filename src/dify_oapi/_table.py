@@ -59,6 +59,8 @@ class ServiceSpec:
     see :class:`ModeField`. ``retry_codes``: error codes answered before any work started,
     so even a call that generates may be sent again; ``final_codes``: codes no wait fixes.
     ``error_code`` and ``error_message``: where an error body holds its code and message.
+    ``version_header``: the answer header naming the server's version (the client keeps
+    the last one seen as ``server_version``).
     """
 
     name: str = ""
@@ -69,6 +71,7 @@ class ServiceSpec:
     final_codes: frozenset[str] = frozenset()
     error_code: str = ""
     error_message: tuple[str, ...] = ()
+    version_header: str = ""
 
 
 EMPTY_SPEC = ServiceSpec()

@@ -40,6 +40,14 @@ class ChatResponse(Model):
     answer: str = ""
     metadata: MessageMetadata | None = None
     created_at: int | None = None
+    # A chatflow's blocking answer that paused (on human input) instead of finishing.
+    workflow_run_id: str | None = None
+    status: str | None = None
+    paused_nodes: list[str] | None = None
+    reasons: list[dict[str, Any]] | None = None
+    elapsed_time: float | None = None
+    total_tokens: int | None = None
+    total_steps: int | None = None
 
 
 class StopRequest(Request):

@@ -32,6 +32,9 @@ class Usage(Model):
     total_price: str | None = None
     currency: str | None = None
     latency: float | None = None
+    # Seconds; null from chat, completion and agent apps, floats from chatflows.
+    time_to_first_token: float | None = None
+    time_to_generate: float | None = None
 
 
 class RetrieverResource(Model):

@@ -54,6 +54,8 @@ __all__ = [
     "ReasoningChunkEvent",
     "TextChunkData",
     "TextChunkEvent",
+    "TextReplaceData",
+    "TextReplaceEvent",
     "TtsMessageEndEvent",
     "TtsMessageEvent",
     "UnknownEvent",
@@ -280,6 +282,19 @@ class TextChunkEvent(Event, tag="text_chunk"):
     data: TextChunkData | None = None
 
 
+class TextReplaceData(Model):
+    text: str = ""
+
+
+class TextReplaceEvent(Event, tag="text_replace"):
+    """Moderation replaced a workflow's streamed text output so far with ``data.text``."""
+
+    delta = "data.text"
+    replaces = True
+
+    data: TextReplaceData | None = None
+
+
 class WorkflowStartedData(Model):
     id: str | None = None
     workflow_id: str | None = None
@@ -311,6 +326,9 @@ class WorkflowFinishedData(Model):
     created_by: dict[str, Any] | None = None
     exceptions_count: int | None = None
     files: list[dict[str, Any]] | None = None
+    # Set when a blocking run paused (on human input) instead of finishing.
+    paused_nodes: list[str] | None = None
+    reasons: list[dict[str, Any]] | None = None
 
 
 class WorkflowFinishedEvent(Event, tag="workflow_finished"):
@@ -351,6 +369,8 @@ class NodeRunData(Model):
     iteration_id: str | None = None
     loop_id: str | None = None
     retry_index: int | None = None
+    # An agent node's strategy (null for other nodes).
+    agent_strategy: dict[str, Any] | None = None
 
 
 class NodeStartedEvent(Event, tag="node_started"):
@@ -528,7 +548,7 @@ class AgentLogEvent(Event, tag="agent_log"):
     data: AgentLogData | None = None
 
 
-#: Events of workflow runs and of re-attached workflow event streams (22 types).
+#: Events of workflow runs and of re-attached workflow event streams (23 types).
 WorkflowEvent = Union[
     WorkflowStartedEvent,
     WorkflowFinishedEvent,
@@ -548,13 +568,14 @@ WorkflowEvent = Union[
     AgentLogEvent,
     ReasoningChunkEvent,
     TextChunkEvent,
+    TextReplaceEvent,
     TtsMessageEvent,
     TtsMessageEndEvent,
     ErrorEvent,
     PingEvent,
 ]
 
-#: Events of chat, agent and chatflow streams (28 types): chatflows stream every workflow
+#: Events of chat, agent and chatflow streams (29 types): chatflows stream every workflow
 #: event too.
 ChatEvent = Union[
     MessageEvent,

@@ -196,6 +196,7 @@ class HumanInputSubmission(Model):
     rendered_content: str | None = None
     action_id: str | None = None
     action_text: str | None = None
+    submitted_data: dict[str, Any] | None = None
 
 
 class HumanInputContent(Model):

@@ -1,0 +1,153 @@
+"""The SDK items of issue 13, each checked on a real Dify 1.14.2 recording.
+
+The replay contract (``test_replay.py``) checks that every recorded exchange decodes as it
+did; these tests check the corrections the recordings call for, one per item.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import msgspec
+import pytest
+
+import dify_oapi
+from dify_oapi import Client
+from dify_oapi.types import events as ev
+from tests.recordings import Exchange, Replay, load
+
+BASE = "http://dify.test/v1"
+
+
+def _client(*exchanges: Exchange, check: bool = True) -> tuple[Client, Replay]:
+    replay = Replay(*exchanges, check=check)
+    return Client(api_key="app-replay", base_url=BASE, transport=replay), replay
+
+
+def _set_keys(value: Any) -> set[str]:
+    """The encoded names of a struct's fields that hold something."""
+    return {
+        f.encode_name
+        for f in msgspec.structs.fields(value)
+        if getattr(value, f.name) not in (None, "", [], {})
+    }
+
+
+# --- 1. a collected answer has every field of the blocking one ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("area", "blocking", "collected"),
+    [
+        ("chat", "chat blocking", "chat collect=True"),
+        ("chat", "completion blocking", "completion collect=True"),
+        ("chatflow", "chatflow echo blocking", "chatflow echo collect=True"),
+        ("chatflow", "chatflow LLM blocking", "chatflow LLM collect=True"),
+    ],
+)
+def test_collected_answer_has_the_blocking_answers_fields(
+    area: str, blocking: str, collected: str, sleeps: list[float]
+) -> None:
+    recordings = load(area)
+    sent = recordings[blocking].response_body
+    exchange = recordings[collected]
+    client, replay = _client(exchange)
+    with client:
+        result = client.call(exchange.operation, **exchange.arguments(), collect=True)
+    replay.assert_done()
+    wanted = {k for k, v in sent.items() if v not in (None, "", [], {})}
+    assert wanted - _set_keys(result) == set()
+    assert result.mode == sent["mode"]
+    assert result.answer == exchange.outcome["result"]["value"]["answer"]
+
+
+def test_a_failed_collected_chatflow_still_raises_as_blocking(sleeps: list[float]) -> None:
+    chatflow = load("chatflow")
+    blocking = chatflow["chatflow LLM blocking [fail]"].response_body
+    exchange = chatflow["chatflow LLM collect=True [fail]"]
+    client, _ = _client(exchange)
+    with client, pytest.raises(dify_oapi.BadRequestError) as caught:
+        client.call(exchange.operation, **exchange.arguments(), collect=True)
+    assert caught.value.code == blocking["code"] == "invalid_param"
+    assert caught.value.message == blocking["message"]
+    assert caught.value.partial is not None and caught.value.partial.workflow_run_id
+
+
+# --- 2. every field and event the server sends is typed ----------------------------------
+
+
+def test_usage_times_are_typed_from_a_chatflow_answer(sleeps: list[float]) -> None:
+    exchange = load("chatflow")["chatflow LLM blocking"]
+    usage = exchange.response_body["metadata"]["usage"]
+    client, _ = _client(exchange)
+    with client:
+        answer = client.call(exchange.operation, **exchange.arguments())
+    assert isinstance(usage["time_to_first_token"], float)
+    assert answer.metadata.usage.time_to_first_token == usage["time_to_first_token"]
+    assert answer.metadata.usage.time_to_generate == usage["time_to_generate"]
+
+
+def test_node_started_agent_strategy_is_a_field(sleeps: list[float]) -> None:
+    exchange = load("workflow")["workflow echo streaming"]
+    client, _ = _client(exchange)
+    with client:
+        started = [
+            e
+            for e in client.call(exchange.operation, **exchange.arguments(), stream=True)
+            if isinstance(e, ev.NodeStartedEvent)
+        ]
+    raw = [e for e in exchange.events if isinstance(e, dict) and e["event"] == "node_started"]
+    assert started and all("agent_strategy" in e["data"] for e in raw)
+    assert [e.data.agent_strategy for e in started] == [e["data"]["agent_strategy"] for e in raw]
+    assert "agent_strategy" in {f.name for f in msgspec.structs.fields(ev.NodeRunData)}
+
+
+def test_paused_blocking_answers_decode_their_fields() -> None:
+    # Dify's AdvancedChatPausedBlockingResponse flattened (no recording pauses a run:
+    # the test server had no human-input app), and the workflow one under ``data``.
+    chat = msgspec.json.decode(
+        b'{"event":"message","task_id":"t","id":"m","message_id":"m","conversation_id":"c",'
+        b'"mode":"advanced-chat","answer":"","metadata":{},"created_at":1,'
+        b'"workflow_run_id":"r","paused_nodes":["n1"],"reasons":[{"type":"human_input"}],'
+        b'"status":"paused","elapsed_time":0.5,"total_tokens":0,"total_steps":2}',
+        type=dify_oapi.types.ChatResponse,
+    )
+    assert (chat.workflow_run_id, chat.paused_nodes, chat.status) == ("r", ["n1"], "paused")
+    assert chat.reasons == [{"type": "human_input"}] and chat.total_steps == 2
+    run = msgspec.json.decode(
+        b'{"task_id":"t","workflow_run_id":"r","data":{"id":"r","status":"paused",'
+        b'"paused_nodes":["n1"],"reasons":[{"type":"human_input"}]}}',
+        type=dify_oapi.types.WorkflowRunResponse,
+    )
+    assert run.data is not None and run.data.paused_nodes == ["n1"] and run.data.reasons
+
+
+def test_human_input_submission_keeps_submitted_data() -> None:
+    sub = msgspec.convert(
+        {"node_id": "n", "action_id": "ok", "submitted_data": {"name": "Ada"}},
+        dify_oapi.types.HumanInputSubmission,
+    )
+    assert sub.submitted_data == {"name": "Ada"}
+
+
+def test_text_replace_event_replaces_the_streamed_text() -> None:
+    from dify_oapi._codecs import json_decoder
+
+    decode = json_decoder(ev.WorkflowEvent).decode
+    event = decode(b'{"event":"text_replace","task_id":"t","data":{"text":"***"}}')
+    assert isinstance(event, ev.TextReplaceEvent) and event.data is not None
+    assert event.data.text == "***" and event.replaces and event.delta == "data.text"
+
+
+def test_server_version_is_the_x_version_header(sleeps: list[float]) -> None:
+    exchange = load("app")["info (chat app)"]
+    client, _ = _client(exchange)
+    with client:
+        assert client.server_version is None
+        client.call(exchange.operation, **exchange.arguments())
+        assert client.server_version == exchange.response_headers["x-version"] == "1.14.2"
+
+
+def _json(exchange: Exchange) -> Any:
+    return json.loads(exchange.content())
