@@ -169,7 +169,10 @@ def prepare(
         params = _query(ep, data) if ep.query_fields else None
         if ep.multipart:
             form = {k: _scalar(data[k]) for k in ep.body_fields if k in data}
-            parts = {name: _file_part(op, name, value) for name, value in files.items()}
+            labels = cls.media_types
+            parts = {
+                name: _file_part(op, name, value, labels.get(name)) for name, value in files.items()
+            }
         elif ep.body_fields:
             if ep.path_fields or ep.query_fields:
                 data = {k: data[k] for k in ep.body_fields if k in data}
@@ -318,7 +321,14 @@ def _query(ep: Endpoint, data: dict[str, Any]) -> list[tuple[str, str | int | fl
     return params
 
 
-def _file_part(op: str, name: str, value: Any) -> FilePart:
+def _media_type(filename: str, labels: Mapping[str, str] | None) -> str | None:
+    """The request type's label for a file of this name, when it has a table for the field."""
+    if not labels:
+        return None
+    return labels.get(os.path.splitext(filename)[1].lower()) or labels.get("")
+
+
+def _file_part(op: str, name: str, value: Any, labels: Mapping[str, str] | None = None) -> FilePart:
     field = f"$.{name}"
 
     def bad(reason: str) -> RequestValidationError:
@@ -337,7 +347,9 @@ def _file_part(op: str, name: str, value: Any) -> FilePart:
             raise bad(f"no such file: {os.fspath(value)!r}")
         if not path.is_file():
             raise bad(f"not a regular file: {os.fspath(value)!r}")
-        return FilePart(path.name, path=os.fspath(path))
+        return FilePart(
+            path.name, path=os.fspath(path), content_type=_media_type(path.name, labels)
+        )
     else:
         content = value
         raw_name = getattr(value, "name", None)
@@ -348,4 +360,6 @@ def _file_part(op: str, name: str, value: Any) -> FilePart:
         raise bad(f"expected a path, bytes or a binary file, got {type(content).__name__}")
     if not filename or "/" in filename or "\\" in filename:
         raise bad(f"file name {filename!r} must be non-empty without '/' or '\\'")
+    if content_type is None:
+        content_type = _media_type(filename, labels)
     return FilePart(filename, content=content, content_type=content_type)

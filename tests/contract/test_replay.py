@@ -31,7 +31,6 @@ BASE = "http://dify.test/v1"
 
 # SDK items of issue 13 (someone else's; these tests flip when they land).
 COLLECT = "SDK: collect=True never hides a failed run (issue 13)"
-AUDIO = "SDK: audio files go out with a type Dify takes (issue 13)"
 TYPED = "SDK: every field and event the server sends is typed (issue 13)"
 NO_ROUTE = "SDK: no method that always fails; an HTML 404 names the missing route (issue 13)"
 UUIDS = "SDK: ids checked where the server needs UUIDs (issue 13)"
@@ -71,8 +70,6 @@ def _gaps(exchange: Exchange) -> list[str]:
         gaps.append(UUIDS)
     if exchange.operation == "knowledge.get_document_file":
         gaps.append(NO_ROUTE)
-    if exchange.operation == "dify.audio_to_text" and exchange.status == 415:
-        gaps.append(AUDIO)
     if _untyped_keys(exchange):
         gaps.append(TYPED)
     return gaps
@@ -112,7 +109,8 @@ def test_replay_decodes_as_recorded(group: list[Exchange], sleeps: list[float]) 
             raise
     record("replay", first, outcome == "same")
     assert outcome == "same", outcome
-    replay.assert_done()
+    if not _relabelled(first):  # those are sent again with the type the SDK now gives
+        replay.assert_done()
     _check_corrections(first)
 
 
@@ -135,7 +133,7 @@ def _call(client: Client, exchange: Exchange) -> str:
             )
             return "same" if ok else f"raised {error!r}"
         return "returned a result for a failed run"
-    if exchange.operation == "dify.audio_to_text" and exchange.status == 415:
+    if _relabelled(exchange):
         return _audio(client, exchange)
     if "raised" in want and exchange.sse is None:
         return _raised(lambda: client.call(exchange.operation, **args), exchange)
@@ -216,6 +214,15 @@ def _raised(call: Any, exchange: Exchange) -> str:
     return f"nothing raised; recorded {want['raised']}"
 
 
+def _relabelled(exchange: Exchange) -> bool:
+    """An audio upload refused for the type httpx guessed (a caller's own type is kept)."""
+    return (
+        exchange.operation == "dify.audio_to_text"
+        and exchange.status == 415
+        and "tuple" not in exchange.name
+    )
+
+
 def _audio(client: Client, exchange: Exchange) -> str:
     """A path or bytes must go out with a type Dify takes (the recorded 415 is the gap)."""
     replay = Replay(load("app")["audio-to-text tuple audio/mp3"], check=False)
@@ -229,7 +236,7 @@ def _audio(client: Client, exchange: Exchange) -> str:
     found = re.search(rb'name="file"[^\r\n]*\r\nContent-Type: ([^\r\n]+)', sent)
     ctype = found.group(1).decode() if found else None
     if ctype is None or ctype.lower() not in AUDIO_TYPES:
-        raise KnownGap(f"the file part went out as {ctype}")
+        return f"the file part went out as {ctype}"
     return "same"
 
 

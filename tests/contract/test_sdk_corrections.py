@@ -7,6 +7,7 @@ did; these tests check the corrections the recordings call for, one per item.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import msgspec
@@ -151,3 +152,58 @@ def test_server_version_is_the_x_version_header(sleeps: list[float]) -> None:
 
 def _json(exchange: Exchange) -> Any:
     return json.loads(exchange.content())
+
+
+# --- 3. audio goes out with a type Dify takes ---------------------------------------------
+
+AUDIO_TYPES = {"audio/mp3", "audio/m4a", "audio/wav", "audio/amr", "audio/mpga"}
+
+
+def _part_type(replay: Replay) -> str | None:
+    found = re.search(
+        rb'name="file"[^\r\n]*\r\nContent-Type: ([^\r\n]+)', replay.requests[-1].content
+    )
+    return found.group(1).decode() if found else None
+
+
+@pytest.mark.parametrize(
+    ("name", "how", "sent"),
+    [
+        ("hello.mp3", "path", "audio/mp3"),
+        ("hello.wav", "path", "audio/wav"),
+        ("hello.m4a", "path", "audio/m4a"),
+        ("hello.MP3", "path", "audio/mp3"),
+        ("file", "bytes", "audio/mp3"),
+        ("hello.wav", "tuple", "audio/wav"),
+        ("hello.m4a", "file", "audio/m4a"),
+    ],
+)
+def test_audio_part_has_a_type_dify_takes(
+    name: str, how: str, sent: str, tmp_path: Any, sleeps: list[float]
+) -> None:
+    # The recorded accepted upload answers (400: the test server had no speech model).
+    accepted = load("app")["audio-to-text tuple audio/mp3"]
+    data = b"ID3fake-audio"
+    path = tmp_path / name
+    path.write_bytes(data)
+    part: Any = {
+        "path": path,
+        "bytes": data,
+        "tuple": (name, data),
+        "file": None,
+    }[how]
+    client, replay = _client(accepted, check=False)
+    with client, path.open("rb") as handle, pytest.raises(dify_oapi.BadRequestError) as caught:
+        client.dify.audio_to_text(file=handle if how == "file" else part, user="u")
+    assert caught.value.code == "provider_not_initialize"
+    assert _part_type(replay) == sent and sent in AUDIO_TYPES
+    assert data in replay.requests[-1].content
+
+
+def test_audio_part_keeps_the_callers_type(sleeps: list[float]) -> None:
+    refused = load("app")["audio-to-text tuple audio/mpeg"]
+    client, replay = _client(refused)
+    with client, pytest.raises(dify_oapi.APIStatusError) as caught:
+        client.dify.audio_to_text(**refused.arguments())
+    assert caught.value.status_code == 415 and caught.value.code == "unsupported_audio_type"
+    assert _part_type(replay) == "audio/mpeg"

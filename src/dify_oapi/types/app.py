@@ -27,7 +27,25 @@ __all__ = [
 
 
 class AudioToTextRequest(Request):
-    """Speech to text: ``file`` is mp3, mp4, mpeg, mpga, m4a, wav or webm (15 MB at most)."""
+    """Speech to text: ``file`` is mp3, mp4, mpeg, mpga, m4a, wav or webm (15 MB at most).
+
+    Dify reads only the part's media type, and takes only its own spellings (``audio/mp3``,
+    not the ``audio/mpeg`` a path or bytes would otherwise get: 415 unsupported_audio_type);
+    give a ``(name, content, type)`` tuple to choose another.
+    """
+
+    media_types = {
+        "file": {
+            ".mp3": "audio/mp3",
+            ".mpeg": "audio/mpga",
+            ".mpga": "audio/mpga",
+            ".m4a": "audio/m4a",
+            ".mp4": "audio/m4a",
+            ".wav": "audio/wav",
+            ".amr": "audio/amr",
+            "": "audio/mp3",
+        }
+    }
 
     file: FileInput
     user: str | UnsetType = UNSET
