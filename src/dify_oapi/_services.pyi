@@ -956,16 +956,6 @@ class DownloadDocumentOp(Protocol):
     @overload
     def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentDownload]: ...
 
-class GetDocumentFileOp(Protocol):
-    @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentUploadFile: ...
-    @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentUploadFile]: ...
-    @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentUploadFile: ...
-    @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentUploadFile]: ...
-
 class GetIndexingStatusOp(Protocol):
     @overload
     def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> IndexingStatusList: ...
@@ -1858,16 +1848,6 @@ class AsyncDownloadDocumentOp(Protocol):
     @overload
     async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentDownload]: ...
 
-class AsyncGetDocumentFileOp(Protocol):
-    @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentUploadFile: ...
-    @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentUploadFile]: ...
-    @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentUploadFile: ...
-    @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentUploadFile]: ...
-
 class AsyncGetIndexingStatusOp(Protocol):
     @overload
     async def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> IndexingStatusList: ...
@@ -2539,7 +2519,6 @@ class KnowledgeDocumentNamespace(Namespace):
     list: ListDocumentsOp
     get: GetDocumentOp
     delete: DeleteDocumentOp
-    file_info: GetDocumentFileOp
     get_batch_status: GetIndexingStatusOp
     update_by_text: UpdateDocumentByTextOp
     update_by_file: UpdateDocumentOp
@@ -2586,7 +2565,6 @@ class KnowledgeService(Service):
     update_document: UpdateDocumentOp
     delete_document: DeleteDocumentOp
     download_document: DownloadDocumentOp
-    get_document_file: GetDocumentFileOp
     get_indexing_status: GetIndexingStatusOp
     update_document_by_text: UpdateDocumentByTextOp
     update_document_by_file: UpdateDocumentOp
@@ -2980,7 +2958,6 @@ class AsyncKnowledgeDocumentNamespace(Namespace):
     list: AsyncListDocumentsOp
     get: AsyncGetDocumentOp
     delete: AsyncDeleteDocumentOp
-    file_info: AsyncGetDocumentFileOp
     get_batch_status: AsyncGetIndexingStatusOp
     update_by_text: AsyncUpdateDocumentByTextOp
     update_by_file: AsyncUpdateDocumentOp
@@ -3027,7 +3004,6 @@ class AsyncKnowledgeService(Service):
     update_document: AsyncUpdateDocumentOp
     delete_document: AsyncDeleteDocumentOp
     download_document: AsyncDownloadDocumentOp
-    get_document_file: AsyncGetDocumentFileOp
     get_indexing_status: AsyncGetIndexingStatusOp
     update_document_by_text: AsyncUpdateDocumentByTextOp
     update_document_by_file: AsyncUpdateDocumentOp

@@ -207,3 +207,36 @@ def test_audio_part_keeps_the_callers_type(sleeps: list[float]) -> None:
         client.dify.audio_to_text(**refused.arguments())
     assert caught.value.status_code == 415 and caught.value.code == "unsupported_audio_type"
     assert _part_type(replay) == "audio/mpeg"
+
+
+# --- 4. no method that always fails; an HTML 404 names the missing route ------------------
+
+
+def test_the_row_without_a_route_is_gone() -> None:
+    with Client(api_key="dataset-x", base_url=BASE) as client:
+        assert "knowledge.get_document_file" not in client.operations
+        assert not hasattr(client.knowledge, "get_document_file")
+        with pytest.raises(dify_oapi.InvalidArgumentsError, match="unknown operation"):
+            client.call("knowledge.get_document_file", dataset_id="d", document_id="x")
+
+
+def test_an_html_404_from_any_route_says_the_server_has_no_such_route(
+    sleeps: list[float],
+) -> None:
+    # The server's real answer to the removed row, given to a row that exists.
+    html = load("knowledge")["error: unknown route document upload-file"]
+    assert "html" in html.response_headers["content-type"]
+    client, replay = _client(html, check=False)
+    dataset, document = (
+        "1a39c6ed-fa51-4613-9b36-eed9f3603148",
+        "82473cc0-3da0-42a8-8666-e2935a30d768",
+    )
+    with client, pytest.raises(dify_oapi.NotFoundError) as caught:
+        client.knowledge.get_document(dataset_id=dataset, document_id=document)
+    error = caught.value
+    assert error.status_code == 404 and error.code is None
+    assert str(error.message).startswith(
+        f"the server has no route for GET /v1/datasets/{dataset}/documents/{document}"
+    )
+    assert "Not Found: 404" not in str(error)
+    assert len(replay.requests) == 1  # a missing route is not retried
