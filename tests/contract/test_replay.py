@@ -32,8 +32,6 @@ BASE = "http://dify.test/v1"
 # SDK items of issue 13 (someone else's; these tests flip when they land).
 COLLECT = "SDK: collect=True never hides a failed run (issue 13)"
 TYPED = "SDK: every field and event the server sends is typed (issue 13)"
-UUIDS = "SDK: ids checked where the server needs UUIDs (issue 13)"
-NONE = "SDK: None where the server takes null (issue 13)"
 RESUME = "SDK: resume() asks for the state snapshot and loses nothing (issue 13)"
 
 #: Keys of the server's answers that no SDK type holds yet, and the SDK item adding them.
@@ -65,8 +63,6 @@ class KnownGap(Exception):
 def _gaps(exchange: Exchange) -> list[str]:
     """The SDK items whose fix this exchange's test checks."""
     gaps = []
-    if re.search(r"non-UUID|not a UUID", exchange.name):
-        gaps.append(UUIDS)
     if _untyped_keys(exchange):
         gaps.append(TYPED)
     return gaps
@@ -106,8 +102,10 @@ def test_replay_decodes_as_recorded(group: list[Exchange], sleeps: list[float]) 
             raise
     record("replay", first, outcome == "same")
     assert outcome == "same", outcome
-    # Relabelled audio is sent again with the type the SDK now gives; a removed row is not sent.
-    if not _relabelled(first) and first.operation != "knowledge.get_document_file":
+    # Relabelled audio is sent again with the type the SDK now gives; a removed row and an id
+    # that is not a UUID are not sent.
+    sent = not (_not_uuid(first) or first.operation == "knowledge.get_document_file")
+    if sent and not _relabelled(first):
         replay.assert_done()
     _check_corrections(first)
 
@@ -131,6 +129,8 @@ def _call(client: Client, exchange: Exchange) -> str:
             )
             return "same" if ok else f"raised {error!r}"
         return "returned a result for a failed run"
+    if _not_uuid(exchange):
+        return _refused_before_sending(client, exchange)
     if _relabelled(exchange):
         return _audio(client, exchange)
     if exchange.operation == "knowledge.get_document_file":
@@ -214,6 +214,28 @@ def _raised(call: Any, exchange: Exchange) -> str:
     return f"nothing raised; recorded {want['raised']}"
 
 
+def _not_uuid(exchange: Exchange) -> bool:
+    return bool(re.search(r"non-UUID|not a UUID", exchange.name))
+
+
+def _refused_before_sending(client: Client, exchange: Exchange) -> str:
+    """An id Dify parses as a UUID is checked by the SDK: typed error, nothing sent."""
+    args = exchange.arguments()
+    try:
+        client.call(exchange.operation, **args)
+    except RequestValidationError as error:
+        name = (error.field or "$.?")[2:].split("[")[0]
+        value = args.get(name)
+        bad = value[0] if isinstance(value, list) else value
+        if error.operation != exchange.operation or not isinstance(bad, str):
+            return f"refused {error!r} (field {error.field})"
+        text = str(error)
+        if f"`{error.field}` must be a UUID" not in text or not text.endswith(f"got {bad!r}"):
+            return f"message {error}"
+        return "same"
+    return "sent a non-UUID id"
+
+
 def _no_route(client: Client, exchange: Exchange) -> str:
     """The row Dify 1.14.2 has no route for is gone: the call fails before any I/O."""
     if hasattr(client.knowledge, "get_document_file"):
@@ -251,8 +273,6 @@ def _audio(client: Client, exchange: Exchange) -> str:
 
 def _check_corrections(exchange: Exchange) -> None:
     """Behaviour issue 13 asks of the SDK beyond the recorded outcome."""
-    if re.search(r"non-UUID|not a UUID", exchange.name):
-        raise KnownGap(f"{exchange.name}: sent to the server instead of failing before I/O")
     if _untyped_keys(exchange):
         raise KnownGap(f"untyped keys: {sorted(_untyped_keys(exchange))}")
 
@@ -282,7 +302,6 @@ def _typed(decoded: Any, sent: Any, path: str = "$") -> None:
 # --- the corrections that are not a recorded line -----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=NONE, raises=RequestValidationError)
 def test_conversation_id_none_is_sent_as_null(sleeps: list[float]) -> None:
     exchange = load("chat")["raw JSON null conversation_id"]
     replay = Replay(exchange, check=False)

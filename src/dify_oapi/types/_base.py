@@ -8,7 +8,16 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, ClassVar, Union
 import msgspec
 from msgspec import UNSET, UnsetType
 
-__all__ = ["UNSET", "FileInput", "Model", "Request", "UnsetType"]
+__all__ = ["PATTERNS", "UNSET", "FileInput", "Model", "Request", "UnsetType", "constrained"]
+
+#: What a string constrained by each regex must be, for the error that refuses it.
+PATTERNS: dict[str, str] = {}
+
+
+def constrained(pattern: str, what: str) -> msgspec.Meta:
+    """A string constraint whose refusal says ``must be <what>`` (``Annotated[str, ...]``)."""
+    PATTERNS[pattern] = what
+    return msgspec.Meta(pattern=pattern, description=what)
 
 
 class FileMarker:

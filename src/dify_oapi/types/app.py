@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from .common import Uuid
 from ._base import UNSET, FileInput, Model, Request, UnsetType
 
 __all__ = [
@@ -58,7 +59,7 @@ class AudioToTextResponse(Model):
 class TextToAudioRequest(Request):
     """Text to speech; give ``message_id`` (takes precedence) or ``text``."""
 
-    message_id: str | UnsetType = UNSET
+    message_id: Uuid | UnsetType = UNSET
     text: str | UnsetType = UNSET
     user: str | UnsetType = UNSET
     voice: str | UnsetType = UNSET
@@ -68,7 +69,7 @@ class TextToAudioRequest(Request):
 class FeedbackRequest(Request):
     """Rate a message: ``like``, ``dislike``, or ``None`` to revoke."""
 
-    message_id: str
+    message_id: Uuid
     user: str
     rating: Literal["like", "dislike"] | UnsetType | None = UNSET
     content: str | UnsetType = UNSET
@@ -123,7 +124,7 @@ class UploadedFile(Model):
 
 
 class FilePreviewRequest(Request):
-    file_id: str
+    file_id: Uuid
     as_attachment: bool | UnsetType = UNSET
     user: str | UnsetType = UNSET
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from ._base import UNSET, FileInput, Model, Request, UnsetType
-from .common import Page
+from .common import Page, Uuid
 from .events import ErrorEvent, Event, PingEvent
 
 __all__ = [
@@ -244,11 +244,11 @@ class ListDatasetsRequest(Request):
     limit: int | UnsetType = UNSET
     keyword: str | UnsetType = UNSET
     include_all: bool | UnsetType = UNSET
-    tag_ids: list[str] | UnsetType = UNSET
+    tag_ids: list[Uuid] | UnsetType = UNSET
 
 
 class DatasetIdRequest(Request):
-    dataset_id: str
+    dataset_id: Uuid
 
 
 class PartialMember(Request):
@@ -260,7 +260,7 @@ class PartialMember(Request):
 class UpdateDatasetRequest(Request):
     """Change a knowledge base; only the fields given are changed."""
 
-    dataset_id: str
+    dataset_id: Uuid
     name: str | UnsetType = UNSET
     description: str | UnsetType = UNSET
     indexing_technique: IndexingTechnique | UnsetType | None = UNSET
@@ -277,7 +277,7 @@ class UpdateDatasetRequest(Request):
 class RetrieveRequest(Request):
     """Search a knowledge base (``query`` is at most 250 characters)."""
 
-    dataset_id: str
+    dataset_id: Uuid
     query: str
     retrieval_model: RetrievalModel | UnsetType = UNSET
     attachment_ids: list[str] | UnsetType | None = UNSET
@@ -423,7 +423,7 @@ class ProcessRule(Request):
 class CreateDocumentByTextRequest(Request):
     """Create a document from text; ``indexing_technique`` is required on the first document."""
 
-    dataset_id: str
+    dataset_id: Uuid
     name: str
     text: str
     indexing_technique: IndexingTechnique | UnsetType = UNSET
@@ -455,7 +455,7 @@ class DocumentSettings(Request):
 class CreateDocumentByFileRequest(Request):
     """Create a document from a file (PDF, TXT, DOCX, ...)."""
 
-    dataset_id: str
+    dataset_id: Uuid
     file: FileInput
     data: DocumentSettings | UnsetType = UNSET
 
@@ -463,8 +463,8 @@ class CreateDocumentByFileRequest(Request):
 class UpdateDocumentByFileRequest(Request):
     """Replace a document's file and/or settings; the document is indexed again."""
 
-    dataset_id: str
-    document_id: str
+    dataset_id: Uuid
+    document_id: Uuid
     file: FileInput | UnsetType = UNSET
     data: DocumentSettings | UnsetType = UNSET
 
@@ -472,8 +472,8 @@ class UpdateDocumentByFileRequest(Request):
 class UpdateDocumentByTextRequest(Request):
     """Change a document's text, name or settings; ``name`` is required with ``text``."""
 
-    dataset_id: str
-    document_id: str
+    dataset_id: Uuid
+    document_id: Uuid
     name: str | UnsetType = UNSET
     text: str | UnsetType = UNSET
     process_rule: ProcessRule | UnsetType = UNSET
@@ -483,7 +483,7 @@ class UpdateDocumentByTextRequest(Request):
 
 
 class ListDocumentsRequest(Request):
-    dataset_id: str
+    dataset_id: Uuid
     page: int | UnsetType = UNSET
     limit: int | UnsetType = UNSET
     keyword: str | UnsetType = UNSET
@@ -496,34 +496,34 @@ class ListDocumentsRequest(Request):
 class GetDocumentRequest(Request):
     """``metadata``: ``all`` fields, ``only`` the metadata, or everything ``without`` it."""
 
-    dataset_id: str
-    document_id: str
+    dataset_id: Uuid
+    document_id: Uuid
     metadata: Literal["all", "only", "without"] | UnsetType = UNSET
 
 
 class DocumentIdRequest(Request):
-    dataset_id: str
-    document_id: str
+    dataset_id: Uuid
+    document_id: Uuid
 
 
 class IndexingStatusRequest(Request):
     """``batch`` is the id returned when a document was created or updated."""
 
-    dataset_id: str
+    dataset_id: Uuid
     batch: str
 
 
 class DownloadDocumentsZipRequest(Request):
     """Up to 100 documents uploaded as files."""
 
-    dataset_id: str
-    document_ids: list[str]
+    dataset_id: Uuid
+    document_ids: list[Uuid]
 
 
 class UpdateDocumentStatusRequest(Request):
-    dataset_id: str
+    dataset_id: Uuid
     action: Literal["enable", "disable", "archive", "un_archive"]
-    document_ids: list[str]
+    document_ids: list[Uuid]
 
 
 class DocumentMetadataEntry(Model):
@@ -641,16 +641,16 @@ class NewSegment(Request):
 
 
 class CreateSegmentsRequest(Request):
-    dataset_id: str
-    document_id: str
+    dataset_id: Uuid
+    document_id: Uuid
     segments: list[NewSegment]
 
 
 class ListSegmentsRequest(Request):
     """``status`` filters by indexing status (``completed``, ``indexing``, ``error``, ...)."""
 
-    dataset_id: str
-    document_id: str
+    dataset_id: Uuid
+    document_id: Uuid
     page: int | UnsetType = UNSET
     limit: int | UnsetType = UNSET
     status: list[str] | UnsetType = UNSET
@@ -658,9 +658,9 @@ class ListSegmentsRequest(Request):
 
 
 class SegmentIdRequest(Request):
-    dataset_id: str
-    document_id: str
-    segment_id: str
+    dataset_id: Uuid
+    document_id: Uuid
+    segment_id: Uuid
 
 
 class SegmentUpdate(Request):
@@ -676,41 +676,41 @@ class SegmentUpdate(Request):
 
 
 class UpdateSegmentRequest(Request):
-    dataset_id: str
-    document_id: str
-    segment_id: str
+    dataset_id: Uuid
+    document_id: Uuid
+    segment_id: Uuid
     segment: SegmentUpdate
 
 
 class CreateChildChunkRequest(Request):
-    dataset_id: str
-    document_id: str
-    segment_id: str
+    dataset_id: Uuid
+    document_id: Uuid
+    segment_id: Uuid
     content: str
 
 
 class ListChildChunksRequest(Request):
-    dataset_id: str
-    document_id: str
-    segment_id: str
+    dataset_id: Uuid
+    document_id: Uuid
+    segment_id: Uuid
     page: int | UnsetType = UNSET
     limit: int | UnsetType = UNSET
     keyword: str | UnsetType = UNSET
 
 
 class UpdateChildChunkRequest(Request):
-    dataset_id: str
-    document_id: str
-    segment_id: str
-    child_chunk_id: str
+    dataset_id: Uuid
+    document_id: Uuid
+    segment_id: Uuid
+    child_chunk_id: Uuid
     content: str
 
 
 class ChildChunkIdRequest(Request):
-    dataset_id: str
-    document_id: str
-    segment_id: str
-    child_chunk_id: str
+    dataset_id: Uuid
+    document_id: Uuid
+    segment_id: Uuid
+    child_chunk_id: Uuid
 
 
 class ChildChunk(Model):
@@ -834,7 +834,7 @@ class DeleteTagRequest(Request):
 class BindTagsRequest(Request):
     """Bind tags to the knowledge base ``target_id``."""
 
-    tag_ids: list[str]
+    tag_ids: list[Uuid]
     target_id: str
 
 
@@ -842,7 +842,7 @@ class UnbindTagsRequest(Request):
     """Unbind tags from the knowledge base ``target_id``; ``tag_id`` is the legacy single form."""
 
     target_id: str
-    tag_ids: list[str] | UnsetType = UNSET
+    tag_ids: list[Uuid] | UnsetType = UNSET
     tag_id: str | UnsetType = UNSET
 
 
@@ -855,24 +855,24 @@ class DatasetTags(Model):
 
 
 class CreateMetadataFieldRequest(Request):
-    dataset_id: str
+    dataset_id: Uuid
     type: Literal["string", "number", "time"]
     name: str
 
 
 class UpdateMetadataFieldRequest(Request):
-    dataset_id: str
-    metadata_id: str
+    dataset_id: Uuid
+    metadata_id: Uuid
     name: str
 
 
 class MetadataFieldIdRequest(Request):
-    dataset_id: str
-    metadata_id: str
+    dataset_id: Uuid
+    metadata_id: Uuid
 
 
 class UpdateBuiltInMetadataRequest(Request):
-    dataset_id: str
+    dataset_id: Uuid
     action: Literal["enable", "disable"]
 
 
@@ -887,13 +887,13 @@ class DocumentMetadataValue(Request):
 class DocumentMetadataOperation(Request):
     """The metadata to set on one document; ``partial_update`` keeps the fields not given."""
 
-    document_id: str
+    document_id: Uuid
     metadata_list: list[DocumentMetadataValue]
     partial_update: bool | UnsetType = UNSET
 
 
 class UpdateDocumentMetadataRequest(Request):
-    dataset_id: str
+    dataset_id: Uuid
     operation_data: list[DocumentMetadataOperation]
 
 
@@ -975,7 +975,7 @@ class PipelineFile(Model):
 class ListDatasourcePluginsRequest(Request):
     """``is_published`` (default true) reads the published pipeline rather than the draft."""
 
-    dataset_id: str
+    dataset_id: Uuid
     is_published: bool | UnsetType = UNSET
 
 
@@ -1001,7 +1001,7 @@ class DatasourcePlugin(Model):
 class RunDatasourceNodeRequest(Request):
     """Run one datasource node; it always answers with a stream of datasource events."""
 
-    dataset_id: str
+    dataset_id: Uuid
     node_id: str
     inputs: dict[str, Any]
     datasource_type: DatasourceType
@@ -1068,7 +1068,7 @@ class RunPipelineRequest(Request):
     ``response_mode`` follows the call's ``stream`` argument; leave it unset.
     """
 
-    dataset_id: str
+    dataset_id: Uuid
     inputs: dict[str, Any]
     datasource_type: DatasourceType
     datasource_info_list: list[DatasourceInfo]
