@@ -47,6 +47,10 @@ async def _async_sleep(seconds: float) -> None:
 C = TypeVar("C", bound="_BaseClient")
 
 
+def _fields(request: Any) -> dict[str, Any]:
+    return {name: getattr(request, name) for name in getattr(request, "__struct_fields__", ())}
+
+
 class _BaseClient(Context):
     """Configuration shared by :class:`Client` and :class:`AsyncClient`."""
 
@@ -73,6 +77,10 @@ class _BaseClient(Context):
         )
         self._pool = Pool(pool_options, self._is_async)
         self._server_version: str | None = None
+        # Ids of the runs this client (and its copies) asked to stop, newest last: a run
+        # that then ends failed was stopped, not failed (see StreamState.stopped).
+        self._stopped_ids: dict[str, None] = {}
+        self._stop_fields: dict[str, tuple[str, ...]] = {}
         self._refresh_headers()
 
     @property
@@ -93,6 +101,28 @@ class _BaseClient(Context):
         ``version_header``); ``None`` before the first answer or from a server that sends none.
         """
         return self._server_version
+
+    def _asked_stop(self, ep: Endpoint, kwargs: Mapping[str, Any]) -> None:
+        """Remember the ids a stop operation (some row's ``stop`` link) was called with."""
+        fields = self._stop_fields.get(ep.qualname)
+        if fields is None:
+            rows = self._registry.table(ep.service).endpoints if ep.service else []
+            fields = tuple(
+                {
+                    n: None
+                    for r in rows
+                    if r.stop and r.stop.operation == ep.name
+                    for n in r.stop.from_state
+                }
+            )
+            self._stop_fields[ep.qualname] = fields
+        stopped = self._stopped_ids
+        for name in fields:
+            value = kwargs.get(name)
+            if isinstance(value, str) and value:
+                stopped[value] = None
+        while len(stopped) > 1024:  # bounded: only recent stops matter
+            del stopped[next(iter(stopped))]
 
     def _saw(self, ep: Endpoint, answer: Any) -> None:
         name = ep.spec.version_header
@@ -197,6 +227,7 @@ class Client(_BaseClient, ServiceAttributes):
         return self._call(self._endpoint(name), request, kwargs)
 
     def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        self._asked_stop(ep, kwargs if request is None else _fields(request))
         driver = drive(self, ep, request, kwargs)
         pool = self._pool
         hooks = self.hooks
@@ -325,6 +356,7 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         return await self._call(self._endpoint(name), request, kwargs)
 
     async def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        self._asked_stop(ep, kwargs if request is None else _fields(request))
         driver = drive(self, ep, request, kwargs)
         pool = self._pool
         hooks = self.hooks

@@ -155,9 +155,7 @@ def prepare(
         values = dict(kwargs)
     unset = _none_is_unset(cls)
     values = {
-        k: v
-        for k, v in values.items()
-        if v is not msgspec.UNSET and not (v is None and k in unset)
+        k: v for k, v in values.items() if v is not msgspec.UNSET and not (v is None and k in unset)
     }
     mode = ep.mode_field
     if mode is not None:

@@ -171,12 +171,14 @@ class Collect:
     of the blocking answer (``mode``, ``event``). ``failure``: when
     the stream reports a failed run, raise as the blocking call would, with this status,
     code and message (``{error}`` is the run's error); without it a failed run is returned,
-    as the blocking answer returns it.
+    as the blocking answer returns it. ``stopped``: fields set on the answer of a run that
+    ended failed after this client asked it to stop (it is returned, not raised).
     """
 
     text: str = ""
     set: Mapping[str, Any] = field(default_factory=dict)
     failure: Mapping[str, Any] | None = None
+    stopped: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)

@@ -56,7 +56,7 @@ _PAGINATOR = frozenset(
     {"kind", "token", "items", "more", "limit", "pages", "key", "from", "reverse"}
 )
 _LINK = frozenset({"operation", "from_state", "from_call", "set"})
-_COLLECT = frozenset({"text", "set", "failure"})
+_COLLECT = frozenset({"text", "set", "failure", "stopped"})
 _WAITER = frozenset(
     {
         "name",
@@ -241,6 +241,7 @@ def _endpoint(
             text=str(table.get("text", "")),
             set=dict(table.get("set", {})),
             failure=dict(table["failure"]) if "failure" in table else None,
+            stopped=dict(table.get("stopped", {})),
         )
     try:
         return Endpoint(

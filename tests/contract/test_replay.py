@@ -32,7 +32,6 @@ BASE = "http://dify.test/v1"
 # SDK items of issue 13 (someone else's; these tests flip when they land).
 COLLECT = "SDK: collect=True never hides a failed run (issue 13)"
 TYPED = "SDK: every field and event the server sends is typed (issue 13)"
-RESUME = "SDK: resume() asks for the state snapshot and loses nothing (issue 13)"
 
 #: Keys of the server's answers that no SDK type holds yet, and the SDK item adding them.
 UNTYPED: dict[str, str] = {}
@@ -311,20 +310,30 @@ def test_conversation_id_none_is_sent_as_null(sleeps: list[float]) -> None:
     assert sent.get("conversation_id", None) is None and answer.answer
 
 
-@pytest.mark.xfail(strict=True, reason=RESUME, raises=AssertionError)
 def test_resume_after_a_gap_asks_for_the_snapshot(sleeps: list[float]) -> None:
     workflow = load("workflow")
-    cut = workflow["workflow slow streaming dropped right after workflow_started (gap test)"]
-    # The recording of the snapshot re-attach answers the resume.
-    replay = Replay(cut, workflow["workflow re-attach after a 1.5 s gap include_state_snapshot"])
+    # The run cut after workflow_started, and the snapshot re-attach to that same run: the
+    # Replay checks the resume asks for include_state_snapshot=true.
+    cut = workflow[
+        "workflow slow streaming dropped right after workflow_started (gap test "
+        "include_state_snapshot)"
+    ]
+    snapshot = workflow["workflow re-attach after a 1.5 s gap include_state_snapshot"]
+    replay = Replay(cut, snapshot)
     with Client(api_key="app-replay", base_url=BASE, transport=replay) as client:
         stream = client.workflow.run(**cut.arguments(), stream=True)
         before = [next(iter(stream))]
         stream.close()
         after = list(stream.resume())
+    replay.assert_done()
+    assert dict(replay.requests[1].url.params)["include_state_snapshot"] == "true"
     names = [type(e).__name__ for e in before + after]
     uninterrupted = workflow["workflow slow streaming (original of re-attach)"].outcome["events"]
     assert names == uninterrupted
+    # The snapshot replays workflow_started; the one already delivered is dropped.
+    assert [
+        e.data.id for e in before + after if isinstance(e, dify_oapi.types.WorkflowStartedEvent)
+    ] == [before[0].data.id]
 
 
 def test_untyped_keys_are_only_the_listed_ones() -> None:

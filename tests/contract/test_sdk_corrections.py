@@ -240,3 +240,68 @@ def test_an_html_404_from_any_route_says_the_server_has_no_such_route(
     )
     assert "Not Found: 404" not in str(error)
     assert len(replay.requests) == 1  # a missing route is not retried
+
+
+# --- 8. a run the caller stopped is told apart from a failed one ------------------------
+
+
+def test_a_stopped_workflow_stream_says_stopped_as_get_run_does(sleeps: list[float]) -> None:
+    workflow = load("workflow")
+    run = workflow["workflow slow streaming stopped mid-run"]
+    stop = workflow["workflow stop (mid-run, slow node)"]
+    record = workflow["workflow get_run (stopped run)"]
+    # On the wire the run ends "failed" ("Aborted: User requested stop").
+    assert run.events[-1]["data"]["status"] == "failed"
+    client, replay = _client(run, stop, record)
+    with client:
+        stream = client.workflow.run(**run.arguments(), stream=True)
+        seen = []
+        for event in stream:
+            seen.append(event)
+            if isinstance(event, ev.NodeStartedEvent) and len(seen) == 4:
+                assert stream.stop().result == "success"
+        detail = client.workflow.get_run(workflow_run_id=stream.workflow_run_id)
+    replay.assert_done()
+    last = seen[-1]
+    assert isinstance(last, ev.WorkflowFinishedEvent) and last.data is not None
+    assert last.data.status == "stopped" == detail.status
+    assert last.data.error == "Aborted: User requested stop"
+    assert stream.state.stopped and stream.state.failed
+
+
+def test_a_failed_run_is_not_called_stopped(sleeps: list[float]) -> None:
+    run = load("workflow")["workflow failing node streaming"]
+    client, _ = _client(run)
+    with client:
+        stream = client.workflow.run(**run.arguments(), stream=True)
+        last = list(stream)[-1]
+    assert isinstance(last, ev.WorkflowFinishedEvent) and last.data is not None
+    assert last.data.status == "failed" and not stream.state.stopped
+
+
+def test_a_chatflow_collected_after_the_client_stopped_it_is_stopped_not_failed(
+    sleeps: list[float],
+) -> None:
+    chatflow = load("chatflow")
+    run = chatflow["chatflow slow streaming stopped mid-run"]
+    stop = chatflow["chatflow stop (mid-run, slow HTTP node)"]
+    client, replay = _client(stop, run)
+    with client:
+        # Another thread of the caller stops the task the collect is reading (the Replay
+        # answers in any order); the client remembers the task id it asked to stop.
+        client.chatflow.stop(**stop.arguments())
+        answer = client.chatflow.send(**run.arguments(), collect=True)
+    replay.assert_done()
+    assert answer.status == "stopped" and answer.mode == "advanced-chat"
+    assert answer.task_id == stop.path_params()["task_id"]
+    partial = "".join(e["answer"] for e in run.events if isinstance(e, dict) and "answer" in e)
+    assert answer.answer == partial
+
+
+def test_a_chatflow_that_failed_without_a_stop_still_raises(sleeps: list[float]) -> None:
+    run = load("chatflow")["chatflow slow streaming stopped mid-run"]
+    client, _ = _client(run)  # no stop asked by this client: a failed run, as blocking says
+    with client, pytest.raises(dify_oapi.BadRequestError) as caught:
+        client.chatflow.send(**run.arguments(), collect=True)
+    assert caught.value.message == "Run failed: Aborted: User requested stop"
+    assert caught.value.partial is not None and not caught.value.partial.stopped

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from .common import Uuid
 from ._base import UNSET, FileInput, Model, Request, UnsetType
+from .common import Uuid
 
 __all__ = [
     "AppFeedbacks",

@@ -119,6 +119,8 @@ class Event(Model, tag_field="event"):
     - ``collect``: fields ``collect=True`` copies into the blocking answer; ``sets``: fields
       it sets there.
     - ``replay``: fields that identify the event when a re-attached stream replays it.
+    - ``stopped``: ``(status path, value)``: when the failure it reports ends a run this
+      client asked to stop, the status is set to this value (what the run's record says).
     """
 
     ids: ClassVar[tuple[str, ...]] = ("task_id", "message_id", "conversation_id", "workflow_run_id")
@@ -134,6 +136,7 @@ class Event(Model, tag_field="event"):
     collect: ClassVar[tuple[str, ...]] = ()
     sets: ClassVar[dict[str, Any]] = {}
     replay: ClassVar[tuple[str, ...]] = ()
+    stopped: ClassVar[tuple[str, str] | None] = None
 
     task_id: str | None = None
     message_id: str | None = None
@@ -158,6 +161,7 @@ class UnknownEvent(Model):
     collect: ClassVar[tuple[str, ...]] = ()
     sets: ClassVar[dict[str, Any]] = {}
     replay: ClassVar[tuple[str, ...]] = ()
+    stopped: ClassVar[tuple[str, str] | None] = None
 
     event: str
     raw: dict[str, Any]
@@ -337,6 +341,9 @@ class WorkflowFinishedEvent(Event, tag="workflow_finished"):
     final = True
     closes = True
     failure = ("data.status", ("failed",), "data.error")
+    # A run stopped on request streams "failed" ("Aborted: User requested stop"); get_run
+    # then says "stopped".
+    stopped = ("data.status", "stopped")
     collect = ("data",)
     replay = _NODE_KEY
 
