@@ -19,6 +19,7 @@ from dify_oapi.types import events as ev
 from tests.recordings import Exchange, Replay, load
 
 BASE = "http://dify.test/v1"
+UUID = "1a39c6ed-fa51-4613-9b36-eed9f3603148"
 
 
 def _client(*exchanges: Exchange, check: bool = True) -> tuple[Client, Replay]:
@@ -305,3 +306,58 @@ def test_a_chatflow_that_failed_without_a_stop_still_raises(sleeps: list[float])
         client.chatflow.send(**run.arguments(), collect=True)
     assert caught.value.message == "Run failed: Aborted: User requested stop"
     assert caught.value.partial is not None and not caught.value.partial.stopped
+
+
+# --- 6. None where the server takes null -------------------------------------------------
+
+
+def test_none_means_not_given_where_dify_refuses_null(sleeps: list[float]) -> None:
+    chat = load("chat")
+    # Dify answers 400 to a JSON null auto_generate_name (and accepts a null files)...
+    refused = chat["raw JSON null files and auto_generate_name"]
+    assert refused.status == 400 and "auto_generate_name" in refused.response_body["message"]
+    accepted = chat["raw JSON null conversation_id"]
+    client, replay = _client(accepted, check=False)
+    with client:
+        answer = client.chat.send(
+            query="null files",
+            user="rec-user-1",
+            conversation_id=None,
+            files=None,
+            auto_generate_name=None,
+        )
+    # ...so None leaves the field out, which Dify reads as not given.
+    sent = json.loads(replay.requests[0].content)
+    assert sent == {
+        "query": "null files",
+        "user": "rec-user-1",
+        "inputs": {},
+        "response_mode": "blocking",
+    }
+    assert answer.answer
+
+
+def test_none_is_refused_where_dify_refuses_null_and_no_default_applies() -> None:
+    refused = load("chat")["raw JSON null inputs"]
+    assert refused.status == 400
+    with Client(api_key="app-x", base_url=BASE) as client:
+        with pytest.raises(dify_oapi.RequestValidationError) as caught:
+            client.chat.send(query="q", user="u", inputs=None)
+    assert caught.value.operation == "chat.send" and caught.value.field == "$.inputs"
+
+
+def test_a_field_typed_with_none_sends_null() -> None:
+    from dify_oapi._request import prepare
+
+    with Client(api_key="dataset-x", base_url=BASE) as client:
+        ep = client._endpoint("knowledge.run_datasource_node")
+    args = {
+        "dataset_id": UUID,
+        "node_id": "n",
+        "inputs": {},
+        "datasource_type": "online_document",
+        "is_published": True,
+        "credential_id": None,
+    }
+    prepared = prepare(ep, None, args, stream=True)
+    assert json.loads(prepared.content)["credential_id"] is None
