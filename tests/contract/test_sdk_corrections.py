@@ -340,9 +340,9 @@ def test_none_means_not_given_where_dify_refuses_null(sleeps: list[float]) -> No
 def test_none_is_refused_where_dify_refuses_null_and_no_default_applies() -> None:
     refused = load("chat")["raw JSON null inputs"]
     assert refused.status == 400
-    with Client(api_key="app-x", base_url=BASE) as client:
-        with pytest.raises(dify_oapi.RequestValidationError) as caught:
-            client.chat.send(query="q", user="u", inputs=None)
+    client = Client(api_key="app-x", base_url=BASE)
+    with client, pytest.raises(dify_oapi.RequestValidationError) as caught:
+        client.chat.send(query="q", user="u", inputs=None)
     assert caught.value.operation == "chat.send" and caught.value.field == "$.inputs"
 
 
