@@ -149,6 +149,11 @@ def test_server_version_is_the_x_version_header(sleeps: list[float]) -> None:
         assert client.server_version is None
         client.call(exchange.operation, **exchange.arguments())
         assert client.server_version == exchange.response_headers["x-version"] == "1.14.2"
+    # The raw answer carries it too.
+    client, _ = _client(exchange)
+    with client:
+        raw = client.dify.get_info(raw=True)
+    assert raw.headers["X-Version"] == "1.14.2" and raw.data.mode == "chat"
 
 
 def _json(exchange: Exchange) -> Any:
