@@ -373,7 +373,9 @@ def test_workflow_stream_detail_logs_and_events(client: Client) -> None:
     with pytest.raises(NotFoundError):
         client.workflow.stream_events(workflow_run_id=stream.workflow_run_id, user="other")
     with pytest.raises(NotFoundError):
-        client.workflow.run_by_id(workflow_id="unknown", inputs={}, user=USER)
+        client.workflow.run_by_id(
+            workflow_id="00000000-0000-4000-8000-00000000beef", inputs={}, user=USER
+        )
     by_id = client.workflow.run_by_id(workflow_id=detail.workflow_id, inputs={"q": "x"}, user=USER)
     assert by_id.data.outputs == {"text": "x"}
 
