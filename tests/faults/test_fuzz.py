@@ -199,7 +199,10 @@ STREAM_OPS = [
     ("chat.send", {"query": "q", "user": "u"}),
     ("completion.send", {"user": "u"}),
     ("workflow.run", {"user": "u"}),
-    ("workflow.stream_events", {"workflow_run_id": "00000000-0000-4000-8000-0000000000aa", "user": "u"}),
+    (
+        "workflow.stream_events",
+        {"workflow_run_id": "00000000-0000-4000-8000-0000000000aa", "user": "u"},
+    ),
 ]
 
 
