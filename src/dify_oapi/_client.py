@@ -122,7 +122,7 @@ class _BaseClient(Context):
             if isinstance(value, str) and value:
                 stopped[value] = None
         while len(stopped) > 1024:  # bounded: only recent stops matter
-            del stopped[next(iter(stopped))]
+            stopped.pop(next(iter(stopped)), None)
 
     def _saw(self, ep: Endpoint, answer: Any) -> None:
         name = ep.spec.version_header
