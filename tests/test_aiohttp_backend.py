@@ -93,8 +93,18 @@ def fault_server() -> Iterator[FaultServer]:
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("chat.send", {"query": 'héllo "q"', "user": "u", "inputs": {"n": 1}}),
     ("chat.send", {"query": "q", "user": "u", "stream": True}),
-    ("chat.list_messages", {"conversation_id": "c 1/../x?y", "user": "ü &x=1", "limit": 5}),
-    ("chat.delete_conversation", {"conversation_id": "c-1", "user": "u"}),
+    (
+        "chat.list_messages",
+        {
+            "conversation_id": "5a1e0000-0000-4000-8000-000000000005",
+            "user": "ü &x=1/../x?y",
+            "limit": 5,
+        },
+    ),
+    (
+        "chat.delete_conversation",
+        {"conversation_id": "5a1e0000-0000-4000-8000-000000000006", "user": "u"},
+    ),
     ("dify.get_info", {"extra_headers": {"X-Trace-Id": "t-1"}}),
 ]
 
@@ -127,12 +137,18 @@ async def test_a_streamed_upload_is_the_one_httpx_sends(
 ) -> None:
     path = tmp_path / "doc.bin"
     path.write_bytes(bytes(range(256)) * (3 * 1024))  # 768 KiB: a streamed body, kept whole
-    fault_server.route("POST", "/v1/files/upload", respond(201, json={"id": "f-1"}))
+    fault_server.route(
+        "POST",
+        "/v1/files/upload",
+        respond(201, json={"id": "f0000000-0000-4000-8000-000000000001"}),
+    )
     for backend in ("httpx", "aiohttp"):
         async with AsyncClient(
             api_key=KEY, base_url=fault_server.base_url, backend=backend
         ) as client:
-            assert (await client.dify.upload_file(file=path, user="u")).id == "f-1"
+            assert (
+                await client.dify.upload_file(file=path, user="u")
+            ).id == "f0000000-0000-4000-8000-000000000001"
     by_httpx, by_aiohttp = fault_server.requests_to("/v1/files/upload")
     assert by_aiohttp.body_len == by_httpx.body_len > 768 * 1024
     assert multipart_normalised(by_aiohttp) == multipart_normalised(by_httpx)

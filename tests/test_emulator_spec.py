@@ -164,7 +164,6 @@ def tour(client: Client, kb: Client, flow: Client) -> None:
     k.update_document(dataset_id=ds.id, document_id=filed.document.id, file=("c.txt", b"Crows."))
     kb.knowledge.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
     k.download_document(dataset_id=ds.id, document_id=doc.document.id)
-    k.get_document_file(dataset_id=ds.id, document_id=doc.document.id)
     archive = k.download_documents_zip(dataset_id=ds.id, document_ids=[doc.document.id])
     assert zipfile.ZipFile(io.BytesIO(archive)).namelist() == ["Pets.txt"]
     segments = k.list_segments(dataset_id=ds.id, document_id=doc.document.id)

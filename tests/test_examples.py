@@ -72,7 +72,11 @@ def test_examples_pass_mypy_strict() -> None:
 # -- chat.py end to end --------------------------------------------------------------
 
 USER = "example-user"
-IDS = {"task_id": "task-1", "message_id": "msg-2", "conversation_id": "conv-1"}
+IDS = {
+    "task_id": "task-1",
+    "message_id": "msg-2",
+    "conversation_id": "c0000000-0000-4000-8000-0000000c0001",
+}
 FIRST_QUERY = "Hi! In one sentence, what can you do?"
 SECOND_QUERY = "Now tell me a two-sentence story."
 STORY = [
@@ -81,7 +85,7 @@ STORY = [
 ]
 HISTORY_OUTPUT = (
     "Recent conversations:\n"
-    "- Sea stories (conv-1)\n"
+    "- Sea stories (c0000000-0000-4000-8000-0000000c0001)\n"
     "- (untitled) (conv-0)\n"
     "This conversation (iter_messages yields newest first; shown oldest first):\n"
     f"  you: {FIRST_QUERY}\n"
@@ -102,7 +106,7 @@ def add_chat(httpx_mock: HTTPXMock, stream_events: list[Any]) -> None:
             "task_id": "task-0",
             "id": "msg-1",
             "message_id": "msg-1",
-            "conversation_id": "conv-1",
+            "conversation_id": "c0000000-0000-4000-8000-0000000c0001",
             "mode": "chat",
             "answer": "I answer questions.",
             "created_at": 1705407629,
@@ -116,7 +120,7 @@ def add_chat(httpx_mock: HTTPXMock, stream_events: list[Any]) -> None:
             "user": USER,
             "inputs": {},
             "response_mode": "streaming",
-            "conversation_id": "conv-1",
+            "conversation_id": "c0000000-0000-4000-8000-0000000c0001",
         },
         headers=SSE_HEADERS,
         content=sse(stream_events),
@@ -125,14 +129,17 @@ def add_chat(httpx_mock: HTTPXMock, stream_events: list[Any]) -> None:
         method="GET",
         url=f"{BASE}/conversations?user={USER}&limit=20",
         json={
-            "data": [{"id": "conv-1", "name": "Sea stories"}, {"id": "conv-0", "name": ""}],
+            "data": [
+                {"id": "c0000000-0000-4000-8000-0000000c0001", "name": "Sea stories"},
+                {"id": "conv-0", "name": ""},
+            ],
             "has_more": False,
             "limit": 20,
         },
     )
     httpx_mock.add_response(
         method="GET",
-        url=f"{BASE}/messages?conversation_id=conv-1&user={USER}",
+        url=f"{BASE}/messages?conversation_id=c0000000-0000-4000-8000-0000000c0001&user={USER}",
         json={
             "data": [
                 {"id": "msg-1", "query": FIRST_QUERY, "answer": "I answer questions."},
@@ -158,11 +165,16 @@ def test_chat_example_end_to_end(httpx_mock: HTTPXMock, capsys: pytest.CaptureFi
         ("POST", f"{BASE}/chat-messages"),
         ("POST", f"{BASE}/chat-messages"),
         ("GET", f"{BASE}/conversations?user={USER}&limit=20"),
-        ("GET", f"{BASE}/messages?conversation_id=conv-1&user={USER}"),
+        (
+            "GET",
+            f"{BASE}/messages?conversation_id=c0000000-0000-4000-8000-0000000c0001&user={USER}",
+        ),
     ]
     assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in requests)
     assert requests[1].headers["accept"] == "text/event-stream"
-    assert json.loads(requests[1].content)["conversation_id"] == "conv-1"
+    assert (
+        json.loads(requests[1].content)["conversation_id"] == "c0000000-0000-4000-8000-0000000c0001"
+    )
     assert capsys.readouterr().out == (
         "Assistant: I answer questions.\n"
         "Assistant: Once upon a time.\n"

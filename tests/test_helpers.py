@@ -29,7 +29,7 @@ from dify_oapi.types import events as ev
 from .conftest import BASE, SSE_HEADERS, sse
 from .httpx_mock import HTTPXMock, IteratorStream
 
-DOCS = f"{BASE}/datasets/ds-1/documents"
+DOCS = f"{BASE}/datasets/d5000000-0000-4000-8000-000000000001/documents"
 
 
 def doc_page(ids: list[str], has_more: bool, page: int) -> dict[str, Any]:
@@ -52,7 +52,12 @@ def add_doc_pages(httpx_mock: HTTPXMock, suffix: str = "") -> None:
 
 def test_page_iterator_reads_three_pages(client: Client, httpx_mock: HTTPXMock) -> None:
     add_doc_pages(httpx_mock)
-    ids = [d.id for d in client.knowledge.iter_documents(dataset_id="ds-1", limit=2)]
+    ids = [
+        d.id
+        for d in client.knowledge.iter_documents(
+            dataset_id="d5000000-0000-4000-8000-000000000001", limit=2
+        )
+    ]
     assert ids == ["a", "b", "c", "d", "e"]
     assert [str(r.url) for r in httpx_mock.get_requests()] == [
         f"{DOCS}?limit=2",
@@ -63,29 +68,37 @@ def test_page_iterator_reads_three_pages(client: Client, httpx_mock: HTTPXMock) 
 
 def test_page_iterator_from_a_request_struct(client: Client, httpx_mock: HTTPXMock) -> None:
     add_doc_pages(httpx_mock, "&keyword=x")
-    request = ListDocumentsRequest(dataset_id="ds-1", limit=2, keyword="x")
+    request = ListDocumentsRequest(
+        dataset_id="d5000000-0000-4000-8000-000000000001", limit=2, keyword="x"
+    )
     assert len(list(client.knowledge.iter_documents(request))) == 5
 
 
 def test_iterator_stops_early_without_reading_more(client: Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{DOCS}?limit=2", json=doc_page(["a", "b"], True, 1))
-    iterator = client.knowledge.iter_documents(dataset_id="ds-1", limit=2)
+    iterator = client.knowledge.iter_documents(
+        dataset_id="d5000000-0000-4000-8000-000000000001", limit=2
+    )
     assert next(iterator).id == "a"
     assert len(httpx_mock.get_requests()) == 1
 
 
 def test_total_pages_without_has_more(client: Client, httpx_mock: HTTPXMock) -> None:
-    url = f"{BASE}/datasets/d/documents/doc/segments/s/child_chunks"
+    url = f"{BASE}/datasets/d0000000-0000-4000-8000-0000000000d1/documents/d0000000-0000-4000-8000-0000000000d2/segments/d0000000-0000-4000-8000-0000000000d3/child_chunks"
     httpx_mock.add_response(url=url, json={"data": [{"id": "1"}], "total_pages": 2, "page": 1})
     httpx_mock.add_response(
         url=f"{url}?page=2", json={"data": [{"id": "2"}], "total_pages": 2, "page": 2}
     )
-    chunks = client.knowledge.iter_child_chunks(dataset_id="d", document_id="doc", segment_id="s")
+    chunks = client.knowledge.iter_child_chunks(
+        dataset_id="d0000000-0000-4000-8000-0000000000d1",
+        document_id="d0000000-0000-4000-8000-0000000000d2",
+        segment_id="d0000000-0000-4000-8000-0000000000d3",
+    )
     assert [c.id for c in chunks] == ["1", "2"]
 
 
 def test_cursor_first_id_for_message_history(client: Client, httpx_mock: HTTPXMock) -> None:
-    url = f"{BASE}/messages?conversation_id=c&user=u"
+    url = f"{BASE}/messages?conversation_id=c0000000-0000-4000-8000-0000000000c1&user=u"
     httpx_mock.add_response(url=url, json={"data": [{"id": "m5"}, {"id": "m6"}], "has_more": True})
     httpx_mock.add_response(
         url=f"{url}&first_id=m5", json={"data": [{"id": "m3"}, {"id": "m4"}], "has_more": True}
@@ -93,7 +106,12 @@ def test_cursor_first_id_for_message_history(client: Client, httpx_mock: HTTPXMo
     httpx_mock.add_response(
         url=f"{url}&first_id=m3", json={"data": [{"id": "m2"}], "has_more": False}
     )
-    ids = [m.id for m in client.chat.iter_messages(conversation_id="c", user="u")]
+    ids = [
+        m.id
+        for m in client.chat.iter_messages(
+            conversation_id="c0000000-0000-4000-8000-0000000000c1", user="u"
+        )
+    ]
     assert ids == ["m6", "m5", "m4", "m3", "m2"]  # newest first throughout
 
 
@@ -124,13 +142,18 @@ def test_iterator_refuses_stream_and_raw(client: Client) -> None:
 
 async def test_async_page_iterator(aclient: AsyncClient, httpx_mock: HTTPXMock) -> None:
     add_doc_pages(httpx_mock)
-    ids = [d.id async for d in aclient.knowledge.iter_documents(dataset_id="ds-1", limit=2)]
+    ids = [
+        d.id
+        async for d in aclient.knowledge.iter_documents(
+            dataset_id="d5000000-0000-4000-8000-000000000001", limit=2
+        )
+    ]
     assert ids == ["a", "b", "c", "d", "e"]
 
 
 # -- waiter --------------------------------------------------------------------------
 
-STATUS = f"{BASE}/datasets/ds-1/documents/batch-1/indexing-status"
+STATUS = f"{BASE}/datasets/d5000000-0000-4000-8000-000000000001/documents/batch-1/indexing-status"
 
 
 def statuses(*pairs: tuple[str, str]) -> dict[str, Any]:
@@ -153,7 +176,9 @@ def test_waiter_success(client: Client, httpx_mock: HTTPXMock, clock: list[float
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "waiting"), ("d2", "parsing")))
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "indexing"), ("d2", "completed")))
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "completed"), ("d2", "completed")))
-    final = client.knowledge.wait_for_indexing(dataset_id="ds-1", batch="batch-1", poll_interval=3)
+    final = client.knowledge.wait_for_indexing(
+        dataset_id="d5000000-0000-4000-8000-000000000001", batch="batch-1", poll_interval=3
+    )
     assert [(s.id, s.indexing_status) for s in final] == [("d1", "completed"), ("d2", "completed")]
     assert clock == [3, 3]
 
@@ -163,11 +188,13 @@ def test_waiter_reports_failures(client: Client, httpx_mock: HTTPXMock, clock: l
     httpx_mock.add_response(url=STATUS, json=body)
     httpx_mock.add_response(url=STATUS, json=body)
     with pytest.raises(IndexingFailedError) as info:
-        client.knowledge.wait_for_indexing(dataset_id="ds-1", batch="batch-1")
+        client.knowledge.wait_for_indexing(
+            dataset_id="d5000000-0000-4000-8000-000000000001", batch="batch-1"
+        )
     assert "d2: bad file" in str(info.value)
     assert [s.indexing_status for s in info.value.statuses] == ["completed", "error"]
     final = client.knowledge.wait_for_indexing(
-        dataset_id="ds-1", batch="batch-1", raise_on_failure=False
+        dataset_id="d5000000-0000-4000-8000-000000000001", batch="batch-1", raise_on_failure=False
     )
     assert final[1].error == "bad file"
 
@@ -176,7 +203,10 @@ def test_waiter_timeout(client: Client, httpx_mock: HTTPXMock, clock: list[float
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "indexing")), is_reusable=True)
     with pytest.raises(IndexingTimeoutError) as info:
         client.knowledge.wait_for_indexing(
-            dataset_id="ds-1", batch="batch-1", timeout=10, poll_interval=4
+            dataset_id="d5000000-0000-4000-8000-000000000001",
+            batch="batch-1",
+            timeout=10,
+            poll_interval=4,
         )
     assert clock == [4, 4, 2]
     assert len(httpx_mock.get_requests()) == 4
@@ -189,7 +219,7 @@ async def test_async_waiter(
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "splitting")))
     httpx_mock.add_response(url=STATUS, json=statuses(("d1", "completed")))
     final = await aclient.knowledge.wait_for_indexing(
-        dataset_id="ds-1", batch="batch-1", poll_interval=1
+        dataset_id="d5000000-0000-4000-8000-000000000001", batch="batch-1", poll_interval=1
     )
     assert final[0].indexing_status == "completed" and clock == [1]
 
@@ -225,9 +255,13 @@ def test_collect_returns_the_blocking_shape(client: Client, httpx_mock: HTTPXMoc
     assert result.metadata.usage.total_tokens == 9
 
 
-WF = {"task_id": "t", "workflow_run_id": "wr"}
+WF = {"task_id": "t", "workflow_run_id": "a0000000-0000-4000-8000-00000000000a"}
 RUN = [
-    {"event": "workflow_started", **WF, "data": {"id": "wr", "workflow_id": "w"}},
+    {
+        "event": "workflow_started",
+        **WF,
+        "data": {"id": "a0000000-0000-4000-8000-00000000000a", "workflow_id": "w"},
+    },
     {"event": "node_started", **WF, "data": {"id": "n1", "node_id": "start", "index": 1}},
     {
         "event": "node_finished",
@@ -242,7 +276,7 @@ RUN = [
         "event": "workflow_finished",
         **WF,
         "data": {
-            "id": "wr",
+            "id": "a0000000-0000-4000-8000-00000000000a",
             "status": "succeeded",
             "outputs": {"text": "Bonjour"},
             "total_steps": 2,
@@ -255,7 +289,9 @@ def test_workflow_collect(client: Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN))
     result = client.workflow.run(inputs={"x": 1}, user="u", collect=True)
     assert isinstance(result, WorkflowRunResponse)
-    assert result.workflow_run_id == "wr" and result.task_id == "t"
+    assert (
+        result.workflow_run_id == "a0000000-0000-4000-8000-00000000000a" and result.task_id == "t"
+    )
     assert result.data is not None and result.data.outputs == {"text": "Bonjour"}
 
 
@@ -264,7 +300,10 @@ def test_collect_keeps_partial_state_on_failure(client: Client, httpx_mock: HTTP
     with pytest.raises(StreamInterruptedError) as info:
         client.workflow.run(user="u", collect=True)
     assert info.value.partial is not None
-    assert info.value.partial.workflow_run_id == "wr" and info.value.partial.answer == "Bon"
+    assert (
+        info.value.partial.workflow_run_id == "a0000000-0000-4000-8000-00000000000a"
+        and info.value.partial.answer == "Bon"
+    )
 
 
 def test_collect_refused_where_nothing_streams(client: Client) -> None:
@@ -284,7 +323,7 @@ def test_resume_after_a_cut_equals_an_uninterrupted_run(
     # The events endpoint replays the node events of the running node, then continues.
     replay = [RUN[3], *RUN[5:]]
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u-1&include_state_snapshot=true",
+        url=f"{BASE}/workflow/a0000000-0000-4000-8000-00000000000a/events?user=u-1&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse(["event: ping", *replay]),
     )
@@ -320,7 +359,7 @@ def test_long_stream_keeps_recent_events_and_every_replay_key(
     )
     # The re-attached run replays from the start: its node events left the window long ago.
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u-1&include_state_snapshot=true",
+        url=f"{BASE}/workflow/a0000000-0000-4000-8000-00000000000a/events?user=u-1&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse([*RUN[:4], *RUN[6:]]),
     )
@@ -341,13 +380,13 @@ def test_long_stream_keeps_recent_events_and_every_replay_key(
 def test_follow_resumes_transparently(client: Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:2]))
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
+        url=f"{BASE}/workflow/a0000000-0000-4000-8000-00000000000a/events?user=u&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse(RUN[1:5]),
     )
     # Node events are replayed after a re-attach; text chunks are not.
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
+        url=f"{BASE}/workflow/a0000000-0000-4000-8000-00000000000a/events?user=u&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse([RUN[3], *RUN[5:]]),
     )
@@ -360,7 +399,7 @@ def test_follow_resumes_transparently(client: Client, httpx_mock: HTTPXMock) -> 
 def test_follow_gives_up_after_max_resumes(client: Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:2]))
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
+        url=f"{BASE}/workflow/a0000000-0000-4000-8000-00000000000a/events?user=u&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse(RUN[2:3]),
     )
@@ -375,7 +414,7 @@ def test_collect_after_resume_builds_the_original_blocking_shape(
 ) -> None:
     httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:3]))
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
+        url=f"{BASE}/workflow/a0000000-0000-4000-8000-00000000000a/events?user=u&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse(RUN[3:]),
     )
@@ -404,7 +443,7 @@ def test_resume_needs_a_run_id(client: Client, httpx_mock: HTTPXMock) -> None:
 async def test_async_resume_and_collect(aclient: AsyncClient, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(url=f"{BASE}/workflows/run", headers=SSE_HEADERS, content=sse(RUN[:4]))
     httpx_mock.add_response(
-        url=f"{BASE}/workflow/wr/events?user=u&include_state_snapshot=true",
+        url=f"{BASE}/workflow/a0000000-0000-4000-8000-00000000000a/events?user=u&include_state_snapshot=true",
         headers=SSE_HEADERS,
         content=sse(RUN[2:]),
     )

@@ -208,7 +208,11 @@ def test_wrong_literal_and_nested_struct_in_ready_request(
     rclient: Client, recorder: Recorder
 ) -> None:
     with pytest.raises(RequestValidationError) as info:
-        rclient.dify.submit_feedback(FeedbackRequest(message_id="m", user="u", rating="love"))  # type: ignore[arg-type]
+        rclient.dify.submit_feedback(
+            FeedbackRequest(
+                message_id="5a1e0000-0000-4000-8000-000000000002", user="u", rating="love"
+            )
+        )  # type: ignore[arg-type]
     assert info.value.field == "$.rating"
     with pytest.raises(RequestValidationError, match="expected a ChatRequest"):
         rclient.chat.send(FeedbackRequest(message_id="m", user="u"))  # type: ignore[call-overload]
@@ -251,5 +255,13 @@ def test_explicit_unset_is_not_sent(rclient: Client, recorder: Recorder) -> None
 
 
 def test_bool_query_values(httpx_mock: HTTPXMock, client: Client) -> None:
-    httpx_mock.add_response(url=f"{BASE}/files/f-1/preview?as_attachment=true&user=u", content=b"x")
-    assert client.dify.preview_file(file_id="f-1", as_attachment=True, user="u") == b"x"
+    httpx_mock.add_response(
+        url=f"{BASE}/files/f0000000-0000-4000-8000-000000000001/preview?as_attachment=true&user=u",
+        content=b"x",
+    )
+    assert (
+        client.dify.preview_file(
+            file_id="f0000000-0000-4000-8000-000000000001", as_attachment=True, user="u"
+        )
+        == b"x"
+    )

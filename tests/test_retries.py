@@ -256,11 +256,18 @@ def test_retries_are_logged_at_debug_without_secrets(
     client: Client, httpx_mock: HTTPXMock, caplog: pytest.LogCaptureFixture
 ) -> None:
     httpx_mock.add_response(
-        url=f"{BASE}/messages/m/suggested?user=secret-user", status_code=503, json={}
+        url=f"{BASE}/messages/a1000000-0000-4000-8000-0000000000a1/suggested?user=secret-user",
+        status_code=503,
+        json={},
     )
-    httpx_mock.add_response(url=f"{BASE}/messages/m/suggested?user=secret-user", json={"data": []})
+    httpx_mock.add_response(
+        url=f"{BASE}/messages/a1000000-0000-4000-8000-0000000000a1/suggested?user=secret-user",
+        json={"data": []},
+    )
     with caplog.at_level(logging.DEBUG, logger="dify_oapi"):
-        client.chat.get_suggested(message_id="m", user="secret-user")
+        client.chat.get_suggested(
+            message_id="a1000000-0000-4000-8000-0000000000a1", user="secret-user"
+        )
     records = [r for r in caplog.records if r.name == "dify_oapi"]
     assert [r.levelno for r in records] == [logging.DEBUG]
     assert "chat.get_suggested: retry 1 of 2" in records[0].getMessage()

@@ -146,10 +146,12 @@ def test_chat_stop(client: Client, httpx_mock: HTTPXMock) -> None:
 def test_suggested_questions(client: Client, httpx_mock: HTTPXMock) -> None:
     httpx_mock.add_response(
         method="GET",
-        url=f"{BASE}/messages/m-1/suggested?user=abc-123",
+        url=f"{BASE}/messages/a1000000-0000-4000-8000-0000000000a1/suggested?user=abc-123",
         json={"result": "success", "data": ["a?", "b?"]},
     )
-    result = client.chat.get_suggested(message_id="m-1", user="abc-123")
+    result = client.chat.get_suggested(
+        message_id="a1000000-0000-4000-8000-0000000000a1", user="abc-123"
+    )
     request = one(httpx_mock)
     assert request.content == b""
     assert "content-type" not in request.headers
@@ -218,10 +220,23 @@ def test_app_info_rows(
 
 
 def test_feedback_submit_and_revoke(client: Client, httpx_mock: HTTPXMock) -> None:
-    httpx_mock.add_response(url=f"{BASE}/messages/m-1/feedbacks", json={"result": "success"})
-    httpx_mock.add_response(url=f"{BASE}/messages/m-1/feedbacks", json={"result": "success"})
-    client.dify.submit_feedback(message_id="m-1", user="u", rating="like", content="great")
-    client.call("dify.feedback.submit", message_id="m-1", user="u", rating=None)
+    httpx_mock.add_response(
+        url=f"{BASE}/messages/a1000000-0000-4000-8000-0000000000a1/feedbacks",
+        json={"result": "success"},
+    )
+    httpx_mock.add_response(
+        url=f"{BASE}/messages/a1000000-0000-4000-8000-0000000000a1/feedbacks",
+        json={"result": "success"},
+    )
+    client.dify.submit_feedback(
+        message_id="a1000000-0000-4000-8000-0000000000a1", user="u", rating="like", content="great"
+    )
+    client.call(
+        "dify.feedback.submit",
+        message_id="a1000000-0000-4000-8000-0000000000a1",
+        user="u",
+        rating=None,
+    )
     first, second = httpx_mock.get_requests()
     assert first.content == b'{"user":"u","rating":"like","content":"great"}'
     assert second.content == b'{"user":"u","rating":null}'
@@ -260,7 +275,7 @@ def test_upload_file_from_path(client: Client, httpx_mock: HTTPXMock, tmp_path: 
         url=f"{BASE}/files/upload",
         status_code=201,
         json={
-            "id": "f-1",
+            "id": "f0000000-0000-4000-8000-000000000001",
             "name": "notes.txt",
             "size": 10,
             "extension": "txt",
@@ -276,7 +291,7 @@ def test_upload_file_from_path(client: Client, httpx_mock: HTTPXMock, tmp_path: 
         "user": (None, b"abc-123"),
         "file": ("notes.txt", b"hello file"),
     }
-    assert isinstance(result, UploadedFile) and result.id == "f-1"
+    assert isinstance(result, UploadedFile) and result.id == "f0000000-0000-4000-8000-000000000001"
 
 
 @pytest.mark.parametrize(

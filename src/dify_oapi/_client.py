@@ -60,6 +60,10 @@ def _ended(hooks: Hooks, ep: Endpoint, result: Any) -> None:
         handler(ep, result, None)
 
 
+def _fields(request: Any) -> dict[str, Any]:
+    return {name: getattr(request, name) for name in getattr(request, "__struct_fields__", ())}
+
+
 class _BaseClient(Context):
     """Configuration shared by :class:`Client` and :class:`AsyncClient`."""
 
@@ -85,6 +89,11 @@ class _BaseClient(Context):
             else _services.SHIPPED
         )
         self._pool = Pool(pool_options, self._is_async)
+        self._server_version: str | None = None
+        # Ids of the runs this client (and its copies) asked to stop, newest last: a run
+        # that then ends failed was stopped, not failed (see StreamState.stopped).
+        self._stopped_ids: dict[str, None] = {}
+        self._stop_fields: dict[str, tuple[str, ...]] = {}
         self._refresh_headers()
 
     @property
@@ -98,6 +107,42 @@ class _BaseClient(Context):
     @property
     def max_retries(self) -> int:
         return self.config.max_retries
+
+    @property
+    def server_version(self) -> str | None:
+        """The server's version as its last answer named it (its service's
+        ``version_header``); ``None`` before the first answer or from a server that sends none.
+        """
+        return self._server_version
+
+    def _asked_stop(self, ep: Endpoint, kwargs: Mapping[str, Any]) -> None:
+        """Remember the ids a stop operation (some row's ``stop`` link) was called with."""
+        fields = self._stop_fields.get(ep.qualname)
+        if fields is None:
+            rows = self._registry.table(ep.service).endpoints if ep.service else []
+            fields = tuple(
+                {
+                    n: None
+                    for r in rows
+                    if r.stop and r.stop.operation == ep.name
+                    for n in r.stop.from_state
+                }
+            )
+            self._stop_fields[ep.qualname] = fields
+        stopped = self._stopped_ids
+        for name in fields:
+            value = kwargs.get(name)
+            if isinstance(value, str) and value:
+                stopped[value] = None
+        while len(stopped) > 1024:  # bounded: only recent stops matter
+            stopped.pop(next(iter(stopped)), None)
+
+    def _saw(self, ep: Endpoint, answer: Any) -> None:
+        name = ep.spec.version_header
+        if name:
+            version = answer.response.headers.get(name)
+            if version is not None:
+                self._server_version = version
 
     # -- services ------------------------------------------------------------------------
 
@@ -195,6 +240,7 @@ class Client(_BaseClient, ServiceAttributes):
         return self._call(self._endpoint(name), request, kwargs)
 
     def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        self._asked_stop(ep, kwargs if request is None else _fields(request))
         hooks = self.hooks
         if not hooks:
             return self._drive(ep, request, kwargs, hooks)
@@ -222,6 +268,7 @@ class Client(_BaseClient, ServiceAttributes):
             if action is SEND:
                 try:
                     value = send(pool, arg, hooks, attempt)
+                    self._saw(ep, value)
                 except httpx.HTTPError as exc:
                     error = exc
                 except RuntimeError:
@@ -334,6 +381,7 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         return await self._call(self._endpoint(name), request, kwargs)
 
     async def _call(self, ep: Endpoint, request: Any, kwargs: dict[str, Any]) -> Any:
+        self._asked_stop(ep, kwargs if request is None else _fields(request))
         hooks = self.hooks
         if not hooks:
             return await self._drive(ep, request, kwargs, hooks)
@@ -361,6 +409,7 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
             if action is SEND:
                 try:
                     value = await asend(pool, arg, hooks, attempt)
+                    self._saw(ep, value)
                 except httpx.HTTPError as exc:
                     error = exc
                 except RuntimeError:

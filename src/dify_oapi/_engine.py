@@ -132,6 +132,7 @@ class Context:
     _follow_redirects: bool
     _is_async: bool
     _closed: bool
+    _stopped_ids: dict[str, None]
 
     def _link(self, ep: Endpoint, link: Any, state: Any, call: Mapping[str, Any], key: Any) -> Any:
         raise NotImplementedError
@@ -267,6 +268,7 @@ def drive(
         deadline=deadline,
         idle_timeout=call.idle_timeout,
         follow=_follower(client, ep, links, call.api_key),
+        stopped=client._stopped_ids,
     )
     if call.collect:
         result = yield COLLECT, stream

@@ -10,6 +10,8 @@ import io
 import math
 import os
 import re
+import types
+import typing
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from functools import cache
@@ -22,11 +24,12 @@ import msgspec
 from ._codecs import json_decoder
 from ._exceptions import InvalidArgumentsError, RequestValidationError
 from ._table import Endpoint
-from .types._base import Request
+from .types._base import PATTERNS, Request
 
 __all__ = ["Prepared", "prepare"]
 
 _FIELD_PATH = re.compile(r" - at `(\$[^`]*)`$")
+_PATTERN = re.compile(r"^Expected `str` matching regex '(.*)'")
 _json_encode = msgspec.json.Encoder().encode
 
 
@@ -147,10 +150,13 @@ def prepare(
                 f"expected a {cls.__name__}, got {type(request).__name__}", operation=op
             )
         values = {f: getattr(request, f) for f in ep.fields}
-        values = {k: v for k, v in values.items() if v is not msgspec.UNSET}
     else:
         _check_names(ep, kwargs)
-        values = {k: v for k, v in kwargs.items() if v is not msgspec.UNSET}
+        values = dict(kwargs)
+    unset = _none_is_unset(cls)
+    values = {
+        k: v for k, v in values.items() if v is not msgspec.UNSET and not (v is None and k in unset)
+    }
     mode = ep.mode_field
     if mode is not None:
         wanted = mode.streaming if streaming else mode.blocking
@@ -169,7 +175,10 @@ def prepare(
         params = _query(ep, data) if ep.query_fields else None
         if ep.multipart:
             form = {k: _scalar(data[k]) for k in ep.body_fields if k in data}
-            parts = {name: _file_part(op, name, value) for name, value in files.items()}
+            labels = cls.media_types
+            parts = {
+                name: _file_part(op, name, value, labels.get(name)) for name, value in files.items()
+            }
         elif ep.body_fields:
             if ep.path_fields or ep.query_fields:
                 data = {k: data[k] for k in ep.body_fields if k in data}
@@ -202,6 +211,29 @@ def _check_names(ep: Endpoint, kwargs: Mapping[str, Any]) -> None:
 
 
 @cache
+@cache
+def _none_is_unset(cls: type[Request]) -> frozenset[str]:
+    """Optional fields whose type has no ``None``: there ``None`` means "not given", as the
+    server reads a JSON null or a missing key alike. A field typed ``| None`` sends null."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    return frozenset(
+        f.name
+        for f in msgspec.structs.fields(cls)
+        if f.default is msgspec.UNSET and not _admits_none(hints.get(f.name))
+    )
+
+
+def _admits_none(tp: Any) -> bool:
+    if tp is None or tp is type(None) or tp is Any:
+        return True
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _admits_none(typing.get_args(tp)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return any(_admits_none(a) for a in typing.get_args(tp))
+    return False
+
+
 def _factory_defaults(cls: type[Request]) -> tuple[tuple[str, Any], ...]:
     """Fields with a default factory (such as ``inputs={}``): always sent."""
     return tuple(
@@ -232,6 +264,10 @@ def _validate(
         message = str(exc)
         match = _FIELD_PATH.search(message)
         field = match.group(1) if match else None
+        pattern = _PATTERN.match(message)
+        what = PATTERNS.get(pattern.group(1)) if pattern else None
+        if what is not None and field is not None:
+            message = f"`{field}` must be {what}, got {_at(check, field)!r}"
         raise RequestValidationError(message, operation=ep.qualname, field=field) from None
     except (TypeError, UnicodeError, RecursionError) as exc:
         # A value msgspec cannot encode: an object, a lone surrogate, a self-containing dict.
@@ -249,6 +285,17 @@ def _validate(
 
 
 _KEEP = (bytes, bytearray, memoryview)
+_STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def _at(data: Any, path: str) -> Any:
+    """The value at a msgspec error path such as ``$.tag_ids[1]``."""
+    try:
+        for key, index in _STEP.findall(path[1:]):
+            data = data[int(index)] if index else data[key]
+    except (KeyError, IndexError, TypeError):
+        return "?"
+    return data
 
 
 def _unsendable(value: Any, where: str) -> tuple[str, str] | None:
@@ -318,7 +365,14 @@ def _query(ep: Endpoint, data: dict[str, Any]) -> list[tuple[str, str | int | fl
     return params
 
 
-def _file_part(op: str, name: str, value: Any) -> FilePart:
+def _media_type(filename: str, labels: Mapping[str, str] | None) -> str | None:
+    """The request type's label for a file of this name, when it has a table for the field."""
+    if not labels:
+        return None
+    return labels.get(os.path.splitext(filename)[1].lower()) or labels.get("")
+
+
+def _file_part(op: str, name: str, value: Any, labels: Mapping[str, str] | None = None) -> FilePart:
     field = f"$.{name}"
 
     def bad(reason: str) -> RequestValidationError:
@@ -337,7 +391,9 @@ def _file_part(op: str, name: str, value: Any) -> FilePart:
             raise bad(f"no such file: {os.fspath(value)!r}")
         if not path.is_file():
             raise bad(f"not a regular file: {os.fspath(value)!r}")
-        return FilePart(path.name, path=os.fspath(path))
+        return FilePart(
+            path.name, path=os.fspath(path), content_type=_media_type(path.name, labels)
+        )
     else:
         content = value
         raw_name = getattr(value, "name", None)
@@ -348,4 +404,6 @@ def _file_part(op: str, name: str, value: Any) -> FilePart:
         raise bad(f"expected a path, bytes or a binary file, got {type(content).__name__}")
     if not filename or "/" in filename or "\\" in filename:
         raise bad(f"file name {filename!r} must be non-empty without '/' or '\\'")
+    if content_type is None:
+        content_type = _media_type(filename, labels)
     return FilePart(filename, content=content, content_type=content_type)

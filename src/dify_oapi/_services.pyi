@@ -4933,41 +4933,6 @@ class DownloadDocumentOp(Protocol):
     def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentDownload]:
         """A signed URL to download the document's original file. Returns RawResponse[DocumentDownload]; the first overload documents every argument."""
 
-class GetDocumentFileOp(Protocol):
-    @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentUploadFile:
-        """The file a document was created from (not in the current official spec).
-
-        ``GET /datasets/{dataset_id}/documents/{document_id}/upload-file``; by name: ``client.call('knowledge.get_document_file')``.
-
-        Args:
-            request: a DocumentIdRequest, instead of the keyword fields.
-            dataset_id (str, required)
-            document_id (str, required)
-            raw: True for the RawResponse (status, headers) around the result.
-            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
-
-        Returns:
-            DocumentUploadFile
-            RawResponse[DocumentUploadFile], with raw=True.
-
-        Raises:
-            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
-            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
-                NotFoundError, RateLimitError, InternalServerError, ...).
-            APIConnectionError, APITimeoutError: no complete answer (after the retries).
-            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
-        """
-    @overload
-    def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentUploadFile]:
-        """The file a document was created from (not in the current official spec). Returns RawResponse[DocumentUploadFile]; the first overload documents every argument."""
-    @overload
-    def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentUploadFile:
-        """The file a document was created from (not in the current official spec). Returns DocumentUploadFile; the first overload documents every argument."""
-    @overload
-    def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentUploadFile]:
-        """The file a document was created from (not in the current official spec). Returns RawResponse[DocumentUploadFile]; the first overload documents every argument."""
-
 class GetIndexingStatusOp(Protocol):
     @overload
     def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> IndexingStatusList:
@@ -11654,41 +11619,6 @@ class AsyncDownloadDocumentOp(Protocol):
     async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentDownload]:
         """A signed URL to download the document's original file. Returns RawResponse[DocumentDownload]; the first overload documents every argument."""
 
-class AsyncGetDocumentFileOp(Protocol):
-    @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> DocumentUploadFile:
-        """The file a document was created from (not in the current official spec).
-
-        ``GET /datasets/{dataset_id}/documents/{document_id}/upload-file``; by name: ``client.call('knowledge.get_document_file')``.
-
-        Args:
-            request: a DocumentIdRequest, instead of the keyword fields.
-            dataset_id (str, required)
-            document_id (str, required)
-            raw: True for the RawResponse (status, headers) around the result.
-            api_key, timeout, max_retries, deadline, idle_timeout, extra_headers, retry_unsafe: per-call options (CallOptions).
-
-        Returns:
-            DocumentUploadFile
-            RawResponse[DocumentUploadFile], with raw=True.
-
-        Raises:
-            InvalidArgumentsError, RequestValidationError: bad arguments, before anything is sent.
-            APIStatusError: the server refused (by status: BadRequestError, AuthenticationError,
-                NotFoundError, RateLimitError, InternalServerError, ...).
-            APIConnectionError, APITimeoutError: no complete answer (after the retries).
-            ResponseDecodeError, ResponseTooLargeError: an answer that cannot be read.
-        """
-    @overload
-    async def __call__(self, request: DocumentIdRequest, /, *, raw: Literal[True], **kwargs: Unpack[CallOptions]) -> RawResponse[DocumentUploadFile]:
-        """The file a document was created from (not in the current official spec). Returns RawResponse[DocumentUploadFile]; the first overload documents every argument."""
-    @overload
-    async def __call__(self, *, raw: Literal[False] = False, **kwargs: Unpack[DocumentIdRequestArgs]) -> DocumentUploadFile:
-        """The file a document was created from (not in the current official spec). Returns DocumentUploadFile; the first overload documents every argument."""
-    @overload
-    async def __call__(self, *, raw: Literal[True], **kwargs: Unpack[DocumentIdRequestArgs]) -> RawResponse[DocumentUploadFile]:
-        """The file a document was created from (not in the current official spec). Returns RawResponse[DocumentUploadFile]; the first overload documents every argument."""
-
 class AsyncGetIndexingStatusOp(Protocol):
     @overload
     async def __call__(self, request: IndexingStatusRequest, /, *, raw: Literal[False] = False, **kwargs: Unpack[CallOptions]) -> IndexingStatusList:
@@ -14362,8 +14292,6 @@ class KnowledgeDocumentNamespace(Namespace):
     """One document with its processing rules, metadata and statistics. (The call documents every argument.)"""
     delete: DeleteDocumentOp
     """Delete a document and all of its chunks. (The call documents every argument.)"""
-    file_info: GetDocumentFileOp
-    """The file a document was created from (not in the current official spec). (The call documents every argument.)"""
     get_batch_status: GetIndexingStatusOp
     """Indexing progress of every document of a batch. (The call documents every argument.)"""
     update_by_text: UpdateDocumentByTextOp
@@ -14446,8 +14374,6 @@ class KnowledgeService(Service):
     """Delete a document and all of its chunks. (The call documents every argument.)"""
     download_document: DownloadDocumentOp
     """A signed URL to download the document's original file. (The call documents every argument.)"""
-    get_document_file: GetDocumentFileOp
-    """The file a document was created from (not in the current official spec). (The call documents every argument.)"""
     get_indexing_status: GetIndexingStatusOp
     """Indexing progress of every document of a batch. (The call documents every argument.)"""
     update_document_by_text: UpdateDocumentByTextOp
@@ -15102,8 +15028,6 @@ class AsyncKnowledgeDocumentNamespace(Namespace):
     """One document with its processing rules, metadata and statistics. (The call documents every argument.)"""
     delete: AsyncDeleteDocumentOp
     """Delete a document and all of its chunks. (The call documents every argument.)"""
-    file_info: AsyncGetDocumentFileOp
-    """The file a document was created from (not in the current official spec). (The call documents every argument.)"""
     get_batch_status: AsyncGetIndexingStatusOp
     """Indexing progress of every document of a batch. (The call documents every argument.)"""
     update_by_text: AsyncUpdateDocumentByTextOp
@@ -15186,8 +15110,6 @@ class AsyncKnowledgeService(Service):
     """Delete a document and all of its chunks. (The call documents every argument.)"""
     download_document: AsyncDownloadDocumentOp
     """A signed URL to download the document's original file. (The call documents every argument.)"""
-    get_document_file: AsyncGetDocumentFileOp
-    """The file a document was created from (not in the current official spec). (The call documents every argument.)"""
     get_indexing_status: AsyncGetIndexingStatusOp
     """Indexing progress of every document of a batch. (The call documents every argument.)"""
     update_document_by_text: AsyncUpdateDocumentByTextOp

@@ -59,6 +59,8 @@ class ServiceSpec:
     see :class:`ModeField`. ``retry_codes``: error codes answered before any work started,
     so even a call that generates may be sent again; ``final_codes``: codes no wait fixes.
     ``error_code`` and ``error_message``: where an error body holds its code and message.
+    ``version_header``: the answer header naming the server's version (the client keeps
+    the last one seen as ``server_version``).
     """
 
     name: str = ""
@@ -69,6 +71,7 @@ class ServiceSpec:
     final_codes: frozenset[str] = frozenset()
     error_code: str = ""
     error_message: tuple[str, ...] = ()
+    version_header: str = ""
 
 
 EMPTY_SPEC = ServiceSpec()
@@ -168,12 +171,14 @@ class Collect:
     of the blocking answer (``mode``, ``event``). ``failure``: when
     the stream reports a failed run, raise as the blocking call would, with this status,
     code and message (``{error}`` is the run's error); without it a failed run is returned,
-    as the blocking answer returns it.
+    as the blocking answer returns it. ``stopped``: fields set on the answer of a run that
+    ended failed after this client asked it to stop (it is returned, not raised).
     """
 
     text: str = ""
     set: Mapping[str, Any] = field(default_factory=dict)
     failure: Mapping[str, Any] | None = None
+    stopped: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)

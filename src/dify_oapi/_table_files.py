@@ -51,12 +51,12 @@ _ROW = frozenset(
         "in_run",
     }
 )
-_SERVICE = frozenset({"key", "doc", "mode_field", "retry", "errors"})
+_SERVICE = frozenset({"key", "doc", "mode_field", "retry", "errors", "version_header"})
 _PAGINATOR = frozenset(
     {"kind", "token", "items", "more", "limit", "pages", "key", "from", "reverse"}
 )
 _LINK = frozenset({"operation", "from_state", "from_call", "set"})
-_COLLECT = frozenset({"text", "set", "failure"})
+_COLLECT = frozenset({"text", "set", "failure", "stopped"})
 _WAITER = frozenset(
     {
         "name",
@@ -163,6 +163,7 @@ def _spec(service: str, header: dict[str, Any], label: str) -> ServiceSpec:
             final_codes=frozenset(retry.get("final_codes", ())),
             error_code=str(errors.get("code", "")),
             error_message=tuple(errors.get("message", ())),
+            version_header=str(header.get("version_header", "")),
         )
     except TypeError as exc:
         raise EndpointTableError(f"{label}: [service]: {exc}") from None
@@ -240,6 +241,7 @@ def _endpoint(
             text=str(table.get("text", "")),
             set=dict(table.get("set", {})),
             failure=dict(table["failure"]) if "failure" in table else None,
+            stopped=dict(table.get("stopped", {})),
         )
     try:
         return Endpoint(

@@ -58,7 +58,7 @@ pytestmark = pytest.mark.faults
 
 INFO = "/v1/info"
 CHAT = "/v1/chat-messages"
-PREVIEW = "/v1/files/f-1/preview"
+PREVIEW = "/v1/files/f0000000-0000-4000-8000-000000000001/preview"
 ASK: dict[str, Any] = {"query": "q", "user": "u"}
 POOL2 = httpx.Limits(max_connections=2, max_keepalive_connections=2)
 
@@ -160,7 +160,9 @@ async def test_aiohttp_retry_matrix(
     elif fault.id == "pool-timeout":
         options["limits"] = httpx.Limits(max_connections=1)
         server.route(
-            "GET", "/v1/workflow/held/events", sse([frame({"event": "ping"})], end="stall")
+            "GET",
+            "/v1/workflow/b0000000-0000-4000-8000-00000000000b/events",
+            sse([frame({"event": "ping"})], end="stall"),
         )
     elif fault.id == "write-timeout":
         if op.body_field is None:
@@ -178,7 +180,11 @@ async def test_aiohttp_retry_matrix(
             attempts = counted(client)
             held = []
             if fault.id == "pool-timeout":
-                held.append(await client.workflow.stream_events(workflow_run_id="held", user="u"))
+                held.append(
+                    await client.workflow.stream_events(
+                        workflow_run_id="b0000000-0000-4000-8000-00000000000b", user="u"
+                    )
+                )
             with pytest.raises(Exception) as info:
                 await client.call(op.name, **kwargs)
             for stream in held:
@@ -510,14 +516,18 @@ async def cancel_reading(client: AsyncClient) -> None:
 
 
 async def download_half(client: AsyncClient) -> None:
-    download = await client.dify.preview_file(file_id="f-1", stream=True)
+    download = await client.dify.preview_file(
+        file_id="f0000000-0000-4000-8000-000000000001", stream=True
+    )
     async for _ in download.iter_bytes():
         break
     await download.close()
 
 
 async def download_unread(client: AsyncClient) -> None:
-    download = await client.dify.preview_file(file_id="f-1", stream=True)
+    download = await client.dify.preview_file(
+        file_id="f0000000-0000-4000-8000-000000000001", stream=True
+    )
     await download.close()
 
 

@@ -105,9 +105,12 @@ def test_empty_and_dot_ids_are_refused(
 def test_query_values_are_encoded(client: Client, server: FaultServer) -> None:
     server.route("GET", "/v1/messages", respond(json={"data": [], "has_more": False, "limit": 20}))
     nasty = "u&limit=1000#x y/ü"
-    client.chat.list_messages(conversation_id="c?1", user=nasty)
+    client.chat.list_messages(conversation_id="5a1e0000-0000-4000-8000-000000000001", user=nasty)
     (received,) = server.requests
-    assert dict(received.params) == {"conversation_id": "c?1", "user": nasty}
+    assert dict(received.params) == {
+        "conversation_id": "5a1e0000-0000-4000-8000-000000000001",
+        "user": nasty,
+    }
     assert received.path == "/v1/messages"
 
 
@@ -325,7 +328,11 @@ def test_unencodable_inputs_are_typed_errors(
         ("chat.send", {"query": 5, "user": "u"}, "$.query"),  # string
         ("knowledge.list_datasets", {"limit": "ten"}, "$.limit"),  # int
         ("knowledge.list_datasets", {"limit": 2.5}, "$.limit"),  # int, given a float
-        ("dify.submit_feedback", {"message_id": "m", "user": "u", "rating": "meh"}, "$.rating"),
+        (
+            "dify.submit_feedback",
+            {"message_id": "5a1e0000-0000-4000-8000-000000000002", "user": "u", "rating": "meh"},
+            "$.rating",
+        ),
         ("chat.send", {"query": "q", "user": "u", "files": [{"type": "image"}]}, "$.files[0]"),
         (
             "chat.send",
@@ -338,7 +345,11 @@ def test_unencodable_inputs_are_typed_errors(
         ),  # enum inside a nested struct
         ("chat.send", {"query": "q", "user": "u", "files": "not-a-list"}, "$.files"),  # list
         ("chat.send", {"query": "q", "user": "u", "inputs": [1, 2]}, "$.inputs"),  # dict
-        ("dify.preview_file", {"file_id": "f", "as_attachment": "yes"}, "$.as_attachment"),  # bool
+        (
+            "dify.preview_file",
+            {"file_id": "5a1e0000-0000-4000-8000-000000000003", "as_attachment": "yes"},
+            "$.as_attachment",
+        ),  # bool
         ("chat.send", {"query": None, "user": "u"}, "$.query"),  # null for a required string
     ],
     ids=lambda v: v if isinstance(v, str) and v.startswith("$") else None,

@@ -199,7 +199,10 @@ STREAM_OPS = [
     ("chat.send", {"query": "q", "user": "u"}),
     ("completion.send", {"user": "u"}),
     ("workflow.run", {"user": "u"}),
-    ("workflow.stream_events", {"workflow_run_id": "wr", "user": "u"}),
+    (
+        "workflow.stream_events",
+        {"workflow_run_id": "00000000-0000-4000-8000-0000000000aa", "user": "u"},
+    ),
 ]
 
 
@@ -293,7 +296,7 @@ def test_odd_event_data_is_a_typed_error(scripted: tuple[Scripted, Client], payl
         pytest.param("dify.get_info", {}, 503, DEEP_OBJECT, id="5xx-body-deep-object"),
         pytest.param(
             "workflow.get_run",
-            {"workflow_run_id": "wr"},
+            {"workflow_run_id": "00000000-0000-4000-8000-0000000000aa"},
             200,
             '{"outputs": ' + DEEP_OBJECT + "}",
             id="answer-deep-in-an-any-field",
@@ -346,6 +349,8 @@ def minimal(tp: Any) -> Any:
     if origin is typing.Annotated:
         if FileMarker in tp.__metadata__:
             return ("a.txt", b"x")
+        if any(isinstance(m, msgspec.Meta) and m.pattern for m in tp.__metadata__):
+            return "00000000-0000-4000-8000-000000000000"  # the only patterns are UUIDs
         return minimal(typing.get_args(tp)[0])
     if origin is typing.Literal:
         return typing.get_args(tp)[0]

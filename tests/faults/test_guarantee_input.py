@@ -60,7 +60,7 @@ BAD_VALUES = [
     pytest.param(
         "knowledge.retrieve",
         {
-            "dataset_id": "d",
+            "dataset_id": "5a1e0000-0000-4000-8000-000000000007",
             "query": "q",
             "retrieval_model": {
                 "search_method": "semantic_search",

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.faults
 SIZE = 50 << 20
 #: httpcore reads 64 KiB at a time; anything up to this is "a bounded chunk".
 CHUNK_BOUND = 256 * 1024
-PREVIEW = "/v1/files/f-1/preview"
+PREVIEW = "/v1/files/f0000000-0000-4000-8000-000000000001/preview"
 UPLOAD = "/v1/files/upload"
 
 
@@ -63,7 +63,9 @@ def test_fifty_megabyte_download_to_a_file(server: FaultServer, tmp_path: Path) 
     reset_peak_rss()
     before = peak_rss_mb()
     with Client(**client_options(server, transport=transport)) as client:
-        stream = client.dify.preview_file(file_id="f-1", stream=True)
+        stream = client.dify.preview_file(
+            file_id="f0000000-0000-4000-8000-000000000001", stream=True
+        )
         assert stream.content_type == "application/octet-stream"
         written = stream.write_to(target)
     print(f"\n50 MB download: peak RSS {peak_rss_mb():.0f} MB (was {before:.0f} MB)")
@@ -80,7 +82,9 @@ async def test_async_fifty_megabyte_download_to_a_file(server: FaultServer, tmp_
     transport = AsyncObservingTransport()
     target = tmp_path / "download.bin"
     async with AsyncClient(**client_options(server, transport=transport)) as client:
-        stream = await client.dify.preview_file(file_id="f-1", stream=True)
+        stream = await client.dify.preview_file(
+            file_id="f0000000-0000-4000-8000-000000000001", stream=True
+        )
         sizes = []
         with open(target, "wb") as f:
             async for chunk in stream.iter_bytes(chunk_size=32768):
@@ -101,7 +105,9 @@ def test_download_cut_midway_is_a_typed_error(server: FaultServer, tmp_path: Pat
 
     server.route("GET", PREVIEW, cut)
     with Client(**client_options(server)) as client:
-        stream = client.dify.preview_file(file_id="f-1", stream=True)
+        stream = client.dify.preview_file(
+            file_id="f0000000-0000-4000-8000-000000000001", stream=True
+        )
         with pytest.raises(APIConnectionError) as info:
             stream.write_to(tmp_path / "partial.bin")
     assert str(info.value).startswith("dify.preview_file: download interrupted")

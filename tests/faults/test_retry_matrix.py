@@ -67,16 +67,16 @@ OPS = [
         "DELETE",
         "knowledge.delete_dataset",
         "DELETE",
-        "/v1/datasets/ds-1",
-        {"dataset_id": "ds-1"},
+        "/v1/datasets/d5000000-0000-4000-8000-000000000001",
+        {"dataset_id": "d5000000-0000-4000-8000-000000000001"},
         True,
     ),
     Op(
         "PATCH",
         "knowledge.update_dataset",
         "PATCH",
-        "/v1/datasets/ds-1",
-        {"dataset_id": "ds-1", "name": "n"},
+        "/v1/datasets/d5000000-0000-4000-8000-000000000001",
+        {"dataset_id": "d5000000-0000-4000-8000-000000000001", "name": "n"},
         True,
         "name",
     ),
@@ -84,8 +84,8 @@ OPS = [
         "safe-POST",
         "knowledge.retrieve",
         "POST",
-        "/v1/datasets/ds-1/retrieve",
-        {"dataset_id": "ds-1", "query": "q"},
+        "/v1/datasets/d5000000-0000-4000-8000-000000000001/retrieve",
+        {"dataset_id": "d5000000-0000-4000-8000-000000000001", "query": "q"},
         True,
         "query",
     ),
@@ -200,7 +200,9 @@ def test_retry_matrix(
     elif fault.id == "pool-timeout":
         options["limits"] = httpx.Limits(max_connections=1)
         server.route(
-            "GET", "/v1/workflow/held/events", sse([frame({"event": "ping"})], end="stall")
+            "GET",
+            "/v1/workflow/b0000000-0000-4000-8000-00000000000b/events",
+            sse([frame({"event": "ping"})], end="stall"),
         )
     elif fault.id == "write-timeout":
         if op.body_field is None:
@@ -218,7 +220,11 @@ def test_retry_matrix(
     try:
         with Client(**options) as client:
             if fault.id == "pool-timeout":
-                held.append(client.workflow.stream_events(workflow_run_id="held", user="u"))
+                held.append(
+                    client.workflow.stream_events(
+                        workflow_run_id="b0000000-0000-4000-8000-00000000000b", user="u"
+                    )
+                )
                 attempts.count = 0
             with pytest.raises(Exception) as info:
                 client.call(op.name, **kwargs)
@@ -258,8 +264,8 @@ STREAM_OPS = [
     (
         "GET",
         "workflow.stream_events",
-        "/v1/workflow/wr-1/events",
-        {"workflow_run_id": "wr-1", "user": "u"},
+        "/v1/workflow/a0000000-0000-4000-8000-000000000001/events",
+        {"workflow_run_id": "a0000000-0000-4000-8000-000000000001", "user": "u"},
     ),
 ]
 
@@ -279,7 +285,12 @@ def test_nothing_is_retried_after_the_first_event(
     end: str,
 ) -> None:
     method = "GET" if op_id == "GET" else "POST"
-    first = {"event": "text_chunk", **IDS, "workflow_run_id": "wr-1", "data": {"text": "half"}}
+    first = {
+        "event": "text_chunk",
+        **IDS,
+        "workflow_run_id": "a0000000-0000-4000-8000-000000000001",
+        "data": {"text": "half"},
+    }
     server.route(method, path, sse([frame(first)], end=end))
     stream = client.call(name, **kwargs, **({"stream": True} if method == "POST" else {}))
     received = []

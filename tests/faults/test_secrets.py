@@ -119,10 +119,16 @@ async def test_async_key_in_no_error_or_log_record(
 
 def test_key_in_no_repr_of_results(server: FaultServer) -> None:
     server.route("GET", INFO, respond(json={"name": "app"}))
-    server.route("GET", "/v1/files/f/preview", respond(body=b"data", content_type="image/png"))
+    server.route(
+        "GET",
+        "/v1/files/5a1e0000-0000-4000-8000-000000000003/preview",
+        respond(body=b"data", content_type="image/png"),
+    )
     with Client(**client_options(server)) as client:
         raw = client.dify.get_info(raw=True)
-        binary = client.dify.preview_file(file_id="f", stream=True)
+        binary = client.dify.preview_file(
+            file_id="5a1e0000-0000-4000-8000-000000000003", stream=True
+        )
         texts = [repr(raw), str(raw), repr(raw.data), repr(binary), repr(client.dify)]
         binary.close()
     assert_no_key(texts)
@@ -242,7 +248,9 @@ def test_nothing_logged_at_info_or_above_carries_a_user_or_a_query(
     server.route("POST", CHAT, respond(429, json=error_body(429, "too_many_requests")))
     with Client(**client_options(server)) as client:
         with pytest.raises(APIStatusError):
-            client.chat.list_messages(conversation_id="c-secret-1", user=USER)
+            client.chat.list_messages(
+                conversation_id="5a1e0000-0000-4000-8000-000000000004", user=USER
+            )
         with pytest.raises(APIStatusError):
             client.chat.send(query="private question", user=USER)
     assert len(sleeps) == 4
@@ -250,7 +258,11 @@ def test_nothing_logged_at_info_or_above_carries_a_user_or_a_query(
     assert ours, "the retries should have been logged at DEBUG"
     loud = [r for r in ours if r.levelno >= logging.INFO]
     for text in texts_of_records(loud):
-        assert USER not in text and "c-secret-1" not in text and "?" not in text
+        assert (
+            USER not in text
+            and "5a1e0000-0000-4000-8000-000000000004" not in text
+            and "?" not in text
+        )
         assert "private question" not in text
     # Even at DEBUG, the SDK's own lines name the operation, not the user or the query.
     for text in texts_of_records(ours):

@@ -312,41 +312,51 @@ RUN: list[dict[str, Any]] = [
     {
         "event": "workflow_started",
         **WF,
-        "workflow_run_id": "wr",
-        "data": {"id": "wr", "workflow_id": "w"},
+        "workflow_run_id": "a0000000-0000-4000-8000-00000000000a",
+        "data": {"id": "a0000000-0000-4000-8000-00000000000a", "workflow_id": "w"},
     },
     {
         "event": "node_started",
         **WF,
-        "workflow_run_id": "wr",
+        "workflow_run_id": "a0000000-0000-4000-8000-00000000000a",
         "data": {"id": "n1", "node_id": "start", "index": 1},
     },
     {
         "event": "node_finished",
         **WF,
-        "workflow_run_id": "wr",
+        "workflow_run_id": "a0000000-0000-4000-8000-00000000000a",
         "data": {"id": "n1", "node_id": "start", "status": "succeeded"},
     },
     {
         "event": "node_started",
         **WF,
-        "workflow_run_id": "wr",
+        "workflow_run_id": "a0000000-0000-4000-8000-00000000000a",
         "data": {"id": "n2", "node_id": "llm", "index": 2},
     },
-    {"event": "text_chunk", **WF, "workflow_run_id": "wr", "data": {"text": "Bon"}},
-    {"event": "text_chunk", **WF, "workflow_run_id": "wr", "data": {"text": "jour"}},
+    {
+        "event": "text_chunk",
+        **WF,
+        "workflow_run_id": "a0000000-0000-4000-8000-00000000000a",
+        "data": {"text": "Bon"},
+    },
+    {
+        "event": "text_chunk",
+        **WF,
+        "workflow_run_id": "a0000000-0000-4000-8000-00000000000a",
+        "data": {"text": "jour"},
+    },
     {
         "event": "node_finished",
         **WF,
-        "workflow_run_id": "wr",
+        "workflow_run_id": "a0000000-0000-4000-8000-00000000000a",
         "data": {"id": "n2", "node_id": "llm", "status": "succeeded"},
     },
     {
         "event": "workflow_finished",
         **WF,
-        "workflow_run_id": "wr",
+        "workflow_run_id": "a0000000-0000-4000-8000-00000000000a",
         "data": {
-            "id": "wr",
+            "id": "a0000000-0000-4000-8000-00000000000a",
             "status": "succeeded",
             "outputs": {"text": "Bonjour"},
             "total_steps": 2,
@@ -354,7 +364,7 @@ RUN: list[dict[str, Any]] = [
     },
 ]
 RUN_PATH = "/v1/workflows/run"
-EVENTS_PATH = "/v1/workflow/wr/events"
+EVENTS_PATH = "/v1/workflow/a0000000-0000-4000-8000-00000000000a/events"
 # Re-attaching replays the running node's start, then continues.
 REPLAY: list[dict[str, Any] | str] = ["event: ping", RUN[3], *RUN[5:]]
 
@@ -377,7 +387,11 @@ def test_workflow_resume_equals_an_uninterrupted_run(
             first.append(event)
     partial = info.value.partial
     assert partial is not None
-    assert (partial.workflow_run_id, partial.task_id, partial.answer) == ("wr", "t-1", "Bon")
+    assert (partial.workflow_run_id, partial.task_id, partial.answer) == (
+        "a0000000-0000-4000-8000-00000000000a",
+        "t-1",
+        "Bon",
+    )
     resumed = stream.resume()
     rest = list(resumed)
     uninterrupted = list(client.workflow.run(inputs={"x": 1}, user="u-1", stream=True, **key))

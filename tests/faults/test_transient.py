@@ -187,9 +187,14 @@ def test_read_timeout_retries_a_safe_post(
     call: Caller, server: FaultServer, sleeps: list[float]
 ) -> None:
     # knowledge.retrieve is a POST marked idempotent in its table row: a search, no writes.
-    path = "/v1/datasets/ds-1/retrieve"
+    path = "/v1/datasets/d5000000-0000-4000-8000-000000000001/retrieve"
     server.route("POST", path, stall(), respond(json={"query": {"content": "q"}, "records": []}))
-    result = call("knowledge.retrieve", client_kwargs=SHORT_READ, dataset_id="ds-1", query="q")
+    result = call(
+        "knowledge.retrieve",
+        client_kwargs=SHORT_READ,
+        dataset_id="d5000000-0000-4000-8000-000000000001",
+        query="q",
+    )
     assert result.records == []
     assert len(server.requests_to(path)) == 2 and len(sleeps) == 1
 

@@ -7,6 +7,7 @@ Each ``data:`` payload is decoded into the row's tagged union of event structs o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,7 @@ class Decoder:
         "secret",
         "seen",
         "state",
+        "stopped",
     )
 
     def __init__(
@@ -85,6 +87,9 @@ class Decoder:
         self.hooks = hooks.handlers("on-event", ep.qualname) if hooks else ()
         # Keys of events already delivered before a resume; None on a fresh stream.
         self.seen: set[tuple[Any, ...]] | None = None
+        # Ids of runs the client asked to stop (shared with it): a failure that ends one
+        # of them is a stop.
+        self.stopped: Mapping[str, Any] | None = None
 
     def feed(self, frame: bytes | ServerSentEvent) -> Any:
         """The decoded event, or ``None`` for frames to skip (pings, comments)."""
@@ -118,11 +123,28 @@ class Decoder:
                 # error carries) and raised with the key masked.
                 event = msgspec.convert(mask(msgspec.to_builtins(event), self.secret), kind)
             state.update(event)
+            if state.failed and kind.failure is not None:  # type: ignore[attr-defined]
+                self._mark_stop(event)
             if kind.raises is not None:  # type: ignore[attr-defined]
                 raise self._reported(event, kind.raises)  # type: ignore[attr-defined]
         for hook in self.hooks:
             hook(self.endpoint, event, state)
         return event
+
+    def _mark_stop(self, event: Any) -> None:
+        """A failed run this client asked to stop was stopped: say so in state and event."""
+        state = self.state
+        link = self.origin.stop
+        if not state.stop_requested and link is not None and self.stopped:
+            ids = state.ids
+            state.stop_requested = any(ids.get(n) in self.stopped for n in link.from_state)
+        where = type(event).stopped
+        if state.stop_requested and where is not None:
+            path, value = where
+            parent, _, name = path.rpartition(".")
+            holder = _path(parent)(event) if parent else event
+            if holder is not None:
+                setattr(holder, name, value)
 
     def _echoes_key(self, data: bytes | str) -> bool:
         secret = self.secret
@@ -225,6 +247,8 @@ def assemble(state: StreamState, ep: Endpoint) -> Any:
             value = getattr(event, name, None)
             if value is not None:
                 fields[name] = value
+    if state.stopped and collect is not None:
+        fields.update(collect.stopped)
     if state.failed and not state.stopped and collect is not None and collect.failure:
         failure = collect.failure
         status = int(failure.get("status", 400))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import httpx
@@ -67,10 +67,12 @@ class _StreamBase(RunIds):
         deadline: float | None = None,
         idle_timeout: float | None = None,
         follow: Callable[[str, StreamState], Any] | None = None,
+        stopped: Mapping[str, Any] | None = None,
     ) -> None:
         self._lease = lease
         self.response: httpx.Response = lease.response
         self._decoder = Decoder(ep, max_event_bytes, secret, hooks)
+        self._decoder.stopped = stopped
         self._framer = Framer(max_event_bytes)
         self._follow = follow
         self._deadline = deadline
@@ -202,6 +204,7 @@ class _StreamBase(RunIds):
         decoder.state = previous._decoder.state
         decoder.origin = previous._decoder.origin
         decoder.seen = decoder.state.replay_keys()
+        decoder.stopped = previous._decoder.stopped
         decoder.state.finished = False
         self._follow = previous._follow
 

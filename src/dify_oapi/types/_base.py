@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
-from typing import IO, TYPE_CHECKING, Annotated, Any, Union
+from typing import IO, TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
 import msgspec
 from msgspec import UNSET, UnsetType
 
-__all__ = ["UNSET", "FileInput", "Model", "Request", "UnsetType"]
+__all__ = ["PATTERNS", "UNSET", "FileInput", "Model", "Request", "UnsetType", "constrained"]
+
+#: What a string constrained by each regex must be, for the error that refuses it.
+PATTERNS: dict[str, str] = {}
+
+
+def constrained(pattern: str, what: str) -> msgspec.Meta:
+    """A string constraint whose refusal says ``must be <what>`` (``Annotated[str, ...]``)."""
+    PATTERNS[pattern] = what
+    return msgspec.Meta(pattern=pattern, description=what)
 
 
 class FileMarker:
@@ -33,7 +42,14 @@ else:
 
 
 class Request(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, repr_omit_defaults=True):
-    """Base of request structs: optional fields default to ``UNSET`` and are then not sent."""
+    """Base of request structs: optional fields default to ``UNSET`` and are then not sent.
+
+    ``media_types``: per file field, the media type its part is labelled with when the caller
+    gives none, by the file name's suffix (lower case, with the dot); ``""`` is for a name
+    with no suffix or one not listed. Fields not named here get httpx's guess.
+    """
+
+    media_types: ClassVar[dict[str, dict[str, str]]] = {}
 
 
 class Model(msgspec.Struct, kw_only=True, repr_omit_defaults=True):

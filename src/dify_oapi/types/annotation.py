@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ._base import UNSET, Model, Request, UnsetType
-from .common import Page
+from .common import Page, Uuid
 
 __all__ = [
     "Annotation",
@@ -35,13 +35,13 @@ class CreateAnnotationRequest(Request):
 
 
 class UpdateAnnotationRequest(Request):
-    annotation_id: str
+    annotation_id: Uuid
     question: str
     answer: str
 
 
 class DeleteAnnotationRequest(Request):
-    annotation_id: str
+    annotation_id: Uuid
 
 
 class AnnotationReplyRequest(Request):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ._base import UNSET, FileInput, Model, Request, UnsetType
+from .common import Uuid
 
 __all__ = [
     "AppFeedbacks",
@@ -27,7 +28,25 @@ __all__ = [
 
 
 class AudioToTextRequest(Request):
-    """Speech to text: ``file`` is mp3, mp4, mpeg, mpga, m4a, wav or webm (15 MB at most)."""
+    """Speech to text: ``file`` is mp3, mp4, mpeg, mpga, m4a, wav or webm (15 MB at most).
+
+    Dify reads only the part's media type, and takes only its own spellings (``audio/mp3``,
+    not the ``audio/mpeg`` a path or bytes would otherwise get: 415 unsupported_audio_type);
+    give a ``(name, content, type)`` tuple to choose another.
+    """
+
+    media_types = {
+        "file": {
+            ".mp3": "audio/mp3",
+            ".mpeg": "audio/mpga",
+            ".mpga": "audio/mpga",
+            ".m4a": "audio/m4a",
+            ".mp4": "audio/m4a",
+            ".wav": "audio/wav",
+            ".amr": "audio/amr",
+            "": "audio/mp3",
+        }
+    }
 
     file: FileInput
     user: str | UnsetType = UNSET
@@ -40,7 +59,7 @@ class AudioToTextResponse(Model):
 class TextToAudioRequest(Request):
     """Text to speech; give ``message_id`` (takes precedence) or ``text``."""
 
-    message_id: str | UnsetType = UNSET
+    message_id: Uuid | UnsetType = UNSET
     text: str | UnsetType = UNSET
     user: str | UnsetType = UNSET
     voice: str | UnsetType = UNSET
@@ -50,7 +69,7 @@ class TextToAudioRequest(Request):
 class FeedbackRequest(Request):
     """Rate a message: ``like``, ``dislike``, or ``None`` to revoke."""
 
-    message_id: str
+    message_id: Uuid
     user: str
     rating: Literal["like", "dislike"] | UnsetType | None = UNSET
     content: str | UnsetType = UNSET
@@ -105,7 +124,7 @@ class UploadedFile(Model):
 
 
 class FilePreviewRequest(Request):
-    file_id: str
+    file_id: Uuid
     as_attachment: bool | UnsetType = UNSET
     user: str | UnsetType = UNSET
 

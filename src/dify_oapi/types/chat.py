@@ -7,7 +7,7 @@ from typing import Any, Literal
 import msgspec
 
 from ._base import UNSET, Model, Request, UnsetType
-from .common import InputFile, MessageMetadata
+from .common import InputFile, MessageMetadata, Uuid, UuidOrEmpty
 
 __all__ = ["ChatRequest", "ChatResponse", "StopRequest", "SuggestedQuestions", "SuggestedRequest"]
 
@@ -22,7 +22,7 @@ class ChatRequest(Request):
     user: str
     inputs: dict[str, Any] = msgspec.field(default_factory=dict)
     response_mode: Literal["streaming", "blocking"] | UnsetType = UNSET
-    conversation_id: str | UnsetType = UNSET
+    conversation_id: UuidOrEmpty | UnsetType = UNSET
     files: list[InputFile] | UnsetType = UNSET
     auto_generate_name: bool | UnsetType = UNSET
     workflow_id: str | UnsetType = UNSET
@@ -40,6 +40,14 @@ class ChatResponse(Model):
     answer: str = ""
     metadata: MessageMetadata | None = None
     created_at: int | None = None
+    # A chatflow's blocking answer that paused (on human input) instead of finishing.
+    workflow_run_id: str | None = None
+    status: str | None = None
+    paused_nodes: list[str] | None = None
+    reasons: list[dict[str, Any]] | None = None
+    elapsed_time: float | None = None
+    total_tokens: int | None = None
+    total_steps: int | None = None
 
 
 class StopRequest(Request):
@@ -50,7 +58,7 @@ class StopRequest(Request):
 
 
 class SuggestedRequest(Request):
-    message_id: str
+    message_id: Uuid
     user: str
 
 

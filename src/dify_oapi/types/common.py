@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from ._base import UNSET, Model, Request, UnsetType
+from ._base import UNSET, Model, Request, UnsetType, constrained
 
 __all__ = [
     "InputFile",
@@ -15,6 +15,14 @@ __all__ = [
     "Usage",
     "UserRequest",
 ]
+
+
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+#: An id the server parses as a UUID (a route converter or a UUID field): anything else is
+#: refused before sending, where Dify would answer 404 HTML, 400 or 500 (retried on a GET).
+Uuid = Annotated[str, constrained(f"^{_UUID}$", "a UUID")]
+#: A UUID, or ``""`` where the server reads an empty id as none given.
+UuidOrEmpty = Annotated[str, constrained(f"^(?:{_UUID})?$", 'a UUID or ""')]
 
 
 class Usage(Model):
@@ -32,6 +40,9 @@ class Usage(Model):
     total_price: str | None = None
     currency: str | None = None
     latency: float | None = None
+    # Seconds; null from chat, completion and agent apps, floats from chatflows.
+    time_to_first_token: float | None = None
+    time_to_generate: float | None = None
 
 
 class RetrieverResource(Model):

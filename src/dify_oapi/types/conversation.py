@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ._base import UNSET, Model, Request, UnsetType
-from .common import RetrieverResource
+from .common import RetrieverResource, Uuid
 from .workflow import HumanInputContent
 
 __all__ = [
@@ -55,7 +55,7 @@ class ConversationList(Model):
 class ListMessagesRequest(Request):
     """A conversation's messages, newest page first; page back with ``first_id``."""
 
-    conversation_id: str
+    conversation_id: Uuid
     user: str | UnsetType = UNSET
     first_id: str | UnsetType = UNSET
     limit: int | UnsetType = UNSET
@@ -127,7 +127,7 @@ class MessageList(Model):
 class ListConversationVariablesRequest(Request):
     """A conversation's variables; page on with ``last_id``, filter by ``variable_name``."""
 
-    conversation_id: str
+    conversation_id: Uuid
     user: str | UnsetType = UNSET
     last_id: str | UnsetType = UNSET
     limit: int | UnsetType = UNSET
@@ -155,7 +155,7 @@ class ConversationVariableList(Model):
 class UpdateConversationVariableRequest(Request):
     """Set a variable's value; it must match the variable's ``value_type``."""
 
-    conversation_id: str
+    conversation_id: Uuid
     variable_id: str
     value: Any
     user: str | UnsetType = UNSET
@@ -164,12 +164,12 @@ class UpdateConversationVariableRequest(Request):
 class RenameConversationRequest(Request):
     """Rename a conversation, or let the server name it with ``auto_generate=True``."""
 
-    conversation_id: str
+    conversation_id: Uuid
     name: str | UnsetType = UNSET
     auto_generate: bool | UnsetType = UNSET
     user: str | UnsetType = UNSET
 
 
 class DeleteConversationRequest(Request):
-    conversation_id: str
+    conversation_id: Uuid
     user: str | UnsetType = UNSET

@@ -54,6 +54,8 @@ __all__ = [
     "ReasoningChunkEvent",
     "TextChunkData",
     "TextChunkEvent",
+    "TextReplaceData",
+    "TextReplaceEvent",
     "TtsMessageEndEvent",
     "TtsMessageEvent",
     "UnknownEvent",
@@ -117,6 +119,8 @@ class Event(Model, tag_field="event"):
     - ``collect``: fields ``collect=True`` copies into the blocking answer; ``sets``: fields
       it sets there.
     - ``replay``: fields that identify the event when a re-attached stream replays it.
+    - ``stopped``: ``(status path, value)``: when the failure it reports ends a run this
+      client asked to stop, the status is set to this value (what the run's record says).
     """
 
     ids: ClassVar[tuple[str, ...]] = ("task_id", "message_id", "conversation_id", "workflow_run_id")
@@ -132,6 +136,7 @@ class Event(Model, tag_field="event"):
     collect: ClassVar[tuple[str, ...]] = ()
     sets: ClassVar[dict[str, Any]] = {}
     replay: ClassVar[tuple[str, ...]] = ()
+    stopped: ClassVar[tuple[str, str] | None] = None
 
     task_id: str | None = None
     message_id: str | None = None
@@ -156,6 +161,7 @@ class UnknownEvent(Model):
     collect: ClassVar[tuple[str, ...]] = ()
     sets: ClassVar[dict[str, Any]] = {}
     replay: ClassVar[tuple[str, ...]] = ()
+    stopped: ClassVar[tuple[str, str] | None] = None
 
     event: str
     raw: dict[str, Any]
@@ -280,6 +286,19 @@ class TextChunkEvent(Event, tag="text_chunk"):
     data: TextChunkData | None = None
 
 
+class TextReplaceData(Model):
+    text: str = ""
+
+
+class TextReplaceEvent(Event, tag="text_replace"):
+    """Moderation replaced a workflow's streamed text output so far with ``data.text``."""
+
+    delta = "data.text"
+    replaces = True
+
+    data: TextReplaceData | None = None
+
+
 class WorkflowStartedData(Model):
     id: str | None = None
     workflow_id: str | None = None
@@ -311,6 +330,9 @@ class WorkflowFinishedData(Model):
     created_by: dict[str, Any] | None = None
     exceptions_count: int | None = None
     files: list[dict[str, Any]] | None = None
+    # Set when a blocking run paused (on human input) instead of finishing.
+    paused_nodes: list[str] | None = None
+    reasons: list[dict[str, Any]] | None = None
 
 
 class WorkflowFinishedEvent(Event, tag="workflow_finished"):
@@ -319,6 +341,9 @@ class WorkflowFinishedEvent(Event, tag="workflow_finished"):
     final = True
     closes = True
     failure = ("data.status", ("failed",), "data.error")
+    # A run stopped on request streams "failed" ("Aborted: User requested stop"); get_run
+    # then says "stopped".
+    stopped = ("data.status", "stopped")
     collect = ("data",)
     replay = _NODE_KEY
 
@@ -351,6 +376,8 @@ class NodeRunData(Model):
     iteration_id: str | None = None
     loop_id: str | None = None
     retry_index: int | None = None
+    # An agent node's strategy (null for other nodes).
+    agent_strategy: dict[str, Any] | None = None
 
 
 class NodeStartedEvent(Event, tag="node_started"):
@@ -528,7 +555,7 @@ class AgentLogEvent(Event, tag="agent_log"):
     data: AgentLogData | None = None
 
 
-#: Events of workflow runs and of re-attached workflow event streams (22 types).
+#: Events of workflow runs and of re-attached workflow event streams (23 types).
 WorkflowEvent = Union[
     WorkflowStartedEvent,
     WorkflowFinishedEvent,
@@ -548,13 +575,14 @@ WorkflowEvent = Union[
     AgentLogEvent,
     ReasoningChunkEvent,
     TextChunkEvent,
+    TextReplaceEvent,
     TtsMessageEvent,
     TtsMessageEndEvent,
     ErrorEvent,
     PingEvent,
 ]
 
-#: Events of chat, agent and chatflow streams (28 types): chatflows stream every workflow
+#: Events of chat, agent and chatflow streams (29 types): chatflows stream every workflow
 #: event too.
 ChatEvent = Union[
     MessageEvent,

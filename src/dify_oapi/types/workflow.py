@@ -8,7 +8,7 @@ import msgspec
 
 from ._base import UNSET, Model, Request, UnsetType
 from .app import EndUser
-from .common import InputFile, Page
+from .common import InputFile, Page, Uuid
 from .events import WorkflowFinishedData
 
 __all__ = [
@@ -52,7 +52,7 @@ class WorkflowRunRequest(Request):
 class WorkflowRunByIdRequest(WorkflowRunRequest, kw_only=True):
     """Run one specific published version of the workflow, by its ``workflow_id``."""
 
-    workflow_id: str
+    workflow_id: Uuid
 
 
 class WorkflowRunResponse(Model):
@@ -64,7 +64,7 @@ class WorkflowRunResponse(Model):
 
 
 class GetWorkflowRunRequest(Request):
-    workflow_run_id: str
+    workflow_run_id: Uuid
 
 
 class WorkflowRunDetail(Model):
@@ -140,7 +140,7 @@ class WorkflowEventsRequest(Request):
     keeps the stream open across human-input pauses.
     """
 
-    workflow_run_id: str
+    workflow_run_id: Uuid
     user: str
     include_state_snapshot: bool | UnsetType = UNSET
     continue_on_pause: bool | UnsetType = UNSET
@@ -196,6 +196,7 @@ class HumanInputSubmission(Model):
     rendered_content: str | None = None
     action_id: str | None = None
     action_text: str | None = None
+    submitted_data: dict[str, Any] | None = None
 
 
 class HumanInputContent(Model):
