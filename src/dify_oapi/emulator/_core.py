@@ -55,7 +55,10 @@ class AppDefinition:
     ``{"text": answer}``). ``variables`` are the conversation variables each new
     conversation starts with (dicts with ``name``, ``value_type``, ``value``,
     ``description``); ``follow_ups`` the suggested questions after an answer.
-    ``parameters`` and ``site`` override keys of those answers.
+    ``parameters`` and ``site`` override keys of those answers. ``nodes`` are the node
+    types of a workflow or chatflow graph, in order (default ``start, end`` for a workflow,
+    ``start, llm, answer`` for a chatflow); the answer streams inside the first ``llm``
+    node, or before the nodes when there is none.
     """
 
     name: str = "Emulated app"
@@ -76,6 +79,7 @@ class AppDefinition:
     outputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     parameters: Mapping[str, Any] = field(default_factory=dict)
     site: Mapping[str, Any] = field(default_factory=dict)
+    nodes: Sequence[str] = ()
 
 
 @dataclass

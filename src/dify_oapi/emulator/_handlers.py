@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._state import AppState, KnowledgeState, Record, StoredFile, Task, Upload, public
+from ._state import STOPPED, AppState, KnowledgeState, Record, StoredFile, Task, Upload, public
 
 if TYPE_CHECKING:
     from ._core import AppDefinition, Emulator
@@ -197,12 +197,15 @@ def streaming(ctx: Ctx, task: Task, blocking: Callable[[], Any]) -> Any:
 # --- workflow runs -----------------------------------------------------------------------
 
 
-def new_run(ctx: Ctx, inputs: dict[str, Any], user: str, task_id: str) -> Record:
-    st, now = ctx.state, ctx.now()
+def new_run(ctx: Ctx, inputs: dict[str, Any], user: str, task_id: str, steps: int) -> Record:
+    st, now, run_id = ctx.state, ctx.now(), ctx.id()
+    system = {"sys.files": [], "sys.user_id": user, "sys.app_id": st.app_id}
+    system |= {"sys.workflow_id": st.workflow_id, "sys.workflow_run_id": run_id}
+    inputs = inputs | system
     run: Record = (
-        {"id": ctx.id(), "workflow_id": st.workflow_id, "status": "running"}
+        {"id": run_id, "workflow_id": st.workflow_id, "status": "running"}
         | {"inputs": json.dumps(inputs), "outputs": {}, "error": None}  # inputs as JSON text
-        | {"total_steps": 3, "total_tokens": 0, "created_at": now, "finished_at": None}
+        | {"total_steps": steps, "total_tokens": 0, "created_at": now, "finished_at": None}
         | {"elapsed_time": 0.0, "_user": user, "_task": task_id, "_log": ctx.id()}
         | {"_end_user": end_user(ctx, user), "_tick": st.touch()}
     )
@@ -211,51 +214,69 @@ def new_run(ctx: Ctx, inputs: dict[str, Any], user: str, task_id: str) -> Record
 
 
 TITLES = {"start": "Start", "llm": "LLM", "answer": "Answer", "end": "End"}
+#: Where the answer streams: inside the first node of these types, else before any node.
+STREAMING_NODES = ("llm",)
+
+
+def graph(ctx: Ctx, default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(ctx.app.nodes) or default
 
 
 def run_events(
-    ctx: Ctx, ids: Record, run: Record, body: list[Record], last: str, outputs: Record
+    ctx: Ctx, ids: Record, run: Record, body: list[Record], nodes: tuple[str, ...], outputs: Record
 ) -> list[Record]:
-    """workflow_started, node pairs for start, llm (around ``body``) and ``last``, and
-    workflow_finished."""
+    """workflow_started, a node pair per node of the graph (the answer streams inside the
+    first LLM node, or before the nodes when there is none, as Dify's answer streaming
+    does), and the closing events (``message_end`` before ``workflow_finished``)."""
     now, inputs = ctx.now(), json.loads(run["inputs"])
     started = {"id": run["id"], "workflow_id": run["workflow_id"], "inputs": inputs}
     started |= {"created_at": now, "reason": "initial"}
     events: list[Record] = [{"event": "workflow_started", **ids, "data": started}]
-    previous = None
-    for index, kind in enumerate(("start", "llm", last), 1):
-        node: Record = {"id": ctx.id(), "node_id": kind, "node_type": kind, "title": TITLES[kind]}
-        node |= {"index": index, "predecessor_node_id": previous, "created_at": now}
-        node["inputs"] = inputs if kind == "start" else {}
-        events.append({"event": "node_started", **ids, "data": dict(node)})
-        events += body if kind == "llm" else []
-        node |= {"status": "succeeded", "elapsed_time": 0.0, "finished_at": now, "error": None}
-        node["outputs"] = inputs if kind == "start" else outputs
+    inside = next((n for n in nodes if n in STREAMING_NODES), None)
+    events += [] if inside else body
+    user_inputs = {k: v for k, v in inputs.items() if not k.startswith("sys.")}
+    for kind in nodes:
+        node: Record = {"id": ctx.id(), "node_id": kind, "node_type": kind}
+        node |= {"title": TITLES.get(kind, kind.title()), "index": 1}
+        node |= {"predecessor_node_id": None, "inputs": None, "inputs_truncated": False}
+        node |= {"created_at": now, "extras": {}, "iteration_id": None, "loop_id": None}
+        events.append({"event": "node_started", **ids, "data": node | {"agent_strategy": None}})
+        events += body if kind == inside else []
+        node_io = user_inputs if kind == "start" else (outputs if kind in ("end", "answer") else {})
+        node |= {"inputs": node_io, "process_data": {}, "process_data_truncated": False}
+        node |= {"outputs": node_io, "outputs_truncated": False, "status": "succeeded"}
+        node |= {"error": None, "elapsed_time": 0.0, "execution_metadata": None}
+        node |= {"finished_at": now, "files": []}
         events.append({"event": "node_finished", **ids, "data": node})
-        previous = kind
     finished = {k: run[k] for k in ("id", "workflow_id", "error", "total_steps", "created_at")}
     finished |= {"status": "succeeded", "outputs": outputs, "elapsed_time": 0.0}
-    finished |= {"total_tokens": 0, "finished_at": now, "exceptions_count": 0, "files": []}
+    finished |= {"total_tokens": 0, "created_by": {"id": run["_end_user"]["id"]}}
+    finished["created_by"]["user"] = run["_user"]
+    finished |= {"finished_at": now, "exceptions_count": 0, "files": []}
     return [*events, {"event": "workflow_finished", **ids, "data": finished}]
 
 
 def finish_run(ctx: Ctx, run: Record, task: Task, outputs: Record, spent: int) -> None:
-    status = "stopped" if task.stopped else "succeeded"
-    outputs = {} if task.stopped else outputs
-    run.update(status=status, outputs=outputs, finished_at=ctx.now(), total_tokens=spent)
+    if task.stopped:
+        run.update(status="stopped", outputs={}, error=STOPPED)
+    else:
+        run.update(status="succeeded", outputs=outputs)
+    spent = 0 if task.stopped else spent
+    run.update(finished_at=ctx.now(), total_tokens=spent)
     for event in task.events:
         if event["event"] == "workflow_finished":
             event["data"]["total_tokens"] = spent
 
 
 def workflow_task(ctx: Ctx, inputs: dict[str, Any], user: str, outputs: Record, text: str) -> Task:
-    """A workflow run whose llm node streams ``text`` as text chunks."""
-    tid = ctx.id()
-    run = new_run(ctx, inputs, user, tid)
+    """A workflow run whose answer ``text`` streams as text chunks."""
+    tid, nodes = ctx.id(), graph(ctx, ("start", "end"))
+    run = new_run(ctx, inputs, user, tid, len(nodes))
     ids = {"task_id": tid, "workflow_run_id": run["id"]}
-    selector = {"from_variable_selector": ["llm", "text"]}
+    source = ["llm", "text"] if "llm" in nodes else ["start", next(iter(inputs), "text")]
+    selector = {"from_variable_selector": source}
     body = [{"event": "text_chunk", **ids, "data": {"text": w, **selector}} for w in words(text)]
-    events = run_events(ctx, ids, run, body, "end", outputs)
+    events = run_events(ctx, ids, run, body, nodes, outputs)
 
     def settle(task: Task) -> None:
         finish_run(ctx, run, task, outputs, tokens(text))
@@ -350,18 +371,31 @@ def message_task(ctx: Ctx, message: Record, answer: str, mode: str, conv: Record
     st, tid, mid = ctx.state, ctx.id(), message["id"]
     ids: Record = {"task_id": tid, "message_id": mid, "created_at": message["created_at"]}
     ids |= {"conversation_id": conv["id"]} if conv else {}
-    run = None
-    if mode == "advanced-chat":
-        run = new_run(
-            ctx, message["inputs"] | {"sys.query": message["query"]}, message["_user"], tid
-        )
-        ids["workflow_run_id"] = run["id"]
     kind = "agent_message" if mode == "agent-chat" else "message"
-    body = [{"event": kind, "id": mid, **ids, "answer": w} for w in words(answer)]
-    meta = {"usage": usage(message["query"], answer), "retriever_resources": []}
-    end = {"event": "message_end", "id": mid, **ids, "metadata": meta, "files": []}
-    if run is not None:
-        events = [*run_events(ctx, ids, run, body, "answer", {"answer": answer}), end]
+    flow = mode == "advanced-chat"
+    nodes = graph(ctx, ("start", "llm", "answer")) if flow else ()
+    source = (["llm", "text"] if "llm" in nodes else ["answer", "answer"]) if flow else None
+    extra = {"from_variable_selector": source} if kind == "message" else {}
+    body = [{"event": kind, "id": mid, **ids, "answer": w, **extra} for w in words(answer)]
+    # Dify times the first token only inside a workflow run (null in plain chat).
+    timing: Record = dict.fromkeys(
+        ("time_to_first_token", "time_to_generate"), 0.0 if flow else None
+    )
+    meta: Record = {"annotation_reply": None, "retriever_resources": []}
+    meta["usage"] = usage(message["query"], answer) | timing
+    end = {"event": "message_end", "id": mid, **ids, "metadata": meta}
+    end["files"] = [] if flow else None
+    run = None
+    if flow:
+        turns = sum(
+            m["conversation_id"] == message["conversation_id"] for m in st.messages.values()
+        )
+        system = {"sys.query": message["query"], "sys.dialogue_count": turns}
+        run = new_run(ctx, message["inputs"] | system, message["_user"], tid, len(nodes))
+        run_ids = ids | {"workflow_run_id": run["id"]}
+        outputs = {"answer": answer, "files": []}
+        *events, closing = run_events(ctx, run_ids, run, body, nodes, outputs)
+        events += [end, closing]
     elif kind == "agent_message":
         thought = {"event": "agent_thought", "id": ctx.id(), **ids, "position": 1, "thought": ""}
         events = [thought, *body, end]
@@ -369,14 +403,16 @@ def message_task(ctx: Ctx, message: Record, answer: str, mode: str, conv: Record
         events = [*body, end]
 
     def settle(task: Task) -> None:
-        text = "".join(e["answer"] for e in task.delivered() if e["event"] == kind)
+        text = "".join(
+            e["answer"] for e in task.events if e["event"] == kind
+        )  # a stop keeps one more
         spent = usage(message["query"], text)
         message.update(answer=text, answer_tokens=spent["completion_tokens"])
         message.update(total_tokens=spent["total_tokens"], total_price=spent["total_price"])
         if conv is not None:
             conv.update(updated_at=ctx.now(), _tick=st.touch())
         if run is not None:
-            finish_run(ctx, run, task, {"answer": text}, spent["total_tokens"])
+            finish_run(ctx, run, task, {"answer": text, "files": []}, spent["total_tokens"])
 
     task = Task(tid, message["_user"], events, settle, run_id=run["id"] if run else None)
     st.tasks[tid] = task
