@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import email.parser
 import email.policy
+import sys
 import threading
 import time
 import typing
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import unquote
 
 import httpx
@@ -20,16 +21,18 @@ import msgspec
 
 from .._services import ENDPOINTS
 from .._table import Endpoint, struct_fields
-from . import _knowledge  # noqa: F401  (registers the knowledge handlers)
-from ._handlers import HANDLERS, ApiError, Ctx, Reply, file_reply
+
+# Importing the handler modules registers their handlers.
+from . import _conversations, _info, _messages, _metadata, _runs, _segments  # noqa: F401
+from ._base import HANDLERS, ApiError, Ctx, Reply, reply_bytes
+from ._definition import AppDefinition
+from ._info import file_reply
 from ._routes import Route, Router
+from ._server import EmulatorServer, serve_forever
 from ._sse import AsyncBody, Feed, SyncBody
 from ._state import AppState, Ids, KnowledgeState, StoredFile, Upload
 
-if TYPE_CHECKING:
-    from ._server import EmulatorServer
-
-__all__ = ["AppDefinition", "Emulator"]
+__all__ = ["AppDefinition", "Emulator", "serve"]
 
 _STATUS_CODES = {
     400: "invalid_param",
@@ -42,44 +45,6 @@ _STATUS_CODES = {
     415: "unsupported_file_type",
     429: "too_many_requests",
 }
-
-
-@dataclass(frozen=True, eq=False)
-class AppDefinition:
-    """What an emulated app answers with.
-
-    ``mode`` is ``chat``, ``agent-chat``, ``advanced-chat`` (chatflow), ``completion`` or
-    ``workflow``; with ``None`` every app route works and chat answers like a chat app.
-    ``replies`` are the answers in order (then echoes), or a function ``(query, inputs) ->
-    answer``; ``outputs`` computes a workflow run's outputs from its inputs (default
-    ``{"text": answer}``). ``variables`` are the conversation variables each new
-    conversation starts with (dicts with ``name``, ``value_type``, ``value``,
-    ``description``); ``follow_ups`` the suggested questions after an answer.
-    ``parameters`` and ``site`` override keys of those answers. ``nodes`` are the node
-    types of a workflow or chatflow graph, in order (default ``start, end`` for a workflow,
-    ``start, llm, answer`` for a chatflow); the answer streams inside the first ``llm``
-    node, or before the nodes when there is none.
-    """
-
-    name: str = "Emulated app"
-    mode: str | None = None
-    description: str = "An app served by the dify-oapi emulator."
-    tags: Sequence[str] = ()
-    author_name: str = "dify-oapi"
-    opening_statement: str = ""
-    suggested_questions: Sequence[str] = ()
-    follow_ups: Sequence[str] = (
-        "Can you tell me more?",
-        "Why is that?",
-        "What should I do next?",
-    )
-    user_input_form: Sequence[Mapping[str, Any]] = ()
-    variables: Sequence[Mapping[str, Any]] = ()
-    replies: Sequence[str] | Callable[[str, dict[str, Any]], str] | None = None
-    outputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    site: Mapping[str, Any] = field(default_factory=dict)
-    nodes: Sequence[str] = ()
 
 
 @dataclass
@@ -302,11 +267,7 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     @staticmethod
     def body(reply: Reply) -> bytes:
-        if reply.content is not None:
-            return reply.content
-        return (
-            b"" if reply.data is None and reply.status == 204 else msgspec.json.encode(reply.data)
-        )
+        return reply_bytes(reply)
 
     def close(self) -> None:
         """Nothing to release: clients closing this transport leave the state intact."""
@@ -316,8 +277,6 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
         """Serve this emulator over HTTP/1.1 on a real socket, in a background thread."""
-        from ._server import EmulatorServer
-
         return EmulatorServer(self, host, port)
 
     # -- dispatch ------------------------------------------------------------------------
@@ -396,3 +355,15 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     rules.remove(rule)
                 return rule
         return None
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 5001,
+    *,
+    emulator: Emulator | None = None,
+    log: IO[str] | None = None,
+    announce: IO[str] | None = sys.stdout,
+) -> None:
+    """Serve an emulator in this thread until interrupted (Ctrl+C); prints the URL first."""
+    serve_forever(emulator or Emulator(), host, port, log, announce)

@@ -1,0 +1,187 @@
+"""Workflow runs: their events (the graph the app declares), detail, logs, re-attach, stop."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ._base import (
+    Ctx,
+    Reply,
+    end_user,
+    handles,
+    not_found,
+    page,
+    reply_text,
+    require_mode,
+    streaming,
+    tokens,
+    words,
+)
+from ._state import STOPPED, Record, Task, public
+
+
+def new_run(ctx: Ctx, inputs: dict[str, Any], user: str, task_id: str, steps: int) -> Record:
+    st, now, run_id = ctx.state, ctx.now(), ctx.id()
+    system = {"sys.files": [], "sys.user_id": user, "sys.app_id": st.app_id}
+    system |= {"sys.workflow_id": st.workflow_id, "sys.workflow_run_id": run_id}
+    inputs = inputs | system
+    run: Record = (
+        {"id": run_id, "workflow_id": st.workflow_id, "status": "running"}
+        | {"inputs": json.dumps(inputs), "outputs": {}, "error": None}  # inputs as JSON text
+        | {"total_steps": steps, "total_tokens": 0, "created_at": now, "finished_at": None}
+        | {"elapsed_time": 0.0, "_user": user, "_task": task_id, "_log": ctx.id()}
+        | {"_end_user": end_user(ctx, user), "_tick": st.touch()}
+    )
+    st.runs[run["id"]] = run
+    return run
+
+
+TITLES = {"start": "Start", "llm": "LLM", "answer": "Answer", "end": "End"}
+#: Where the answer streams: inside the first node of these types, else before any node.
+STREAMING_NODES = ("llm",)
+
+
+def graph(ctx: Ctx, default: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(ctx.app.nodes) or default
+
+
+def run_events(
+    ctx: Ctx, ids: Record, run: Record, body: list[Record], nodes: tuple[str, ...], outputs: Record
+) -> list[Record]:
+    """workflow_started, a node pair per node of the graph (the answer streams inside the
+    first LLM node, or before the nodes when there is none, as Dify's answer streaming
+    does), and the closing events (``message_end`` before ``workflow_finished``)."""
+    now, inputs = ctx.now(), json.loads(run["inputs"])
+    started = {"id": run["id"], "workflow_id": run["workflow_id"], "inputs": inputs}
+    started |= {"created_at": now, "reason": "initial"}
+    events: list[Record] = [{"event": "workflow_started", **ids, "data": started}]
+    inside = next((n for n in nodes if n in STREAMING_NODES), None)
+    events += [] if inside else body
+    user_inputs = {k: v for k, v in inputs.items() if not k.startswith("sys.")}
+    for kind in nodes:
+        node: Record = {"id": ctx.id(), "node_id": kind, "node_type": kind}
+        node |= {"title": TITLES.get(kind, kind.title()), "index": 1}
+        node |= {"predecessor_node_id": None, "inputs": None, "inputs_truncated": False}
+        node |= {"created_at": now, "extras": {}, "iteration_id": None, "loop_id": None}
+        events.append({"event": "node_started", **ids, "data": node | {"agent_strategy": None}})
+        events += body if kind == inside else []
+        node_io = user_inputs if kind == "start" else (outputs if kind in ("end", "answer") else {})
+        node |= {"inputs": node_io, "process_data": {}, "process_data_truncated": False}
+        node |= {"outputs": node_io, "outputs_truncated": False, "status": "succeeded"}
+        node |= {"error": None, "elapsed_time": 0.0, "execution_metadata": None}
+        node |= {"finished_at": now, "files": []}
+        events.append({"event": "node_finished", **ids, "data": node})
+    finished = {k: run[k] for k in ("id", "workflow_id", "error", "total_steps", "created_at")}
+    finished |= {"status": "succeeded", "outputs": outputs, "elapsed_time": 0.0}
+    finished |= {"total_tokens": 0, "created_by": {"id": run["_end_user"]["id"]}}
+    finished["created_by"]["user"] = run["_user"]
+    finished |= {"finished_at": now, "exceptions_count": 0, "files": []}
+    return [*events, {"event": "workflow_finished", **ids, "data": finished}]
+
+
+def finish_run(ctx: Ctx, run: Record, task: Task, outputs: Record, spent: int) -> None:
+    if task.stopped:
+        run.update(status="stopped", outputs={}, error=STOPPED)
+    else:
+        run.update(status="succeeded", outputs=outputs)
+    spent = 0 if task.stopped else spent
+    run.update(finished_at=ctx.now(), total_tokens=spent)
+    for event in task.events:
+        if event["event"] == "workflow_finished":
+            event["data"]["total_tokens"] = spent
+
+
+def workflow_task(ctx: Ctx, inputs: dict[str, Any], user: str, outputs: Record, text: str) -> Task:
+    """A workflow run whose answer ``text`` streams as text chunks."""
+    tid, nodes = ctx.id(), graph(ctx, ("start", "end"))
+    run = new_run(ctx, inputs, user, tid, len(nodes))
+    ids = {"task_id": tid, "workflow_run_id": run["id"]}
+    source = ["llm", "text"] if "llm" in nodes else ["start", next(iter(inputs), "text")]
+    selector = {"from_variable_selector": source}
+    body = [{"event": "text_chunk", **ids, "data": {"text": w, **selector}} for w in words(text)]
+    events = run_events(ctx, ids, run, body, nodes, outputs)
+
+    def settle(task: Task) -> None:
+        finish_run(ctx, run, task, outputs, tokens(text))
+
+    task = ctx.state.tasks[tid] = Task(tid, user, events, settle, run_id=run["id"])
+    return task
+
+
+def run_answer(ctx: Ctx, task: Task) -> Record:
+    """The blocking answer of a workflow run."""
+    run = ctx.state.runs[task.run_id or ""]
+    data = {k: run[k] for k in ("id", "workflow_id", "status", "outputs", "error", "created_at")}
+    data |= {k: run[k] for k in ("elapsed_time", "total_tokens", "total_steps", "finished_at")}
+    return {"task_id": task.id, "workflow_run_id": run["id"], "data": data}
+
+
+@handles("workflow.run", "workflow.run_by_id")
+def run_workflow(ctx: Ctx) -> Any:
+    require_mode(ctx, "workflow")
+    p, st = ctx.p, ctx.state
+    if "workflow_id" in p and p["workflow_id"] != st.workflow_id:
+        raise not_found("Workflow not found.")
+    inputs = p["inputs"]
+    text = reply_text(ctx, " ".join(str(v) for v in inputs.values()), inputs)
+    outputs = ctx.app.outputs(inputs) if ctx.app.outputs else {"text": text}
+    task = workflow_task(ctx, inputs, p["user"], outputs, text)
+    return streaming(ctx, task, lambda: run_answer(ctx, task))
+
+
+@handles("workflow.get_run")
+def get_run(ctx: Ctx) -> Any:
+    run = ctx.state.runs.get(ctx.p["workflow_run_id"])
+    if run is None:
+        raise not_found("Workflow run not found.")
+    return public(run)
+
+
+@handles("workflow.list_logs")
+def list_logs(ctx: Ctx) -> Any:
+    p, logs = ctx.p, []
+    for r in sorted(ctx.state.runs.values(), key=lambda r: r["_tick"], reverse=True):
+        if p.get("status", r["status"]) != r["status"]:
+            continue
+        if p.get("keyword", "") not in r["inputs"] + json.dumps(r["outputs"]):
+            continue
+        summary = {k: r[k] for k in ("id", "status", "error", "elapsed_time", "total_tokens")}
+        summary |= {k: r[k] for k in ("total_steps", "created_at", "finished_at")}
+        summary |= {"version": "draft", "exceptions_count": 0, "triggered_from": "app-run"}
+        user = {k: r["_end_user"][k] for k in ("id", "type", "is_anonymous", "session_id")}
+        logs.append(
+            {"id": r["_log"], "workflow_run": summary, "created_from": "service-api"}
+            | {"created_by_role": "end_user", "created_by_account": None}
+            | {"created_by_end_user": user, "created_at": r["created_at"], "details": None}
+        )
+    return page(logs, p)
+
+
+@handles("workflow.stream_events")
+def stream_events(ctx: Ctx) -> Reply:
+    """Re-attach: the events not yet delivered, or just the closing one of a finished run."""
+    run = ctx.state.runs.get(ctx.p["workflow_run_id"])
+    if run is None or run["_user"] != ctx.p["user"]:
+        raise not_found("Workflow run not found.")
+    task = ctx.state.tasks[run["_task"]]
+    if task.cursor == len(task.events):
+        closing = [e for e in task.events if e["event"] == "workflow_finished"]
+        return Reply(stream=True, prefix=closing[-1:])
+    kinds = ("workflow_started", "node_started", "node_finished")
+    snapshot = ctx.p.get("include_state_snapshot")
+    prefix = [e for e in task.delivered() if e["event"] in kinds] if snapshot else []
+    return Reply(stream=True, task=task, prefix=prefix)
+
+
+@handles("chat.stop", "completion.stop", "workflow.stop")
+def stop(ctx: Ctx) -> Any:
+    task = ctx.state.tasks.get(ctx.p["task_id"])
+    if task is not None and task.user == ctx.p["user"]:
+        task.stop()
+    return {"result": "success"}  # for unknown tasks too, as Dify does
+
+
+@handles("workflow.get_human_input_form", "workflow.submit_human_input_form")
+def human_input(ctx: Ctx) -> Any:
+    raise not_found("Form not found.")  # emulated runs never pause for input
