@@ -36,6 +36,7 @@ DATASET_KEY = "dataset-contract"
 
 #: Exchanges whose recorded answer depends on the recording server's setup (FACTS.md "env").
 ENVIRONMENT = {
+    ("knowledge", "embedding models list"): "the stand-in model provider shapes the list",
     (
         "app",
         "audio-to-text tuple audio/mp3",
@@ -251,7 +252,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "error: dataset list tag_ids not a UUID",
     ): "a non-UUID id is 400 invalid_param on Dify",
     ("knowledge", "error: tag name over 50 chars"): "tag name over 50 characters is 400 on Dify",
-    ("knowledge", "embedding models list"): "model lists of the stand-in provider",
     ("workflow", "workflow echo streaming"): "chat-type streams open with a ping (Dify sends none)",
     (
         "workflow",
