@@ -98,16 +98,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
     ): "Dify refuses a remote image URL when the app takes no remote files",
     (
         "chat",
-        "chat blocking",
-    ): "blocking metadata lacks annotation_reply and the usage timing fields",
-    (
-        "chat",
-        "chat blocking with inputs",
-    ): "blocking metadata lacks annotation_reply and the usage timing fields",
-    ("chat", "chat streaming"): "chat-type streams open with a ping (Dify sends none)",
-    ("chat", "chat streaming [think]"): "chat-type streams open with a ping (Dify sends none)",
-    (
-        "chat",
         "chat streaming [fail] (error event inside stream)",
     ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
     (
@@ -124,17 +114,9 @@ DIFFERENT: dict[tuple[str, str], str] = {
     ): "a provider rate limit (the stand-in model's [ratelimit]): no AppDefinition declares it yet",
     (
         "chat",
-        "chat collect=True",
-    ): "streams differ: a leading ping on chat types; node_finished extras",
-    (
-        "chat",
         "chat user empty string",
     ): "blocking metadata lacks annotation_reply and the usage timing fields",
     ("chat", "chat conversation_id not a UUID"): "a non-UUID id is 400 invalid_param on Dify",
-    (
-        "chat",
-        "chat conversation_id empty string",
-    ): "blocking metadata lacks annotation_reply and the usage timing fields",
     (
         "chat",
         "raw JSON null conversation_id",
@@ -146,11 +128,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
     ("chat", "raw JSON missing inputs"): "a body without inputs is 400 on Dify",
     (
         "chat",
-        "completion blocking",
-    ): "blocking metadata lacks annotation_reply and the usage timing fields",
-    ("chat", "completion streaming"): "chat-type streams open with a ping (Dify sends none)",
-    (
-        "chat",
         "completion streaming [fail]",
     ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
     (
@@ -158,10 +135,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "completion blocking [fail]",
     ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
     ("chat", "completion missing required input"): "a required input left out is 400 on Dify",
-    (
-        "chat",
-        "completion collect=True",
-    ): "streams differ: a leading ping on chat types; node_finished extras",
     (
         "chat",
         "agent streaming with tool call",
@@ -174,19 +147,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "chat",
         "agent collect=True",
     ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
-    (
-        "chatflow",
-        "chatflow echo blocking",
-    ): "blocking metadata lacks annotation_reply and the usage timing fields",
-    ("chatflow", "chatflow echo streaming"): "chat-type streams open with a ping (Dify sends none)",
-    (
-        "chatflow",
-        "chatflow echo collect=True",
-    ): "streams differ: a leading ping on chat types; node_finished extras",
-    (
-        "chatflow",
-        "chatflow LLM blocking",
-    ): "blocking metadata lacks annotation_reply and the usage timing fields",
     (
         "chatflow",
         "chatflow LLM streaming",
@@ -252,15 +212,10 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "error: dataset list tag_ids not a UUID",
     ): "a non-UUID id is 400 invalid_param on Dify",
     ("knowledge", "error: tag name over 50 chars"): "tag name over 50 characters is 400 on Dify",
-    ("workflow", "workflow echo streaming"): "chat-type streams open with a ping (Dify sends none)",
     (
         "workflow",
         "error: workflow get_run non-UUID id",
     ): "Dify answers 500 unknown for a non-UUID run id",
-    (
-        "workflow",
-        "workflow echo collect=True",
-    ): "streams differ: a leading ping on chat types; node_finished extras",
     ("workflow", "error: workflow input wrong type"): "an input of the wrong type is 400 on Dify",
     ("workflow", "error: workflow input too long"): "an input over its max_length is 400 on Dify",
     (

@@ -82,6 +82,7 @@ class Reply:
     stream: bool = False
     task: Task | None = None
     prefix: list[Record] = field(default_factory=list)
+    ping: bool = True  # Dify opens workflow and chatflow streams with one; chat types have none
     feed: Feed | None = None  # set by the emulator for streams
     route: Route | None = None
 
@@ -205,7 +206,7 @@ def reply_text(ctx: Ctx, query: str, inputs: dict[str, Any], annotated: bool = F
 def streaming(ctx: Ctx, task: Task, blocking: Callable[[], Any]) -> Any:
     """A stream of the task's events, or (blocking mode) its answer once it has run."""
     if ctx.p.get("response_mode") == "streaming":
-        return Reply(stream=True, task=task)
+        return Reply(stream=True, task=task, ping=task.run_id is not None)
     task.drain()
     return blocking()
 

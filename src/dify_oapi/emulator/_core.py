@@ -303,6 +303,7 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     reply.prefix,
                     cut_after=cut.cut_after if cut else None,
                     delay=self.stream_delay,
+                    ping=reply.ping,
                 )
             return reply
 

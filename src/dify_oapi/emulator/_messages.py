@@ -159,7 +159,10 @@ def send_chat(ctx: Ctx) -> Any:
 
 
 def blocking_answer(task: Task, message: Record, mode: str, conversation_id: str | None) -> Record:
-    meta = {"usage": usage(message["query"], message["answer"]), "retriever_resources": []}
+    timed = 0.0 if mode == "advanced-chat" else None
+    timing = dict.fromkeys(("time_to_first_token", "time_to_generate"), timed)
+    meta: Record = {"annotation_reply": None, "retriever_resources": []}
+    meta["usage"] = usage(message["query"], message["answer"]) | timing
     answer = {"event": "message", "task_id": task.id, "id": message["id"]}
     answer |= {"message_id": message["id"]}
     answer |= {"conversation_id": conversation_id} if conversation_id else {}

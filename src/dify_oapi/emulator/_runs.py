@@ -63,14 +63,19 @@ def run_events(
         node: Record = {"id": ctx.id(), "node_id": kind, "node_type": kind}
         node |= {"title": TITLES.get(kind, kind.title()), "index": 1}
         node |= {"predecessor_node_id": None, "inputs": None, "inputs_truncated": False}
-        node |= {"created_at": now, "extras": {}, "iteration_id": None, "loop_id": None}
-        events.append({"event": "node_started", **ids, "data": node | {"agent_strategy": None}})
+        node["created_at"] = now
+        loose = {"iteration_id": None, "loop_id": None}
+        started = node | {"extras": {}} | loose | {"agent_strategy": None}
+        events.append({"event": "node_started", **ids, "data": started})
         events += body if kind == inside else []
-        node_io = user_inputs if kind == "start" else (outputs if kind in ("end", "answer") else {})
-        node |= {"inputs": node_io, "process_data": {}, "process_data_truncated": False}
-        node |= {"outputs": node_io, "outputs_truncated": False, "status": "succeeded"}
+        # Dify's Start node reports the user inputs, an End node its outputs as inputs too,
+        # an Answer node no inputs.
+        sent = user_inputs if kind == "start" else (outputs if kind == "end" else {})
+        got = user_inputs if kind == "start" else (outputs if kind in ("end", "answer") else {})
+        node |= {"inputs": sent, "process_data": {}, "process_data_truncated": False}
+        node |= {"outputs": got, "outputs_truncated": False, "status": "succeeded"}
         node |= {"error": None, "elapsed_time": 0.0, "execution_metadata": None}
-        node |= {"finished_at": now, "files": []}
+        node |= {"finished_at": now, "files": []} | loose
         events.append({"event": "node_finished", **ids, "data": node})
     finished = {k: run[k] for k in ("id", "workflow_id", "error", "total_steps", "created_at")}
     finished |= {"status": "succeeded", "outputs": outputs, "elapsed_time": 0.0}
@@ -167,7 +172,8 @@ def stream_events(ctx: Ctx) -> Reply:
     task = ctx.state.tasks[run["_task"]]
     if task.cursor == len(task.events):
         closing = [e for e in task.events if e["event"] == "workflow_finished"]
-        return Reply(stream=True, prefix=closing[-1:])
+        # A finished run: its closing event alone, with no ping, as Dify re-sends it.
+        return Reply(stream=True, prefix=closing[-1:], ping=False)
     kinds = ("workflow_started", "node_started", "node_finished")
     snapshot = ctx.p.get("include_state_snapshot")
     prefix = [e for e in task.delivered() if e["event"] in kinds] if snapshot else []

@@ -42,13 +42,14 @@ class Feed:
         *,
         cut_after: int | None = None,
         delay: float = 0.0,
+        ping: bool = True,
     ) -> None:
         self._lock = lock
         self._task = task
         self._prefix = list(prefix or ())
         self._cut_after = cut_after
         self.delay = delay
-        self._pinged = False
+        self._pinged = not ping
         self.sent = 0  # data events sent
 
     def next_frame(self) -> bytes | None:
