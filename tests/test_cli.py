@@ -181,12 +181,16 @@ def test_a_missing_key_says_where_to_put_one(server: EmulatorServer) -> None:
 
 def test_not_found_says_what_was_not_found(server: EmulatorServer) -> None:
     done = cli(
-        "call", "knowledge.get_dataset", "dataset_id=no-such-kb", server=server, key=DATASET_KEY
+        "call", "knowledge.get_dataset", f"dataset_id={MISSING}", server=server, key=DATASET_KEY
     )
     assert one_error_line(done, Exit.REJECTED) == (
         "dify-oapi: error: not found: Dataset not found. "
-        "(HTTP 404 not_found, GET /v1/datasets/no-such-kb)"
+        f"(HTTP 404 not_found, GET /v1/datasets/{MISSING})"
     )
+
+
+# A well-formed id nobody created (Dify's knowledge routes take only UUIDs).
+MISSING = "00000000-0000-4000-8000-000000000000"
 
 
 def test_an_unreachable_base_url_says_so() -> None:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -382,8 +383,11 @@ def test_workflow_stream_detail_logs_and_events(client: Client) -> None:
     assert kinds(replay) == ["WorkflowFinished"] and replay[0].data.status == "succeeded"
     with pytest.raises(NotFoundError):
         client.workflow.stream_events(workflow_run_id=stream.workflow_run_id, user="other")
-    with pytest.raises(NotFoundError):
+    with pytest.raises(BadRequestError) as not_uuid:  # Dify checks the id's format first
         client.workflow.run_by_id(workflow_id="unknown", inputs={}, user=USER)
+    assert not_uuid.value.code == "bad_request"
+    with pytest.raises(NotFoundError):
+        client.workflow.run_by_id(workflow_id=str(uuid.uuid4()), inputs={}, user=USER)
     by_id = client.workflow.run_by_id(workflow_id=detail.workflow_id, inputs={"q": "x"}, user=USER)
     assert by_id.data.outputs == {"text": "x"}
 
@@ -727,11 +731,13 @@ def test_invalid_params_and_unknown_routes(emulator: Emulator) -> None:
     assert (
         raw.post("/files/upload", files={"user": (None, "u")}).json()["code"] == "no_file_uploaded"
     )
-    assert raw.get("/no/such/route").json() == {
-        "code": "not_found",
-        "message": "The requested URL was not found on the server.",
-        "status": 404,
-    }
+    # Dify (Werkzeug) answers an unknown route with its HTML page, no JSON code.
+    missing = raw.get("/no/such/route")
+    assert (missing.status_code, missing.headers["content-type"]) == (
+        404,
+        "text/html; charset=utf-8",
+    )
+    assert missing.text.startswith("<!doctype html>") and "<h1>Not Found</h1>" in missing.text
     assert raw.delete("/chat-messages").status_code == 405
     # Query values are text on the wire and validate as their field's type.
     assert raw.get("/apps/annotations", params={"page": "x"}).status_code == 400

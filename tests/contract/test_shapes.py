@@ -89,11 +89,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
     ): "audio types Dify refuses (audio/mpeg, x-wav, mp4) answer 415 unsupported_audio_type (FACTS 6)",
     (
         "app",
-        "error: messages list non-UUID conversation",
-    ): "a non-UUID conversation_id is 400 invalid_param on Dify",
-    ("app", "unknown route GET /v1/"): "unknown routes answer an HTML 404 on Dify",
-    (
-        "app",
         "chat send with remote_url image",
     ): "Dify refuses a remote image URL when the app takes no remote files",
     (
@@ -112,19 +107,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "chat",
         "chat blocking [ratelimit]",
     ): "a provider rate limit (the stand-in model's [ratelimit]): no AppDefinition declares it yet",
-    (
-        "chat",
-        "chat user empty string",
-    ): "blocking metadata lacks annotation_reply and the usage timing fields",
-    ("chat", "chat conversation_id not a UUID"): "a non-UUID id is 400 invalid_param on Dify",
-    (
-        "chat",
-        "raw JSON null conversation_id",
-    ): "JSON null in an optional field is refused (Dify takes it)",
-    (
-        "chat",
-        "raw JSON null response_mode",
-    ): "JSON null in an optional field is refused (Dify takes it)",
     ("chat", "raw JSON missing inputs"): "a body without inputs is 400 on Dify",
     (
         "chat",
@@ -189,10 +171,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
     ): "a failing node (an HTTP node erroring): no AppDefinition declares it yet",
     (
         "chatflow",
-        "error: chatflow conversation_id not a UUID",
-    ): "a non-UUID id is 400 invalid_param on Dify",
-    (
-        "chatflow",
         "chatflow parameters",
     ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
     (
@@ -201,27 +179,10 @@ DIFFERENT: dict[tuple[str, str], str] = {
     ): "dataset nullables: Dify sends null doc_form, embedding_*, objects of nulls (FACTS 5)",
     (
         "knowledge",
-        "error: dataset name over 40 chars",
-    ): "dataset name over 40 characters is 400 on Dify",
-    (
-        "knowledge",
-        "error: dataset get non-UUID id",
-    ): "a non-UUID id in a knowledge path is no route: HTML 404 on Dify",
-    (
-        "knowledge",
         "error: dataset list tag_ids not a UUID",
     ): "a non-UUID id is 400 invalid_param on Dify",
-    ("knowledge", "error: tag name over 50 chars"): "tag name over 50 characters is 400 on Dify",
-    (
-        "workflow",
-        "error: workflow get_run non-UUID id",
-    ): "Dify answers 500 unknown for a non-UUID run id",
     ("workflow", "error: workflow input wrong type"): "an input of the wrong type is 400 on Dify",
     ("workflow", "error: workflow input too long"): "an input over its max_length is 400 on Dify",
-    (
-        "workflow",
-        "error: workflow user empty",
-    ): 'user="" is 400 "Arg user must be provided." on Dify',
     (
         "workflow",
         "workflow failing node blocking",

@@ -61,6 +61,11 @@ class ApiError(Exception):
         )
 
 
+def server_error() -> ApiError:
+    """Dify's answer to anything unhandled."""
+    return ApiError(500, "unknown", "Internal Server Error")
+
+
 def not_found(message: str) -> ApiError:
     return ApiError(404, "not_found", message)
 
@@ -216,3 +221,38 @@ def reply_bytes(reply: Reply) -> bytes:
     if reply.content is not None:
         return reply.content
     return b"" if reply.data is None and reply.status == 204 else msgspec.json.encode(reply.data)
+
+
+VERSION = "1.14.2"  # the Dify release the emulator answers as (X-Version)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?(?:[0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}")
+_PYDANTIC = "https://errors.pydantic.dev/2.12/v/"
+
+
+def is_uuid(value: str) -> bool:
+    return _UUID.fullmatch(value) is not None
+
+
+def pydantic_error(model: str, name: str, text: str, kind: str, value: Any) -> ApiError:
+    """Dify's 400 for a payload pydantic refused: the validation text as the message."""
+    shown = f"input_value={value!r}, input_type={type(value).__name__}"
+    message = f"1 validation error for {model}\n{name}\n  {text} [type={kind}, {shown}]"
+    return invalid(f"{message}\n    For further information visit {_PYDANTIC}{kind}")
+
+
+def require_user(ctx: Ctx) -> None:
+    """Dify refuses an empty ``user`` on the generating routes."""
+    if ctx.p.get("user") == "":
+        raise invalid("Arg user must be provided.")
+
+
+def require_uuid(ctx: Ctx, name: str, model: str, wording: str) -> None:
+    value = ctx.p.get(name)
+    if isinstance(value, str) and value and not is_uuid(value):
+        raise pydantic_error(model, name, f"Value error, {wording}", "value_error", value)
+
+
+def max_length(ctx: Ctx, name: str, limit: int, model: str) -> None:
+    value = ctx.p.get(name)
+    if isinstance(value, str) and len(value) > limit:
+        text = f"String should have at most {limit} characters"
+        raise pydantic_error(model, name, text, "string_too_long", value)

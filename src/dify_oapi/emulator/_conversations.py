@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._base import Ctx, Reply, after, handles, invalid, not_found, page
+from ._base import Ctx, Reply, after, handles, invalid, not_found, page, require_uuid
 from ._messages import conversation_of
 from ._state import Record, public
 
@@ -23,6 +23,7 @@ def list_conversations(ctx: Ctx) -> Any:
 
 @handles("chat.list_messages")
 def list_messages(ctx: Ctx) -> Any:
+    require_uuid(ctx, "conversation_id", "MessageListQuery", "must be a valid UUID")
     conv = conversation_of(ctx)
     items = [m for m in ctx.state.messages.values() if m["conversation_id"] == conv["id"]]
     result = after(items[::-1], ctx.p, "First Message", key="first_id")  # newest first

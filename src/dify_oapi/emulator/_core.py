@@ -8,6 +8,7 @@ import email.policy
 import sys
 import threading
 import time
+import types
 import typing
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -24,7 +25,7 @@ from .._table import Endpoint, struct_fields
 
 # Importing the handler modules registers their handlers.
 from . import _conversations, _info, _messages, _metadata, _runs, _segments  # noqa: F401
-from ._base import HANDLERS, ApiError, Ctx, Reply, reply_bytes
+from ._base import HANDLERS, VERSION, ApiError, Ctx, Reply, is_uuid, reply_bytes
 from ._definition import AppDefinition
 from ._info import file_reply
 from ._routes import Route, Router
@@ -70,6 +71,21 @@ def _field_kinds(cls: type) -> dict[str, tuple[bool, bool]]:
         )
         kinds[f.name] = (is_list, is_doc or is_list)
     return kinds
+
+
+@cache
+def _null_means_unset(cls: type) -> frozenset[str]:
+    """Optional text and list fields, where Dify takes JSON ``null`` as left out (its
+    pydantic models declare them ``str | None``); booleans and objects still refuse it."""
+    names = set()
+    for f in struct_fields(cls):
+        union = typing.get_origin(f.type) in (typing.Union, types.UnionType)
+        members = {
+            typing.get_origin(m) or m for m in (typing.get_args(f.type) if union else (f.type,))
+        }
+        if not f.required and members & {str, list, typing.Literal}:
+            names.add(f.name)
+    return frozenset(names)
 
 
 def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Upload]]:
@@ -125,7 +141,8 @@ def _params(
             raise ApiError(400, "invalid_param", "Failed to decode JSON object.") from None
         if not isinstance(decoded, dict):
             raise ApiError(400, "invalid_param", "The request body must be a JSON object.")
-        data.update(decoded)
+        nullable = _null_means_unset(cls)
+        data.update({k: v for k, v in decoded.items() if v is not None or k not in nullable})
     data.update(values)
     data = {k: v for k, v in data.items() if k in kinds}  # like Dify, ignore unknown fields
     for name in row.file_fields:
@@ -141,6 +158,42 @@ def _params(
         if name in files:
             params[name] = files[name]
     return params, {k: v for k, v in files.items() if k in row.file_fields}
+
+
+_HTML_404_BODY = (
+    b"<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
+    b"<p>The requested URL was not found on the server. If you entered the URL manually "
+    b"please check your spelling and try again.</p>\n"
+)
+
+
+class _Html404(Reply):
+    def __init__(self) -> None:
+        super().__init__(404, content=_HTML_404_BODY, content_type="text/html; charset=utf-8")
+
+
+_HTML_404 = _Html404()
+
+
+#: Path values Dify's knowledge routes declare as ``<uuid:...>`` (anything else: no route).
+_UUID_PATH = frozenset({"dataset_id", "document_id", "segment_id", "child_chunk_id"})
+
+
+def _not_uuid(route: Route, values: dict[str, str]) -> bool:
+    return route.knowledge and any(
+        name in _UUID_PATH and not is_uuid(value) for name, value in values.items()
+    )
+
+
+def _dify_headers(reply: Reply) -> None:
+    """What every Dify answer carries; a header the reply names (a fault's) wins."""
+    given = {k.lower(): k for k in reply.headers}
+    if "content-type" in given:
+        reply.content_type = reply.headers.pop(given["content-type"])
+    if "x-version" not in given:
+        reply.headers["X-Version"] = VERSION
+    if reply.status == 401 and "www-authenticate" not in given:
+        reply.headers["WWW-Authenticate"] = 'Bearer realm="api"'
 
 
 class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
@@ -292,7 +345,8 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
             try:
                 reply = self._dispatch(request, parts, origin)
             except ApiError as error:
-                return error.reply()
+                reply = error.reply()
+            _dify_headers(reply)
             if reply.stream:
                 cut = self._take(self._cuts, reply.route)
                 reply.content_type = "text/event-stream; charset=utf-8"
@@ -315,6 +369,8 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 raise ApiError(404, "not_found", "File not found.")
             return file_reply(f, attachment=True)
         found = self._router.find(request.method, parts)
+        if found == 404 or (not isinstance(found, int) and _not_uuid(found[0], found[1])):
+            return _HTML_404  # Werkzeug's page: no route (knowledge ids are UUID converters)
         if isinstance(found, int):
             message = (
                 "The method is not allowed for the requested URL."

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from ._base import ApiError, Ctx, handles, not_found, page
+from ._base import ApiError, Ctx, handles, max_length, not_found, page
 from ._state import Record, public
 
 _TERM = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]|[^\W_]+")
@@ -191,6 +191,8 @@ def dataset_view(ctx: Ctx, ds: Record) -> Record:
 
 
 def _check_name(ctx: Ctx, name: str, own: str | None = None) -> None:
+    model = "DatasetUpdatePayload" if own else "DatasetCreatePayload"
+    max_length(ctx, "name", 40, model)
     if any(d["name"] == name and d["id"] != own for d in ctx.kb.datasets.values()):
         raise ApiError(409, "dataset_name_duplicate", "The dataset name already exists.")
 

@@ -12,6 +12,8 @@ from ._base import (
     not_found,
     reply_text,
     require_mode,
+    require_user,
+    require_uuid,
     streaming,
     tokens,
     usage,
@@ -148,6 +150,9 @@ def new_conversation(ctx: Ctx) -> Record:
 def send_chat(ctx: Ctx) -> Any:
     require_mode(ctx, "chat", "agent-chat", "advanced-chat")
     p, mode = ctx.p, ctx.app.mode or "chat"
+    require_user(ctx)
+    wording = "conversation_id must be a valid UUID"
+    require_uuid(ctx, "conversation_id", "ChatRequestPayload", wording)
     if mode == "agent-chat" and p.get("response_mode") != "streaming":
         raise invalid("Agent Chat App does not support blocking mode")
     end_user(ctx, p["user"])
@@ -174,6 +179,7 @@ def blocking_answer(task: Task, message: Record, mode: str, conversation_id: str
 def send_completion(ctx: Ctx) -> Any:
     require_mode(ctx, "completion")
     p, inputs = ctx.p, ctx.p["inputs"]
+    require_user(ctx)
     query = p.get("query") or str(inputs.get("query") or " ".join(map(str, inputs.values())))
     end_user(ctx, p["user"])
     answer = reply_text(ctx, query, inputs)

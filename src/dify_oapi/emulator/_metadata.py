@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Ctx, Reply, handles, invalid, not_found, words
+from ._base import Ctx, Reply, handles, invalid, max_length, not_found, words
 from ._datasets import _BUILT_IN, _MODELS, dataset_of, document_of, tag_view
 from ._documents import _create_document, _file_info
 from ._runs import workflow_task
@@ -20,6 +20,7 @@ def tag_of(ctx: Ctx, tag_id: str) -> Record:
 
 @handles("knowledge.create_tag")
 def create_tag(ctx: Ctx) -> Any:
+    max_length(ctx, "name", 50, "TagCreatePayload")
     if any(t["name"] == ctx.p["name"] for t in ctx.kb.tags.values()):
         raise invalid("Tag name already exists.")
     tag = {"id": ctx.id(), "name": ctx.p["name"], "type": "knowledge"}
@@ -34,6 +35,7 @@ def list_tags(ctx: Ctx) -> Any:
 
 @handles("knowledge.update_tag")
 def update_tag(ctx: Ctx) -> Any:
+    max_length(ctx, "name", 50, "TagUpdatePayload")
     tag = tag_of(ctx, ctx.p["tag_id"])
     tag["name"] = ctx.p["name"]
     return tag_view(ctx, tag)

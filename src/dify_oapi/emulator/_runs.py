@@ -10,10 +10,14 @@ from ._base import (
     Reply,
     end_user,
     handles,
+    invalid,
+    is_uuid,
     not_found,
     page,
     reply_text,
     require_mode,
+    require_user,
+    server_error,
     streaming,
     tokens,
     words,
@@ -126,6 +130,9 @@ def run_answer(ctx: Ctx, task: Task) -> Record:
 def run_workflow(ctx: Ctx) -> Any:
     require_mode(ctx, "workflow")
     p, st = ctx.p, ctx.state
+    require_user(ctx)
+    if "workflow_id" in p and not is_uuid(p["workflow_id"]):
+        raise invalid(f"Invalid workflow_id format: {p['workflow_id']!r}. ", "bad_request")
     if "workflow_id" in p and p["workflow_id"] != st.workflow_id:
         raise not_found("Workflow not found.")
     inputs = p["inputs"]
@@ -137,6 +144,8 @@ def run_workflow(ctx: Ctx) -> Any:
 
 @handles("workflow.get_run")
 def get_run(ctx: Ctx) -> Any:
+    if not is_uuid(ctx.p["workflow_run_id"]):
+        raise server_error()  # Dify's database refuses the id: an unhandled error
     run = ctx.state.runs.get(ctx.p["workflow_run_id"])
     if run is None:
         raise not_found("Workflow run not found.")

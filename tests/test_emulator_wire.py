@@ -1,0 +1,111 @@
+"""The emulator on the wire as Dify 1.14.2 is (FACTS.md section 1 and the recordings):
+headers on every answer, HTML 404s, Dify's validation answers, a fault's headers."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from dify_oapi.emulator import AppDefinition, Emulator
+
+BASE = "http://emulator.test/v1"
+
+
+def raw(emulator: Emulator, key: str = "app-x") -> httpx.Client:
+    return httpx.Client(
+        transport=emulator, base_url=BASE, headers={"Authorization": f"Bearer {key}"}
+    )
+
+
+def test_every_answer_says_the_version_and_a_401_the_scheme() -> None:
+    with raw(Emulator()) as http:
+        ok = http.get("/info")
+        missing = http.get("/no/such/route")
+        wrong = http.get("/info", headers={"Authorization": "Bearer dataset-x"})
+    assert [r.headers["x-version"] for r in (ok, missing, wrong)] == ["1.14.2"] * 3
+    assert (wrong.status_code, wrong.headers["www-authenticate"]) == (401, 'Bearer realm="api"')
+    assert "www-authenticate" not in ok.headers
+    assert wrong.json() == {
+        "code": "unauthorized",
+        "message": "Access token is invalid",
+        "status": 401,
+    }
+
+
+def test_a_non_uuid_knowledge_id_is_no_route() -> None:
+    with raw(Emulator(), key="dataset-x") as http:
+        answer = http.get("/datasets/not-a-uuid")
+        unknown = http.get("/datasets/00000000-0000-4000-8000-000000000000")
+    assert (answer.status_code, answer.headers["content-type"]) == (404, "text/html; charset=utf-8")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "start"),
+    [
+        ({"user": ""}, 400, "invalid_param", "Arg user must be provided."),
+        (
+            {"conversation_id": "nope"},
+            400,
+            "invalid_param",
+            "1 validation error for ChatRequestPayload\nconversation_id\n  Value error, "
+            "conversation_id must be a valid UUID [type=value_error, input_value='nope'",
+        ),
+        ({"conversation_id": None, "response_mode": None, "files": None}, 200, None, None),
+        (
+            {"auto_generate_name": None},
+            400,
+            "invalid_param",
+            "Expected `bool`",
+        ),
+    ],
+)
+def test_chat_send_validates_as_dify(
+    body: dict[str, object], status: int, code: str | None, start: str | None
+) -> None:
+    with raw(Emulator()) as http:
+        answer = http.post("/chat-messages", json={"query": "q", "user": "u", "inputs": {}} | body)
+    assert answer.status_code == status, answer.text
+    if code is not None:
+        assert answer.json()["code"] == code
+        assert start is not None and start in answer.json()["message"]
+    else:
+        assert answer.json()["answer"] == "q"
+
+
+def test_workflow_ids_and_user_validated_as_dify() -> None:
+    with raw(Emulator(app=AppDefinition(mode="workflow"))) as http:
+        empty = http.post("/workflows/run", json={"inputs": {}, "user": ""})
+        bad_id = http.post("/workflows/not-a-uuid/run", json={"inputs": {}, "user": "u"})
+        bad_run = http.get("/workflows/run/not-a-uuid")
+    assert (empty.status_code, empty.json()["message"]) == (400, "Arg user must be provided.")
+    assert bad_id.json() == {
+        "code": "bad_request",
+        "message": "Invalid workflow_id format: 'not-a-uuid'. ",
+        "status": 400,
+    }
+    assert bad_run.json() == {"code": "unknown", "message": "Internal Server Error", "status": 500}
+
+
+def test_knowledge_name_limits() -> None:
+    with raw(Emulator(), key="dataset-x") as http:
+        dataset = http.post("/datasets", json={"name": "x" * 41})
+        tag = http.post("/datasets/tags", json={"name": "t" * 51})
+        fine = http.post("/datasets", json={"name": "x" * 40})
+    assert (dataset.status_code, tag.status_code, fine.status_code) == (400, 400, 200)
+    assert "String should have at most 40 characters" in dataset.json()["message"]
+    assert "String should have at most 50 characters" in tag.json()["message"]
+
+
+def test_a_faults_content_type_replaces_the_default() -> None:
+    emulator = Emulator()
+    emulator.fail_next("dify.get_info", status=502, headers={"Content-Type": "text/plain"})
+    with raw(emulator) as http:
+        answer = http.get("/info")
+    assert answer.headers.get_list("content-type") == ["text/plain"]
+    with emulator.serve() as server:
+        emulator.fail_next("dify.get_info", status=502, headers={"Content-Type": "text/plain"})
+        over = httpx.get(f"{server.url}/info", headers={"Authorization": "Bearer app-x"})
+    assert over.status_code == 502
+    assert over.headers.get_list("content-type") == ["text/plain"]
+    assert over.headers["x-version"] == "1.14.2"
