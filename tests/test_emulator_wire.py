@@ -109,3 +109,54 @@ def test_a_faults_content_type_replaces_the_default() -> None:
     assert over.status_code == 502
     assert over.headers.get_list("content-type") == ["text/plain"]
     assert over.headers["x-version"] == "1.14.2"
+
+
+def test_an_app_past_its_concurrency_cap_answers_429() -> None:
+    capped = AppDefinition(mode="chat", max_concurrent_requests=2)
+    emulator = Emulator(api_keys={"app-capped": capped, "app-free": None})
+    body = {"query": "one two", "user": "u", "inputs": {}, "response_mode": "streaming"}
+    with raw(emulator, key="app-capped") as http:
+        first = http.send(http.build_request("POST", "/chat-messages", json=body), stream=True)
+        second = http.send(http.build_request("POST", "/chat-messages", json=body), stream=True)
+        refused = http.post("/chat-messages", json=body | {"response_mode": "blocking"})
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "too_many_requests"
+        assert refused.json()["status"] == 429
+        assert "maximum concurrent requests" in refused.json()["message"]
+        # Another app has its own slots; non-generating routes are not counted.
+        with raw(emulator, key="app-free") as other:
+            assert other.post("/chat-messages", json=body).status_code == 200
+        assert http.get("/info").status_code == 200
+        first.read()  # a stream read to its end frees its slot
+        second.close()  # so does one closed early
+        again = http.post("/chat-messages", json=body | {"response_mode": "blocking"})
+        assert again.status_code == 200 and again.json()["answer"] == "one two"
+
+
+def test_the_cap_holds_over_loopback() -> None:
+    emulator = Emulator(app=AppDefinition(mode="chat"), max_concurrent_requests=1)
+    emulator.stream_delay = 0.05
+    body = {"query": "a b c d", "user": "u", "inputs": {}, "response_mode": "streaming"}
+    headers = {"Authorization": "Bearer app-x"}
+    with emulator.serve() as server, httpx.Client(base_url=server.url, headers=headers) as http:
+        with http.stream("POST", "/chat-messages", json=body) as open_stream:
+            refused = http.post("/chat-messages", json=body)
+            assert (refused.status_code, refused.json()["code"]) == (429, "too_many_requests")
+            open_stream.read()
+        assert http.post("/chat-messages", json=body).status_code == 200
+
+
+async def test_256_concurrent_connections_over_loopback() -> None:
+    import asyncio
+
+    emulator = Emulator()
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=0)
+    with emulator.serve() as server:
+        async with httpx.AsyncClient(
+            base_url=server.url,
+            headers={"Authorization": "Bearer app-x"},
+            limits=limits,
+            timeout=httpx.Timeout(5.0),
+        ) as http:
+            answers = await asyncio.gather(*(http.get("/info") for _ in range(256)))
+    assert [a.status_code for a in answers] == [200] * 256

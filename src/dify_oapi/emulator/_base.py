@@ -87,6 +87,7 @@ class Reply:
     stream: bool = False
     task: Task | None = None
     prefix: list[Record] = field(default_factory=list)
+    release: Callable[[], None] = field(default=lambda: None, repr=False)  # a request slot
     ping: bool = True  # Dify opens workflow and chatflow streams with one; chat types have none
     feed: Feed | None = None  # set by the emulator for streams
     route: Route | None = None

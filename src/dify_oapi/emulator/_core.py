@@ -196,6 +196,14 @@ def _dify_headers(reply: Reply) -> None:
         reply.headers["WWW-Authenticate"] = 'Bearer realm="api"'
 
 
+#: The operations Dify's per-app concurrency cap counts (they start a generation).
+_GENERATING = ("chat.send", "completion.send", "workflow.run", "workflow.run_by_id")
+
+
+def _nothing() -> None:
+    pass
+
+
 class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """An in-memory, stateful Dify Service API; an httpx transport, sync and async.
 
@@ -205,7 +213,8 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
     mapping of key to the :class:`AppDefinition` it reaches; by default any ``app-`` and
     ``dataset-`` key); ``latency``: seconds before each answer; ``stream_delay``: seconds
     before each stream event; ``indexing_polls``: status polls until a document is
-    indexed; ``seed``: of the uuid4 ids (``None``: random); ``clock``: timestamps.
+    indexed; ``max_concurrent_requests``: the cap of apps that set none (see
+    :class:`AppDefinition`); ``seed``: of the uuid4 ids (``None``: random); ``clock``: timestamps.
     """
 
     def __init__(
@@ -218,6 +227,7 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         indexing_polls: int = 2,
         seed: int | None = 0,
         clock: Callable[[], float] | None = None,
+        max_concurrent_requests: int = 0,
     ) -> None:
         self.app = app or AppDefinition()
         if api_keys is None or isinstance(api_keys, Mapping):
@@ -227,6 +237,7 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.latency = latency
         self.stream_delay = stream_delay
         self.indexing_polls = indexing_polls
+        self.max_concurrent_requests = max_concurrent_requests
         self.ids = Ids(seed, clock or time.time)
         self.tenant_id = self.ids.new()
         self.account_id = self.ids.new()
@@ -347,6 +358,9 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
             except ApiError as error:
                 reply = error.reply()
             _dify_headers(reply)
+            if not reply.stream:
+                reply.release()
+                reply.release = _nothing
             if reply.stream:
                 cut = self._take(self._cuts, reply.route)
                 reply.content_type = "text/event-stream; charset=utf-8"
@@ -359,6 +373,7 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     delay=self.stream_delay,
                     ping=reply.ping,
                 )
+                reply.feed.on_close, reply.release = reply.release, _nothing
             return reply
 
     def _dispatch(self, request: httpx.Request, parts: list[str], origin: str) -> Reply:
@@ -384,12 +399,39 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if fault is not None:
             return Reply(fault.status, fault.body, headers=fault.headers)
         params, files = _params(route.row, values, request)
-        result = route.handler(Ctx(self, route, params, files, app, origin))
+        release = self._take_slot(route, app)
+        try:
+            result = route.handler(Ctx(self, route, params, files, app, origin))
+        except BaseException:
+            release()
+            raise
         reply = result if isinstance(result, Reply) else Reply(200, result)
         if result is None:
             reply.status = 204
         reply.route = route
+        reply.release = release  # a stream keeps its slot until it ends; others free it now
         return reply
+
+    def _take_slot(self, route: Route, app: AppDefinition) -> Callable[[], None]:
+        """Count a generation in flight for the app; 429 past its cap, as Dify's rate
+        limit answers before any generation starts."""
+        if not any(route.covers(name) for name in _GENERATING):
+            return _nothing
+        st = self.app_state(app)
+        cap = app.max_concurrent_requests or self.max_concurrent_requests
+        if cap and st.active >= cap:
+            message = (
+                "Too many requests. Please try again later. The current maximum "
+                f"concurrent requests allowed for {st.app_id} is {cap}."
+            )
+            raise ApiError(429, "too_many_requests", message)
+        st.active += 1
+
+        def release() -> None:
+            with self._lock:
+                st.active -= 1
+
+        return release
 
     def _authorize(self, route: Route, header: str) -> AppDefinition:
         scheme, _, key = header.partition(" ")

@@ -23,7 +23,10 @@ class AppDefinition:
     ``parameters`` and ``site`` override keys of those answers. ``nodes`` are the node
     types of a workflow or chatflow graph, in order (default ``start, end`` for a workflow,
     ``start, llm, answer`` for a chatflow); the answer streams inside the first ``llm``
-    node, or before the nodes when there is none.
+    node, or before the nodes when there is none. ``max_concurrent_requests`` caps the
+    app's generations in flight (Dify's ``max_active_requests``; 0: no cap): past it a send
+    or run answers 429 ``too_many_requests`` before anything is created; a slot is held
+    until a blocking answer is made or a stream ends or is closed.
     """
 
     name: str = "Emulated app"
@@ -45,3 +48,4 @@ class AppDefinition:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     site: Mapping[str, Any] = field(default_factory=dict)
     nodes: Sequence[str] = ()
+    max_concurrent_requests: int = 0

@@ -80,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
             # A cut (or a client that left): drop the connection without the closing chunk.
             self.close_connection = True
             return
+        finally:
+            reply.feed.close()
         self.wfile.write(b"0\r\n\r\n")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
@@ -93,6 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 1024  # socketserver's 5 would refuse a burst of connections
 
     def __init__(
         self, address: tuple[str, int], emulator: Responder, log: IO[str] | None = None

@@ -168,6 +168,7 @@ class AppState:
     tasks: dict[str, Task] = field(default_factory=dict)
     end_users: dict[str, Record] = field(default_factory=dict)
     replies_used: int = 0
+    active: int = 0  # generations in flight (blocking calls being answered, open streams)
 
     def touch(self) -> int:
         self.tick += 1
