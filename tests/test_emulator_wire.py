@@ -160,3 +160,82 @@ async def test_256_concurrent_connections_over_loopback() -> None:
         ) as http:
             answers = await asyncio.gather(*(http.get("/info") for _ in range(256)))
     assert [a.status_code for a in answers] == [200] * 256
+
+
+def _events(answer: httpx.Response) -> list[dict[str, object]]:
+    import json
+
+    frames = [f for f in answer.text.split("\n\n") if f.startswith("data: ")]
+    return [json.loads(f[6:]) for f in frames]
+
+
+def test_a_declared_model_failure_is_dify_s_error_event() -> None:
+    app = AppDefinition(mode="chat", fail_after=2, failure="model went away")
+    body = {"query": "a b c d", "user": "u", "inputs": {}}
+    with raw(Emulator(app=app)) as http:
+        stream = http.post("/chat-messages", json=body | {"response_mode": "streaming"})
+        blocking = http.post("/chat-messages", json=body)
+    events = _events(stream)
+    assert [e["event"] for e in events] == ["message", "message", "error"]
+    assert "task_id" not in events[-1]
+    assert {k: events[-1][k] for k in ("code", "status", "message")} == {
+        "code": "completion_request_error",
+        "status": 400,
+        "message": "model went away",
+    }
+    assert (blocking.status_code, blocking.json()["code"]) == (400, "completion_request_error")
+
+
+def test_a_failing_node_fails_the_run_as_dify_does() -> None:
+    flow = AppDefinition(
+        mode="workflow", nodes=("start", "http-request"), failing_node="http-request"
+    )
+    with raw(Emulator(app=flow)) as http:
+        stream = http.post(
+            "/workflows/run", json={"inputs": {"q": "x"}, "user": "u", "response_mode": "streaming"}
+        )
+        blocking = http.post("/workflows/run", json={"inputs": {"q": "x"}, "user": "u"})
+        run = http.get(f"/workflows/run/{blocking.json()['workflow_run_id']}")
+    events = _events(stream)
+    assert [e["event"] for e in events][-2:] == ["node_finished", "workflow_finished"]
+    assert "error" not in [e["event"] for e in events]
+    last = events[-1]["data"]
+    assert isinstance(last, dict)
+    assert (last["status"], last["error"], last["exceptions_count"]) == (
+        "failed",
+        "Emulated failure",
+        1,
+    )
+    assert blocking.status_code == 200 and blocking.json()["data"]["status"] == "failed"
+    assert run.json()["status"] == "failed"
+
+
+def test_a_failing_chatflow_llm_has_no_message_end_and_blocking_says_run_failed() -> None:
+    app = AppDefinition(mode="advanced-chat", fail_after=1, failure="boom")
+    body = {"query": "a b c", "user": "u", "inputs": {}}
+    with raw(Emulator(app=app)) as http:
+        stream = http.post("/chat-messages", json=body | {"response_mode": "streaming"})
+        blocking = http.post("/chat-messages", json=body)
+    names = [e["event"] for e in _events(stream)]
+    assert "message_end" not in names and names[-1] == "workflow_finished"
+    assert blocking.json() == {
+        "code": "invalid_param",
+        "message": "Run failed: boom",
+        "status": 400,
+    }
+
+
+def test_a_raising_callback_fails_the_run_or_answers_dify_s_500() -> None:
+    def broken(inputs: dict[str, object]) -> dict[str, object]:
+        raise ValueError("no such key")
+
+    def no_reply(query: str, inputs: dict[str, object]) -> str:
+        raise KeyError(query)
+
+    with raw(Emulator(app=AppDefinition(mode="workflow", outputs=broken))) as http:
+        run = http.post("/workflows/run", json={"inputs": {}, "user": "u"})
+    assert (run.status_code, run.json()["data"]["status"]) == (200, "failed")
+    assert run.json()["data"]["error"] == "no such key"
+    with raw(Emulator(app=AppDefinition(mode="chat", replies=no_reply))) as http:
+        chat = http.post("/chat-messages", json={"query": "q", "user": "u", "inputs": {}})
+    assert chat.json() == {"code": "unknown", "message": "Internal Server Error", "status": 500}

@@ -91,31 +91,7 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "app",
         "chat send with remote_url image",
     ): "Dify refuses a remote image URL when the app takes no remote files",
-    (
-        "chat",
-        "chat streaming [fail] (error event inside stream)",
-    ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
-    (
-        "chat",
-        "chat streaming [ratelimit]",
-    ): "a provider rate limit (the stand-in model's [ratelimit]): no AppDefinition declares it yet",
-    (
-        "chat",
-        "chat blocking [fail]",
-    ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
-    (
-        "chat",
-        "chat blocking [ratelimit]",
-    ): "a provider rate limit (the stand-in model's [ratelimit]): no AppDefinition declares it yet",
     ("chat", "raw JSON missing inputs"): "a body without inputs is 400 on Dify",
-    (
-        "chat",
-        "completion streaming [fail]",
-    ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
-    (
-        "chat",
-        "completion blocking [fail]",
-    ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
     ("chat", "completion missing required input"): "a required input left out is 400 on Dify",
     (
         "chat",
@@ -143,10 +119,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
     ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
     (
         "chatflow",
-        "chatflow LLM blocking [fail]",
-    ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
-    (
-        "chatflow",
         "chatflow LLM collect=True [fail]",
     ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
     (
@@ -157,10 +129,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "chatflow",
         "chatflow LLM collect=True",
     ): "LLM node_finished: Dify adds execution_metadata (tokens, price) and process_data",
-    (
-        "chatflow",
-        "chatflow failing node blocking",
-    ): "a failing node (an HTTP node erroring): no AppDefinition declares it yet",
     (
         "chatflow",
         "chatflow failing node streaming",
@@ -183,10 +151,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
     ): "a non-UUID id is 400 invalid_param on Dify",
     ("workflow", "error: workflow input wrong type"): "an input of the wrong type is 400 on Dify",
     ("workflow", "error: workflow input too long"): "an input over its max_length is 400 on Dify",
-    (
-        "workflow",
-        "workflow failing node blocking",
-    ): "a failing node (an HTTP node erroring): no AppDefinition declares it yet",
     (
         "workflow",
         "workflow failing node streaming",
@@ -259,6 +223,13 @@ def _recorded_form(area: str, name: str) -> list[Any]:
 def app_for(exchange: Exchange) -> AppDefinition:
     """The emulated twin of the recorded app (FACTS.md and recordings/README.md)."""
     area, name = exchange.area, exchange.name
+    # The stand-in model's markers: [fail] after 3 words, [ratelimit] at once.
+    failure: dict[str, Any] = {}
+    if "[fail]" in name or "[ratelimit]" in name:
+        failure = {"fail_after": 3 if "[fail]" in name else 0, "failure": MODEL_ERROR}
+    if "failing" in name:
+        failure = {"failing_node": "http-request", "failure": "[Errno 111] Connection refused"}
+    nodes = ("start", "http-request") if "failing" in name else None
     if "on a chat app" in name:
         return AppDefinition(mode="chat")
     if area == "workflow" or "(workflow app)" in name:
@@ -267,22 +238,25 @@ def app_for(exchange: Exchange) -> AppDefinition:
             mode="workflow",
             user_input_form=form,
             outputs=lambda inputs: {"echo": str(inputs.get("text", ""))},
+            nodes=nodes or ("start", "end"),
+            **failure,
         )
     if area == "chatflow" and "completion-messages" not in name:
         llm = "LLM" in name
-        nodes = ("start", "llm", "answer") if llm else ("start", "answer")
-        return AppDefinition(mode="advanced-chat", nodes=nodes)
+        default = ("start", "llm", "answer") if llm else ("start", "answer")
+        return AppDefinition(mode="advanced-chat", nodes=nodes or default, **failure)
     if area == "chatflow":
         return AppDefinition(mode="advanced-chat")
     if re.search(r"^completion|completion app", name):
-        return AppDefinition(
-            mode="completion", user_input_form=_recorded_form("app", "parameters (completion app)")
-        )
+        form = _recorded_form("app", "parameters (completion app)")
+        return AppDefinition(mode="completion", user_input_form=form, **failure)
     if name.startswith("agent"):
-        return AppDefinition(mode="agent-chat")
-    return AppDefinition(
-        mode="chat", user_input_form=_recorded_form("app", "parameters (chat app)")
-    )
+        return AppDefinition(mode="agent-chat", **failure)
+    form = _recorded_form("app", "parameters (chat app)")
+    return AppDefinition(mode="chat", user_input_form=form, **failure)
+
+
+MODEL_ERROR = "fake InvokeServerUnavailableError: model went away"
 
 
 def _key(exchange: Exchange) -> str:

@@ -202,7 +202,10 @@ def reply_text(ctx: Ctx, query: str, inputs: dict[str, Any], annotated: bool = F
         return scripted
     replies = ctx.app.replies
     if callable(replies):
-        return replies(query, inputs)
+        try:
+            return replies(query, inputs)
+        except Exception as exc:  # the app's own code failed: Dify's unhandled answer
+            raise server_error() from exc
     if replies and st.replies_used < len(replies):
         st.replies_used += 1
         return replies[st.replies_used - 1]

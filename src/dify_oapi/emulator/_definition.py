@@ -27,6 +27,16 @@ class AppDefinition:
     app's generations in flight (Dify's ``max_active_requests``; 0: no cap): past it a send
     or run answers 429 ``too_many_requests`` before anything is created; a slot is held
     until a blocking answer is made or a stream ends or is closed.
+
+    Failures, as Dify reports them: ``fail_after=n`` makes the model fail after ``n``
+    answer words (chat types: an ``error`` event ``completion_request_error``, blocking
+    400; in a graph, the LLM node fails); ``failing_node`` names a node type of ``nodes``
+    that fails (an ``http-request`` node, say). A failed run ends with a failed
+    ``node_finished`` and ``workflow_finished`` (``exceptions_count`` 1) and no
+    ``message_end``; blocking, a workflow answers 200 with ``status: "failed"`` and a
+    chatflow 400 ``invalid_param`` "Run failed: ...". ``failure`` is the error text. An
+    ``outputs`` or ``replies`` function that raises fails the run the same way (a chat
+    answer gets Dify's 500 ``unknown``).
     """
 
     name: str = "Emulated app"
@@ -49,3 +59,6 @@ class AppDefinition:
     site: Mapping[str, Any] = field(default_factory=dict)
     nodes: Sequence[str] = ()
     max_concurrent_requests: int = 0
+    fail_after: int | None = None
+    failing_node: str | None = None
+    failure: str = "Emulated failure"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._base import (
+    ApiError,
     Ctx,
     end_user,
     handles,
@@ -19,7 +20,7 @@ from ._base import (
     usage,
     words,
 )
-from ._runs import finish_run, graph, new_run, run_events
+from ._runs import failure_at, finish_run, graph, new_run, run_events
 from ._state import Record, Task
 
 
@@ -33,7 +34,9 @@ def message_task(ctx: Ctx, message: Record, answer: str, mode: str, conv: Record
     nodes = graph(ctx, ("start", "llm", "answer")) if flow else ()
     source = (["llm", "text"] if "llm" in nodes else ["answer", "answer"]) if flow else None
     extra = {"from_variable_selector": source} if kind == "message" else {}
-    body = [{"event": kind, "id": mid, **ids, "answer": w, **extra} for w in words(answer)]
+    failing, shown = failure_at(ctx, nodes) if flow else (None, ctx.app.fail_after)
+    pieces = words(answer)[:shown] if shown is not None else words(answer)
+    body = [{"event": kind, "id": mid, **ids, "answer": w, **extra} for w in pieces]
     # Dify times the first token only inside a workflow run (null in plain chat).
     timing: Record = dict.fromkeys(
         ("time_to_first_token", "time_to_generate"), 0.0 if flow else None
@@ -51,13 +54,16 @@ def message_task(ctx: Ctx, message: Record, answer: str, mode: str, conv: Record
         run = new_run(ctx, message["inputs"] | system, message["_user"], tid, len(nodes))
         run_ids = ids | {"workflow_run_id": run["id"]}
         outputs = {"answer": answer, "files": []}
-        *events, closing = run_events(ctx, run_ids, run, body, nodes, outputs)
-        events += [end, closing]
-    elif kind == "agent_message":
-        thought = {"event": "agent_thought", "id": ctx.id(), **ids, "position": 1, "thought": ""}
-        events = [thought, *body, end]
+        *events, closing = run_events(ctx, run_ids, run, body, nodes, outputs, failing)
+        events += [closing] if failing else [end, closing]  # a failed run has no message_end
     else:
-        events = [*body, end]
+        if shown is not None:
+            # The model failed: Dify's error event (no task_id), in place of message_end.
+            end = {"event": "error", **{k: v for k, v in ids.items() if k != "task_id"}}
+            end |= {"code": "completion_request_error", "status": 400}
+            end["message"] = ctx.app.failure
+        thought = {"event": "agent_thought", "id": ctx.id(), **ids, "position": 1, "thought": ""}
+        events = [thought, *body, end] if kind == "agent_message" else [*body, end]
 
     def settle(task: Task) -> None:
         text = "".join(
@@ -164,6 +170,11 @@ def send_chat(ctx: Ctx) -> Any:
 
 
 def blocking_answer(task: Task, message: Record, mode: str, conversation_id: str | None) -> Record:
+    closing = task.events[-1] if task.events else {}
+    if closing.get("event") == "error":
+        raise ApiError(400, closing["code"], closing["message"])
+    if closing.get("event") == "workflow_finished" and closing["data"]["status"] == "failed":
+        raise invalid(f"Run failed: {closing['data']['error']}")
     timed = 0.0 if mode == "advanced-chat" else None
     timing = dict.fromkeys(("time_to_first_token", "time_to_generate"), timed)
     meta: Record = {"annotation_reply": None, "retriever_resources": []}

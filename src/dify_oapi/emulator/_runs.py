@@ -50,12 +50,30 @@ def graph(ctx: Ctx, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(ctx.app.nodes) or default
 
 
+def failure_at(ctx: Ctx, nodes: tuple[str, ...]) -> tuple[str | None, int | None]:
+    """The node that fails (if any) and how many answer pieces stream before it does."""
+    app = ctx.app
+    if app.failing_node in nodes:
+        return app.failing_node, None
+    if app.fail_after is not None and "llm" in nodes:
+        return "llm", app.fail_after
+    return None, None
+
+
 def run_events(
-    ctx: Ctx, ids: Record, run: Record, body: list[Record], nodes: tuple[str, ...], outputs: Record
+    ctx: Ctx,
+    ids: Record,
+    run: Record,
+    body: list[Record],
+    nodes: tuple[str, ...],
+    outputs: Record,
+    failing: str | None = None,
+    error: str | None = None,
 ) -> list[Record]:
     """workflow_started, a node pair per node of the graph (the answer streams inside the
     first LLM node, or before the nodes when there is none, as Dify's answer streaming
-    does), and the closing events (``message_end`` before ``workflow_finished``)."""
+    does), and the closing events (``message_end`` before ``workflow_finished``). With
+    ``failing`` the run stops at that node: it finishes ``failed``, and so does the run."""
     now, inputs = ctx.now(), json.loads(run["inputs"])
     started = {"id": run["id"], "workflow_id": run["workflow_id"], "inputs": inputs}
     started |= {"created_at": now, "reason": "initial"}
@@ -63,6 +81,7 @@ def run_events(
     inside = next((n for n in nodes if n in STREAMING_NODES), None)
     events += [] if inside else body
     user_inputs = {k: v for k, v in inputs.items() if not k.startswith("sys.")}
+    error = (error or ctx.app.failure) if failing else None
     for kind in nodes:
         node: Record = {"id": ctx.id(), "node_id": kind, "node_type": kind}
         node |= {"title": TITLES.get(kind, kind.title()), "index": 1}
@@ -76,22 +95,31 @@ def run_events(
         # an Answer node no inputs.
         sent = user_inputs if kind == "start" else (outputs if kind == "end" else {})
         got = user_inputs if kind == "start" else (outputs if kind in ("end", "answer") else {})
+        failed = kind == failing
         node |= {"inputs": sent, "process_data": {}, "process_data_truncated": False}
-        node |= {"outputs": got, "outputs_truncated": False, "status": "succeeded"}
-        node |= {"error": None, "elapsed_time": 0.0, "execution_metadata": None}
+        node |= {"outputs": {} if failed else got, "outputs_truncated": False}
+        node |= {"status": "failed" if failed else "succeeded", "error": error if failed else None}
+        node |= {"elapsed_time": 0.0, "execution_metadata": None}
         node |= {"finished_at": now, "files": []} | loose
         events.append({"event": "node_finished", **ids, "data": node})
-    finished = {k: run[k] for k in ("id", "workflow_id", "error", "total_steps", "created_at")}
-    finished |= {"status": "succeeded", "outputs": outputs, "elapsed_time": 0.0}
+        if failed:
+            break
+    finished = {k: run[k] for k in ("id", "workflow_id", "total_steps", "created_at")}
+    finished |= {"status": "failed" if failing else "succeeded", "error": error}
+    finished |= {"outputs": {} if failing else outputs, "elapsed_time": 0.0}
     finished |= {"total_tokens": 0, "created_by": {"id": run["_end_user"]["id"]}}
     finished["created_by"]["user"] = run["_user"]
-    finished |= {"finished_at": now, "exceptions_count": 0, "files": []}
+    finished |= {"finished_at": now, "exceptions_count": 1 if failing else 0, "files": []}
+    if failing:
+        run["_failed"] = error
     return [*events, {"event": "workflow_finished", **ids, "data": finished}]
 
 
 def finish_run(ctx: Ctx, run: Record, task: Task, outputs: Record, spent: int) -> None:
     if task.stopped:
         run.update(status="stopped", outputs={}, error=STOPPED)
+    elif run.get("_failed"):
+        run.update(status="failed", outputs={}, error=run["_failed"])
     else:
         run.update(status="succeeded", outputs=outputs)
     spent = 0 if task.stopped else spent
@@ -101,15 +129,26 @@ def finish_run(ctx: Ctx, run: Record, task: Task, outputs: Record, spent: int) -
             event["data"]["total_tokens"] = spent
 
 
-def workflow_task(ctx: Ctx, inputs: dict[str, Any], user: str, outputs: Record, text: str) -> Task:
-    """A workflow run whose answer ``text`` streams as text chunks."""
+def workflow_task(
+    ctx: Ctx,
+    inputs: dict[str, Any],
+    user: str,
+    outputs: Record,
+    text: str,
+    broken: str | None = None,
+) -> Task:
+    """A workflow run whose answer ``text`` streams as text chunks; ``broken``: the error
+    of the app's own code, failing the last node."""
     tid, nodes = ctx.id(), graph(ctx, ("start", "end"))
     run = new_run(ctx, inputs, user, tid, len(nodes))
     ids = {"task_id": tid, "workflow_run_id": run["id"]}
     source = ["llm", "text"] if "llm" in nodes else ["start", next(iter(inputs), "text")]
     selector = {"from_variable_selector": source}
-    body = [{"event": "text_chunk", **ids, "data": {"text": w, **selector}} for w in words(text)]
-    events = run_events(ctx, ids, run, body, nodes, outputs)
+    failing, shown = failure_at(ctx, nodes)
+    failing = nodes[-1] if broken else failing
+    pieces = words(text)[:shown] if shown is not None else words(text)
+    body = [{"event": "text_chunk", **ids, "data": {"text": w, **selector}} for w in pieces]
+    events = run_events(ctx, ids, run, body, nodes, outputs, failing, broken)
 
     def settle(task: Task) -> None:
         finish_run(ctx, run, task, outputs, tokens(text))
@@ -136,9 +175,13 @@ def run_workflow(ctx: Ctx) -> Any:
     if "workflow_id" in p and p["workflow_id"] != st.workflow_id:
         raise not_found("Workflow not found.")
     inputs = p["inputs"]
-    text = reply_text(ctx, " ".join(str(v) for v in inputs.values()), inputs)
-    outputs = ctx.app.outputs(inputs) if ctx.app.outputs else {"text": text}
-    task = workflow_task(ctx, inputs, p["user"], outputs, text)
+    broken = None
+    try:
+        text = reply_text(ctx, " ".join(str(v) for v in inputs.values()), inputs)
+        outputs = ctx.app.outputs(inputs) if ctx.app.outputs else {"text": text}
+    except Exception as exc:
+        text, outputs, broken = "", {}, str(exc) or type(exc).__name__
+    task = workflow_task(ctx, inputs, p["user"], outputs, text, broken)
     return streaming(ctx, task, lambda: run_answer(ctx, task))
 
 
