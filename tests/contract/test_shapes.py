@@ -100,7 +100,7 @@ DIFFERENT: dict[tuple[str, str], str] = {
     (
         "chat",
         "agent streaming [fail]",
-    ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
+    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
     (
         "chat",
         "agent collect=True",
@@ -108,35 +108,35 @@ DIFFERENT: dict[tuple[str, str], str] = {
     (
         "chatflow",
         "chatflow LLM streaming",
-    ): "LLM node_finished: Dify adds execution_metadata (tokens, price) and process_data",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
     (
         "chatflow",
         "chatflow LLM streaming [think]",
-    ): "LLM node_finished: Dify adds execution_metadata (tokens, price) and process_data",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
     (
         "chatflow",
         "chatflow LLM streaming [fail]",
-    ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
     (
         "chatflow",
         "chatflow LLM collect=True [fail]",
-    ): "a model failing mid-answer (the stand-in model's [fail]): no AppDefinition declares it yet",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
     (
         "chatflow",
         "chatflow LLM streaming [ratelimit]",
-    ): "a provider rate limit (the stand-in model's [ratelimit]): no AppDefinition declares it yet",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
     (
         "chatflow",
         "chatflow LLM collect=True",
-    ): "LLM node_finished: Dify adds execution_metadata (tokens, price) and process_data",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
     (
         "chatflow",
         "chatflow failing node streaming",
-    ): "a failing node (an HTTP node erroring): no AppDefinition declares it yet",
+    ): "an HTTP node's node_finished carries process_data.request",
     (
         "chatflow",
         "chatflow failing node collect=True",
-    ): "a failing node (an HTTP node erroring): no AppDefinition declares it yet",
+    ): "an HTTP node's node_finished carries process_data.request",
     (
         "chatflow",
         "chatflow parameters",
@@ -154,11 +154,11 @@ DIFFERENT: dict[tuple[str, str], str] = {
     (
         "workflow",
         "workflow failing node streaming",
-    ): "a failing node (an HTTP node erroring): no AppDefinition declares it yet",
+    ): "an HTTP node's node_finished carries process_data.request; the failed app streams no text",
     (
         "workflow",
         "workflow failing collect=True",
-    ): "a failing node (an HTTP node erroring): no AppDefinition declares it yet",
+    ): "an HTTP node's node_finished carries process_data.request; the failed app streams no text",
     (
         "workflow",
         "workflow parameters",
