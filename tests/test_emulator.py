@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import signal
 import subprocess
 import sys
@@ -134,9 +135,11 @@ def test_stop_ends_a_running_stream(client: Client) -> None:
     received = [next(stream), next(stream)]
     assert client.chat.stop(task_id=stream.task_id, user=USER).result == "success"
     received += list(stream)
-    assert kinds(received) == ["Message", "Message", "MessageEnd"]
+    # As on Dify: one more delta, then message_end with zero usage.
+    assert kinds(received) == ["Message", "Message", "Message", "MessageEnd"]
+    assert received[-1].metadata.usage.total_tokens == 0
     history = client.chat.list_messages(conversation_id=stream.conversation_id, user=USER)
-    assert history.data[0].answer == "one two "
+    assert history.data[0].answer == "one two three "
     # Another user cannot stop the task; an unknown task still answers success, as Dify does.
     assert client.chat.stop(task_id="unknown", user=USER).result == "success"
 
@@ -229,17 +232,17 @@ def test_chatflow_streams_workflow_events_and_records_the_run(sleeps: list[float
             "NodeFinished",
             "NodeStarted",
             "NodeFinished",
-            "WorkflowFinished",
             "MessageEnd",
+            "WorkflowFinished",
         ]
         assert [e.data.node_type for e in events if isinstance(e, ev.NodeStartedEvent)] == [
             "start",
             "llm",
             "answer",
         ]
-        assert events[-2].data.outputs == {"answer": "Flow please"}
+        assert events[-1].data.outputs == {"answer": "Flow please", "files": []}
         run = client.chatflow.get_run(workflow_run_id=stream.workflow_run_id)
-        assert (run.status, run.outputs) == ("succeeded", {"answer": "Flow please"})
+        assert (run.status, run.outputs) == ("succeeded", {"answer": "Flow please", "files": []})
         blocking = client.chatflow.send(query="Blocking", user=USER)
         assert (blocking.answer, blocking.mode) == ("Blocking", "advanced-chat")
         with pytest.raises(BadRequestError) as caught:
@@ -338,13 +341,12 @@ def test_app_answers_come_from_the_definition() -> None:
 def test_workflow_stream_detail_logs_and_events(client: Client) -> None:
     with client.workflow.run(inputs={"query": "Translate this"}, user=USER, stream=True) as stream:
         events = list(stream)
+    # Dify's Start -> End order: the text streams before any node event.
     assert kinds(events) == [
         "WorkflowStarted",
-        "NodeStarted",
-        "NodeFinished",
-        "NodeStarted",
         "TextChunk",
         "TextChunk",
+        "NodeStarted",
         "NodeFinished",
         "NodeStarted",
         "NodeFinished",
@@ -352,11 +354,19 @@ def test_workflow_stream_detail_logs_and_events(client: Client) -> None:
     ]
     assert stream.answer == "Translate this"
     assert events[-1].data.outputs == {"text": "Translate this"}
+    nodes = [e.data for e in events if isinstance(e, ev.NodeStartedEvent)]
+    assert [(n.node_type, n.index, n.predecessor_node_id) for n in nodes] == [
+        ("start", 1, None),
+        ("end", 1, None),
+    ]
+    started = events[0].data.inputs
+    assert (started["query"], started["sys.user_id"]) == ("Translate this", USER)
+    assert started["sys.workflow_run_id"] == stream.workflow_run_id
     detail = client.workflow.get_run(workflow_run_id=stream.workflow_run_id)
-    assert (detail.status, detail.inputs, detail.total_steps) == (
+    assert (detail.status, json.loads(detail.inputs)["query"], detail.total_steps) == (
         "succeeded",
-        '{"query": "Translate this"}',
-        3,
+        "Translate this",
+        2,
     )
     blocking = client.workflow.run(inputs={"query": "Again"}, user=USER)
     assert (blocking.data.status, blocking.data.outputs) == ("succeeded", {"text": "Again"})
@@ -392,7 +402,9 @@ def test_workflow_stop_marks_the_run_stopped(client: Client) -> None:
     assert kinds(first)[-1] == "TextChunk"
     client.workflow.stop(task_id=stream.task_id, user=USER)
     rest = list(stream)
-    assert kinds(rest) == ["WorkflowFinished"] and rest[0].data.status == "stopped"
+    # The stream closes as Dify's does: failed, "Aborted: User requested stop".
+    assert kinds(rest) == ["WorkflowFinished"]
+    assert (rest[0].data.status, rest[0].data.error) == ("failed", "Aborted: User requested stop")
     detail = client.workflow.get_run(workflow_run_id=stream.workflow_run_id)
     assert (detail.status, detail.outputs) == ("stopped", {})
     assert [
@@ -401,17 +413,18 @@ def test_workflow_stop_marks_the_run_stopped(client: Client) -> None:
 
 
 def test_cut_stream_then_resume(emulator: Emulator, client: Client) -> None:
-    emulator.cut_stream_after(5, operation="workflow.run")
+    emulator.cut_stream_after(2, operation="workflow.run")
     stream = client.workflow.run(inputs={"query": "one two three four"}, user=USER, stream=True)
     received = []
     with pytest.raises(StreamInterruptedError) as caught:
         for event in stream:
             received.append(event)
-    assert len(received) == 5 and caught.value.partial.answer == "one "
+    assert len(received) == 2 and caught.value.partial.answer == "one "
     assert client.workflow.get_run(workflow_run_id=stream.workflow_run_id).status == "running"
     resumed = stream.resume()
     rest = list(resumed)
     assert kinds(rest) == ["TextChunk"] * 3 + [
+        "NodeStarted",
         "NodeFinished",
         "NodeStarted",
         "NodeFinished",
@@ -431,12 +444,10 @@ def test_events_with_state_snapshot_replay_delivered_nodes(
     replay = client.workflow.stream_events(
         workflow_run_id=stream.workflow_run_id, user=USER, include_state_snapshot=True
     )
+    # Delivered: workflow_started, the text, the start node's node_started.
     assert kinds(list(replay)) == [
         "WorkflowStarted",
         "NodeStarted",
-        "NodeFinished",
-        "NodeStarted",
-        "TextChunk",
         "NodeFinished",
         "NodeStarted",
         "NodeFinished",
@@ -716,11 +727,13 @@ def test_invalid_params_and_unknown_routes(emulator: Emulator) -> None:
     assert (
         raw.post("/files/upload", files={"user": (None, "u")}).json()["code"] == "no_file_uploaded"
     )
-    assert raw.get("/no/such/route").json() == {
-        "code": "not_found",
-        "message": "The requested URL was not found on the server.",
-        "status": 404,
-    }
+    # Dify (Werkzeug) answers an unknown route with its HTML page, no JSON code.
+    missing = raw.get("/no/such/route")
+    assert (missing.status_code, missing.headers["content-type"]) == (
+        404,
+        "text/html; charset=utf-8",
+    )
+    assert missing.text.startswith("<!doctype html>") and "<h1>Not Found</h1>" in missing.text
     assert raw.delete("/chat-messages").status_code == 405
     # Query values are text on the wire and validate as their field's type.
     assert raw.get("/apps/annotations", params={"page": "x"}).status_code == 400
@@ -795,7 +808,7 @@ async def test_async_client_every_service(sleeps: list[float]) -> None:
         flowed = await client.chatflow.send(
             query="Flow", user=USER, stream=True, api_key="app-flow"
         )
-        assert kinds([e async for e in flowed])[-2:] == ["WorkflowFinished", "MessageEnd"]
+        assert kinds([e async for e in flowed])[-2:] == ["MessageEnd", "WorkflowFinished"]
         completion = await client.completion.send(inputs={"query": "Done"}, user=USER, collect=True)
         assert completion.answer == "Done"
         assert (await client.dify.get_info()).mode == "chat"

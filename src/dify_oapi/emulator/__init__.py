@@ -45,7 +45,7 @@ Hooks for testing error handling:
 - ``emulator.clear_faults()``: forget pending failures and cuts.
 """
 
-from ._core import AppDefinition, Emulator
-from ._server import EmulatorServer, serve
+from ._core import AppDefinition, Emulator, serve
+from ._server import EmulatorServer
 
 __all__ = ["AppDefinition", "Emulator", "EmulatorServer", "serve"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._core import AppDefinition, Emulator
-from ._server import serve
+from ._core import AppDefinition, Emulator, serve
 
 
 def main(argv: list[str] | None = None) -> int:

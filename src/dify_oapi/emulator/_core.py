@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import email.parser
 import email.policy
+import sys
 import threading
 import time
+import types
 import typing
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import IO, Any
 from urllib.parse import unquote
 
 import httpx
@@ -20,16 +22,18 @@ import msgspec
 
 from .._services import ENDPOINTS
 from .._table import Endpoint, struct_fields
-from . import _knowledge  # noqa: F401  (registers the knowledge handlers)
-from ._handlers import HANDLERS, ApiError, Ctx, Reply, file_reply
+
+# Importing the handler modules registers their handlers.
+from . import _conversations, _info, _messages, _metadata, _runs, _segments  # noqa: F401
+from ._base import HANDLERS, VERSION, ApiError, Ctx, Reply, is_uuid, reply_bytes
+from ._definition import AppDefinition
+from ._info import file_reply
 from ._routes import Route, Router
+from ._server import EmulatorServer, serve_forever
 from ._sse import AsyncBody, Feed, SyncBody
 from ._state import AppState, Ids, KnowledgeState, StoredFile, Upload
 
-if TYPE_CHECKING:
-    from ._server import EmulatorServer
-
-__all__ = ["AppDefinition", "Emulator"]
+__all__ = ["AppDefinition", "Emulator", "serve"]
 
 _STATUS_CODES = {
     400: "invalid_param",
@@ -42,40 +46,6 @@ _STATUS_CODES = {
     415: "unsupported_file_type",
     429: "too_many_requests",
 }
-
-
-@dataclass(frozen=True, eq=False)
-class AppDefinition:
-    """What an emulated app answers with.
-
-    ``mode`` is ``chat``, ``agent-chat``, ``advanced-chat`` (chatflow), ``completion`` or
-    ``workflow``; with ``None`` every app route works and chat answers like a chat app.
-    ``replies`` are the answers in order (then echoes), or a function ``(query, inputs) ->
-    answer``; ``outputs`` computes a workflow run's outputs from its inputs (default
-    ``{"text": answer}``). ``variables`` are the conversation variables each new
-    conversation starts with (dicts with ``name``, ``value_type``, ``value``,
-    ``description``); ``follow_ups`` the suggested questions after an answer.
-    ``parameters`` and ``site`` override keys of those answers.
-    """
-
-    name: str = "Emulated app"
-    mode: str | None = None
-    description: str = "An app served by the dify-oapi emulator."
-    tags: Sequence[str] = ()
-    author_name: str = "dify-oapi"
-    opening_statement: str = ""
-    suggested_questions: Sequence[str] = ()
-    follow_ups: Sequence[str] = (
-        "Can you tell me more?",
-        "Why is that?",
-        "What should I do next?",
-    )
-    user_input_form: Sequence[Mapping[str, Any]] = ()
-    variables: Sequence[Mapping[str, Any]] = ()
-    replies: Sequence[str] | Callable[[str, dict[str, Any]], str] | None = None
-    outputs: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    site: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,6 +71,21 @@ def _field_kinds(cls: type) -> dict[str, tuple[bool, bool]]:
         )
         kinds[f.name] = (is_list, is_doc or is_list)
     return kinds
+
+
+@cache
+def _null_means_unset(cls: type) -> frozenset[str]:
+    """Optional text and list fields, where Dify takes JSON ``null`` as left out (its
+    pydantic models declare them ``str | None``); booleans and objects still refuse it."""
+    names = set()
+    for f in struct_fields(cls):
+        union = typing.get_origin(f.type) in (typing.Union, types.UnionType)
+        members = {
+            typing.get_origin(m) or m for m in (typing.get_args(f.type) if union else (f.type,))
+        }
+        if not f.required and members & {str, list, typing.Literal}:
+            names.add(f.name)
+    return frozenset(names)
 
 
 def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Upload]]:
@@ -156,7 +141,8 @@ def _params(
             raise ApiError(400, "invalid_param", "Failed to decode JSON object.") from None
         if not isinstance(decoded, dict):
             raise ApiError(400, "invalid_param", "The request body must be a JSON object.")
-        data.update(decoded)
+        nullable = _null_means_unset(cls)
+        data.update({k: v for k, v in decoded.items() if v is not None or k not in nullable})
     data.update(values)
     data = {k: v for k, v in data.items() if k in kinds}  # like Dify, ignore unknown fields
     for name in row.file_fields:
@@ -174,6 +160,50 @@ def _params(
     return params, {k: v for k, v in files.items() if k in row.file_fields}
 
 
+_HTML_404_BODY = (
+    b"<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n"
+    b"<p>The requested URL was not found on the server. If you entered the URL manually "
+    b"please check your spelling and try again.</p>\n"
+)
+
+
+class _Html404(Reply):
+    def __init__(self) -> None:
+        super().__init__(404, content=_HTML_404_BODY, content_type="text/html; charset=utf-8")
+
+
+_HTML_404 = _Html404()
+
+
+#: Path values Dify's knowledge routes declare as ``<uuid:...>`` (anything else: no route).
+_UUID_PATH = frozenset({"dataset_id", "document_id", "segment_id", "child_chunk_id"})
+
+
+def _not_uuid(route: Route, values: dict[str, str]) -> bool:
+    return route.knowledge and any(
+        name in _UUID_PATH and not is_uuid(value) for name, value in values.items()
+    )
+
+
+def _dify_headers(reply: Reply) -> None:
+    """What every Dify answer carries; a header the reply names (a fault's) wins."""
+    given = {k.lower(): k for k in reply.headers}
+    if "content-type" in given:
+        reply.content_type = reply.headers.pop(given["content-type"])
+    if "x-version" not in given:
+        reply.headers["X-Version"] = VERSION
+    if reply.status == 401 and "www-authenticate" not in given:
+        reply.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+
+
+#: The operations Dify's per-app concurrency cap counts (they start a generation).
+_GENERATING = ("chat.send", "completion.send", "workflow.run", "workflow.run_by_id")
+
+
+def _nothing() -> None:
+    pass
+
+
 class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """An in-memory, stateful Dify Service API; an httpx transport, sync and async.
 
@@ -183,7 +213,8 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
     mapping of key to the :class:`AppDefinition` it reaches; by default any ``app-`` and
     ``dataset-`` key); ``latency``: seconds before each answer; ``stream_delay``: seconds
     before each stream event; ``indexing_polls``: status polls until a document is
-    indexed; ``seed``: of the uuid4 ids (``None``: random); ``clock``: timestamps.
+    indexed; ``max_concurrent_requests``: the cap of apps that set none (see
+    :class:`AppDefinition`); ``seed``: of the uuid4 ids (``None``: random); ``clock``: timestamps.
     """
 
     def __init__(
@@ -196,6 +227,7 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         indexing_polls: int = 2,
         seed: int | None = 0,
         clock: Callable[[], float] | None = None,
+        max_concurrent_requests: int = 0,
     ) -> None:
         self.app = app or AppDefinition()
         if api_keys is None or isinstance(api_keys, Mapping):
@@ -205,6 +237,7 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self.latency = latency
         self.stream_delay = stream_delay
         self.indexing_polls = indexing_polls
+        self.max_concurrent_requests = max_concurrent_requests
         self.ids = Ids(seed, clock or time.time)
         self.tenant_id = self.ids.new()
         self.account_id = self.ids.new()
@@ -298,11 +331,7 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     @staticmethod
     def body(reply: Reply) -> bytes:
-        if reply.content is not None:
-            return reply.content
-        return (
-            b"" if reply.data is None and reply.status == 204 else msgspec.json.encode(reply.data)
-        )
+        return reply_bytes(reply)
 
     def close(self) -> None:
         """Nothing to release: clients closing this transport leave the state intact."""
@@ -312,8 +341,6 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> EmulatorServer:
         """Serve this emulator over HTTP/1.1 on a real socket, in a background thread."""
-        from ._server import EmulatorServer
-
         return EmulatorServer(self, host, port)
 
     # -- dispatch ------------------------------------------------------------------------
@@ -329,7 +356,11 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
             try:
                 reply = self._dispatch(request, parts, origin)
             except ApiError as error:
-                return error.reply()
+                reply = error.reply()
+            _dify_headers(reply)
+            if not reply.stream:
+                reply.release()
+                reply.release = _nothing
             if reply.stream:
                 cut = self._take(self._cuts, reply.route)
                 reply.content_type = "text/event-stream; charset=utf-8"
@@ -340,7 +371,9 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     reply.prefix,
                     cut_after=cut.cut_after if cut else None,
                     delay=self.stream_delay,
+                    ping=reply.ping,
                 )
+                reply.feed.on_close, reply.release = reply.release, _nothing
             return reply
 
     def _dispatch(self, request: httpx.Request, parts: list[str], origin: str) -> Reply:
@@ -351,6 +384,8 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 raise ApiError(404, "not_found", "File not found.")
             return file_reply(f, attachment=True)
         found = self._router.find(request.method, parts)
+        if found == 404 or (not isinstance(found, int) and _not_uuid(found[0], found[1])):
+            return _HTML_404  # Werkzeug's page: no route (knowledge ids are UUID converters)
         if isinstance(found, int):
             message = (
                 "The method is not allowed for the requested URL."
@@ -364,12 +399,39 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if fault is not None:
             return Reply(fault.status, fault.body, headers=fault.headers)
         params, files = _params(route.row, values, request)
-        result = route.handler(Ctx(self, route, params, files, app, origin))
+        release = self._take_slot(route, app)
+        try:
+            result = route.handler(Ctx(self, route, params, files, app, origin))
+        except BaseException:
+            release()
+            raise
         reply = result if isinstance(result, Reply) else Reply(200, result)
         if result is None:
             reply.status = 204
         reply.route = route
+        reply.release = release  # a stream keeps its slot until it ends; others free it now
         return reply
+
+    def _take_slot(self, route: Route, app: AppDefinition) -> Callable[[], None]:
+        """Count a generation in flight for the app; 429 past its cap, as Dify's rate
+        limit answers before any generation starts."""
+        if not any(route.covers(name) for name in _GENERATING):
+            return _nothing
+        st = self.app_state(app)
+        cap = app.max_concurrent_requests or self.max_concurrent_requests
+        if cap and st.active >= cap:
+            message = (
+                "Too many requests. Please try again later. The current maximum "
+                f"concurrent requests allowed for {st.app_id} is {cap}."
+            )
+            raise ApiError(429, "too_many_requests", message)
+        st.active += 1
+
+        def release() -> None:
+            with self._lock:
+                st.active -= 1
+
+        return release
 
     def _authorize(self, route: Route, header: str) -> AppDefinition:
         scheme, _, key = header.partition(" ")
@@ -392,3 +454,15 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
                     rules.remove(rule)
                 return rule
         return None
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 5001,
+    *,
+    emulator: Emulator | None = None,
+    log: IO[str] | None = None,
+    announce: IO[str] | None = sys.stdout,
+) -> None:
+    """Serve an emulator in this thread until interrupted (Ctrl+C); prints the URL first."""
+    serve_forever(emulator or Emulator(), host, port, log, announce)

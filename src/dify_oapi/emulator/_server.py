@@ -9,14 +9,23 @@ import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import httpx
 
-from ._core import Emulator
-from ._handlers import ApiError
+from ._base import ApiError, Reply, reply_bytes
 
-__all__ = ["EmulatorServer", "serve"]
+__all__ = ["EmulatorServer", "Responder", "serve_forever"]
+
+
+class Responder(Protocol):
+    """What the server needs of an emulator (``Emulator`` sits above this module)."""
+
+    latency: float
+    stream_delay: float
+
+    def respond(self, request: httpx.Request) -> Reply: ...
+
 
 _HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "host", "connection"})
 
@@ -56,7 +65,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         if reply.feed is None:
-            data = Emulator.body(reply)
+            data = reply_bytes(reply)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -71,6 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
             # A cut (or a client that left): drop the connection without the closing chunk.
             self.close_connection = True
             return
+        finally:
+            reply.feed.close()
         self.wfile.write(b"0\r\n\r\n")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
@@ -84,9 +95,10 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 1024  # socketserver's 5 would refuse a burst of connections
 
     def __init__(
-        self, address: tuple[str, int], emulator: Emulator, log: IO[str] | None = None
+        self, address: tuple[str, int], emulator: Responder, log: IO[str] | None = None
     ) -> None:
         self.emulator = emulator
         self.log = log
@@ -127,7 +139,11 @@ class EmulatorServer:
     """
 
     def __init__(
-        self, emulator: Emulator, host: str = "127.0.0.1", port: int = 0, log: IO[str] | None = None
+        self,
+        emulator: Responder,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log: IO[str] | None = None,
     ) -> None:
         self.emulator = emulator
         self._httpd = _Server((host, port), emulator, log)
@@ -158,16 +174,11 @@ class EmulatorServer:
         return f"<EmulatorServer {self.url}>"
 
 
-def serve(
-    host: str = "127.0.0.1",
-    port: int = 5001,
-    *,
-    emulator: Emulator | None = None,
-    log: IO[str] | None = None,
-    announce: IO[str] | None = sys.stdout,
+def serve_forever(
+    emulator: Responder, host: str, port: int, log: IO[str] | None, announce: IO[str] | None
 ) -> None:
-    """Serve an emulator in this thread until interrupted (Ctrl+C); prints the URL first."""
-    httpd = _Server((host, port), emulator or Emulator(), log)
+    """Serve in this thread until interrupted (Ctrl+C); prints the URL first."""
+    httpd = _Server((host, port), emulator, log)
     if announce is not None:
         print(f"Dify emulator serving {httpd.url}", file=announce)
         print("Keys: app-<anything> for apps, dataset-<anything> for knowledge.", file=announce)

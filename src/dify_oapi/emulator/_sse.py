@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import msgspec
@@ -42,13 +42,15 @@ class Feed:
         *,
         cut_after: int | None = None,
         delay: float = 0.0,
+        ping: bool = True,
     ) -> None:
         self._lock = lock
         self._task = task
         self._prefix = list(prefix or ())
         self._cut_after = cut_after
         self.delay = delay
-        self._pinged = False
+        self._pinged = not ping
+        self.on_close: Callable[[], None] | None = None  # frees the app's request slot
         self.sent = 0  # data events sent
 
     def next_frame(self) -> bytes | None:
@@ -68,13 +70,23 @@ class Feed:
             self.sent += 1
             return frame(event)
 
+    def close(self) -> None:
+        """The stream ended or its reader left (once)."""
+        release, self.on_close = self.on_close, None
+        if release is not None:
+            release()
+
     def _pull(self) -> bytes | None:
         try:
-            return self.next_frame()
+            chunk = self.next_frame()
         except Cut:
+            self.close()
             raise httpx.RemoteProtocolError(
                 "peer closed connection without sending complete message body"
             ) from None
+        if chunk is None:
+            self.close()
+        return chunk
 
     # The delay comes before an event is taken, so a stop sent meanwhile applies to it.
 
@@ -104,6 +116,9 @@ class SyncBody(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         return self._feed.iter_frames()
 
+    def close(self) -> None:
+        self._feed.close()
+
 
 class AsyncBody(httpx.AsyncByteStream):
     def __init__(self, feed: Feed) -> None:
@@ -111,3 +126,6 @@ class AsyncBody(httpx.AsyncByteStream):
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._feed.aiter_frames()
+
+    async def aclose(self) -> None:
+        self._feed.close()

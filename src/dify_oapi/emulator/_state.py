@@ -28,6 +28,8 @@ __all__ = [
 Record = dict[str, Any]
 #: Events after which a stream may end.
 FINAL_EVENTS = frozenset({"message_end", "workflow_finished"})
+#: The error of a run stopped by its user.
+STOPPED = "Aborted: User requested stop"
 
 
 def public(record: Record) -> Record:
@@ -125,13 +127,25 @@ class Task:
         return self.events[: self.cursor]
 
     def stop(self) -> None:
-        """End the task now: only its closing events remain, a run marked ``stopped``."""
+        """End the task now, as Dify does: a run closes with a failed ``workflow_finished``
+        ("Aborted: User requested stop") and no ``message_end``; a plain answer sends one
+        more delta, then ``message_end`` with zero usage."""
         if self.settled:
             return
-        tail = [e for e in self.events[self.cursor :] if e["event"] in FINAL_EVENTS]
-        for event in tail:
-            if event["event"] == "workflow_finished":
-                event["data"].update(status="stopped", outputs={}, error=None)
+        rest = self.events[self.cursor :]
+        tail = [e for e in rest if e["event"] in FINAL_EVENTS]
+        if any(e["event"] == "workflow_finished" for e in tail):
+            tail = [e for e in tail if e["event"] == "workflow_finished"]
+            for event in tail:
+                event["data"].update(status="failed", outputs={}, error=STOPPED)
+        else:
+            delta = [e for e in rest[:1] if e["event"] not in FINAL_EVENTS]
+            for event in tail:
+                usage = event.get("metadata", {}).get("usage")
+                if usage is not None:
+                    usage.update({k: 0 for k in usage if k.endswith("_tokens")})
+                    usage.update({k: "0E-7" for k in usage if k.endswith("_price")})
+            tail = delta + tail
         self.events[self.cursor :] = tail
         self.stopped = True
         self.finish()
@@ -154,6 +168,7 @@ class AppState:
     tasks: dict[str, Task] = field(default_factory=dict)
     end_users: dict[str, Record] = field(default_factory=dict)
     replies_used: int = 0
+    active: int = 0  # generations in flight (blocking calls being answered, open streams)
 
     def touch(self) -> int:
         self.tick += 1

@@ -1,0 +1,427 @@
+"""Contract (b): the emulator answers each recorded scenario in the shape Dify 1.14.2 did.
+
+Every recorded exchange that needs no state the recording built earlier (no id or value
+that an earlier answer of the same file handed out) is sent again, through the same SDK
+call (or the same plain httpx request for ``raw`` lines), to a fresh emulator: in-process
+(the emulator as the client's transport) and over loopback (``Emulator.serve``). Each
+answer is compared with the recorded one by shape, not by value: the status, the media
+type, the set of JSON key paths with the type found there, and for a stream the sequence
+of event names (a run of equal names counts once: their number follows the answer text).
+
+An exchange whose answer depends on how the recording server was set up goes in
+``ENVIRONMENT`` with the reason (``docs/emulator.md`` lists them). An exchange the emulator
+does not match yet is ``xfail(strict=True)`` with what differs, so it flips when fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from dify_oapi import Client
+from dify_oapi.emulator import AppDefinition, Emulator
+from tests.recordings import AREAS, Exchange, load
+
+from .outcomes import record
+from .test_replay import _mode
+
+BASE = "http://emulator.test/v1"
+KEY = "app-contract"
+DATASET_KEY = "dataset-contract"
+
+#: Exchanges whose recorded answer depends on the recording server's setup (FACTS.md "env").
+ENVIRONMENT = {
+    ("knowledge", "embedding models list"): "the stand-in model provider shapes the list",
+    (
+        "app",
+        "audio-to-text tuple audio/mp3",
+    ): "no speech-to-text model: 400 provider_not_initialize",
+    (
+        "app",
+        "audio-to-text tuple audio/wav",
+    ): "no speech-to-text model: 400 provider_not_initialize",
+    ("app", "text-to-audio (no TTS model)"): "no text-to-speech model: 400 provider_not_initialize",
+}
+
+#: Scenarios the emulator does not answer in Dify's shape yet: what differs.
+DIFFERENT: dict[tuple[str, str], str] = {
+    (
+        "app",
+        "parameters (chat app)",
+    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
+    (
+        "app",
+        "parameters (workflow app)",
+    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
+    (
+        "app",
+        "parameters (completion app)",
+    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
+    (
+        "app",
+        "site (chat app)",
+    ): "site of a fresh app: Dify sends null description, copyright, icon (FACTS 7)",
+    (
+        "app",
+        "site (workflow app)",
+    ): "site of a fresh app: Dify sends null description, copyright, icon (FACTS 7)",
+    ("app", "file upload png (path)"): "upload answers file_key null on Dify (FACTS 6)",
+    (
+        "app",
+        "audio-to-text .mp3 path",
+    ): "audio types Dify refuses (audio/mpeg, x-wav, mp4) answer 415 unsupported_audio_type (FACTS 6)",
+    (
+        "app",
+        "audio-to-text .wav path",
+    ): "audio types Dify refuses (audio/mpeg, x-wav, mp4) answer 415 unsupported_audio_type (FACTS 6)",
+    (
+        "app",
+        "audio-to-text .m4a path",
+    ): "audio types Dify refuses (audio/mpeg, x-wav, mp4) answer 415 unsupported_audio_type (FACTS 6)",
+    (
+        "app",
+        "audio-to-text tuple audio/mpeg",
+    ): "audio types Dify refuses (audio/mpeg, x-wav, mp4) answer 415 unsupported_audio_type (FACTS 6)",
+    (
+        "app",
+        "chat send with remote_url image",
+    ): "Dify refuses a remote image URL when the app takes no remote files",
+    ("chat", "raw JSON missing inputs"): "a body without inputs is 400 on Dify",
+    ("chat", "completion missing required input"): "a required input left out is 400 on Dify",
+    (
+        "chat",
+        "agent streaming with tool call",
+    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
+    (
+        "chat",
+        "agent streaming [fail]",
+    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
+    (
+        "chat",
+        "agent collect=True",
+    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
+    (
+        "chatflow",
+        "chatflow LLM streaming",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
+    (
+        "chatflow",
+        "chatflow LLM streaming [think]",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
+    (
+        "chatflow",
+        "chatflow LLM streaming [fail]",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
+    (
+        "chatflow",
+        "chatflow LLM collect=True [fail]",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
+    (
+        "chatflow",
+        "chatflow LLM streaming [ratelimit]",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
+    (
+        "chatflow",
+        "chatflow LLM collect=True",
+    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
+    (
+        "chatflow",
+        "chatflow failing node streaming",
+    ): "an HTTP node's node_finished carries process_data.request",
+    (
+        "chatflow",
+        "chatflow failing node collect=True",
+    ): "an HTTP node's node_finished carries process_data.request",
+    (
+        "chatflow",
+        "chatflow parameters",
+    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
+    (
+        "knowledge",
+        "dataset create",
+    ): "dataset nullables: Dify sends null doc_form, embedding_*, objects of nulls (FACTS 5)",
+    (
+        "knowledge",
+        "error: dataset list tag_ids not a UUID",
+    ): "a non-UUID id is 400 invalid_param on Dify",
+    ("workflow", "error: workflow input wrong type"): "an input of the wrong type is 400 on Dify",
+    ("workflow", "error: workflow input too long"): "an input over its max_length is 400 on Dify",
+    (
+        "workflow",
+        "workflow failing node streaming",
+    ): "an HTTP node's node_finished carries process_data.request; the failed app streams no text",
+    (
+        "workflow",
+        "workflow failing collect=True",
+    ): "an HTTP node's node_finished carries process_data.request; the failed app streams no text",
+    (
+        "workflow",
+        "workflow parameters",
+    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
+}
+
+
+def _needs_state(exchange: Exchange, earlier: str) -> bool:
+    """The request carries a value an earlier answer of the recording handed out."""
+    values: list[str] = [*exchange.path_params().values()]
+    for value in [*exchange.query.values(), *_body_values(exchange.body)]:
+        values += value if isinstance(value, list) else [value]
+    if any(isinstance(v, str) and _UUID.fullmatch(v) and v in earlier for v in values):
+        return True
+    # An answer listing records made earlier (a page of conversations, datasets, logs...).
+    handed_out = set(_UUID.findall(earlier))
+    return bool(handed_out & set(_UUID.findall(json.dumps(exchange.response_body))))
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _body_values(body: Any) -> Iterator[Any]:
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if key != "_multipart":
+                yield from _body_values(value) if isinstance(value, (dict, list)) else [value]
+    elif isinstance(body, list):
+        for value in body:
+            yield from _body_values(value)
+
+
+def scenarios() -> Iterator[Any]:
+    for area in AREAS:
+        earlier = ""
+        for exchange in load(area):
+            runnable = not re.search(r" #\d+$", exchange.name) and not exchange.name.startswith(
+                "setup:"
+            )
+            if runnable and not _needs_state(exchange, earlier) and not _concurrent(exchange):
+                marks = []
+                reason = DIFFERENT.get((area, exchange.name))
+                if reason:
+                    marks.append(pytest.mark.xfail(strict=True, reason=reason))
+                yield pytest.param(exchange, id=f"{area}:{exchange.name}", marks=marks)
+            earlier += json.dumps(exchange.raw["response"])
+
+
+def _concurrent(exchange: Exchange) -> bool:
+    """Scenarios made of two overlapping calls (a stop or a re-attach mid-stream)."""
+    return bool(re.search(r"stop|re-attach|resume|dropped|slow", exchange.name))
+
+
+# --- the app each scenario ran on -------------------------------------------------------
+
+
+def _recorded_form(area: str, name: str) -> list[Any]:
+    body = load(area)[name].response_body
+    return list(body.get("user_input_form") or []) if isinstance(body, dict) else []
+
+
+def app_for(exchange: Exchange) -> AppDefinition:
+    """The emulated twin of the recorded app (FACTS.md and recordings/README.md)."""
+    area, name = exchange.area, exchange.name
+    # The stand-in model's markers: [fail] after 3 words, [ratelimit] at once.
+    failure: dict[str, Any] = {}
+    if "[fail]" in name or "[ratelimit]" in name:
+        failure = {"fail_after": 3 if "[fail]" in name else 0, "failure": MODEL_ERROR}
+    if "failing" in name:
+        failure = {"failing_node": "http-request", "failure": "[Errno 111] Connection refused"}
+    nodes = ("start", "http-request") if "failing" in name else None
+    if "on a chat app" in name:
+        return AppDefinition(mode="chat")
+    if area == "workflow" or "(workflow app)" in name:
+        form = _recorded_form("workflow", "workflow parameters")
+        return AppDefinition(
+            mode="workflow",
+            user_input_form=form,
+            outputs=lambda inputs: {"echo": str(inputs.get("text", ""))},
+            nodes=nodes or ("start", "end"),
+            **failure,
+        )
+    if area == "chatflow" and "completion-messages" not in name:
+        llm = "LLM" in name
+        default = ("start", "llm", "answer") if llm else ("start", "answer")
+        return AppDefinition(mode="advanced-chat", nodes=nodes or default, **failure)
+    if area == "chatflow":
+        return AppDefinition(mode="advanced-chat")
+    if re.search(r"^completion|completion app", name):
+        form = _recorded_form("app", "parameters (completion app)")
+        return AppDefinition(mode="completion", user_input_form=form, **failure)
+    if name.startswith("agent"):
+        return AppDefinition(mode="agent-chat", **failure)
+    form = _recorded_form("app", "parameters (chat app)")
+    return AppDefinition(mode="chat", user_input_form=form, **failure)
+
+
+MODEL_ERROR = "fake InvokeServerUnavailableError: model went away"
+
+
+def _key(exchange: Exchange) -> str:
+    if "dataset key on app route" in exchange.name:
+        return DATASET_KEY
+    if "401" in exchange.name or exchange.status == 401:
+        return "app-wrong"  # not among the emulator's keys
+    return DATASET_KEY if exchange.area == "knowledge" else KEY
+
+
+# --- shapes ----------------------------------------------------------------------------
+
+
+def _type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    return {int: "int", float: "float", str: "str", list: "list", dict: "object"}[type(value)]
+
+
+def paths(value: Any, prefix: str = "$") -> set[str]:
+    """``path:type`` for every value in a JSON document (list items share ``[]``)."""
+    found = {f"{prefix}:{_type(value)}"}
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found |= paths(item, f"{prefix}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            found |= paths(item, f"{prefix}[]")
+    return found
+
+
+def _collapse(names: list[str]) -> list[str]:
+    return [n for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
+
+
+def shape(status: int, content_type: str, body: Any, events: list[Any] | None) -> dict[str, Any]:
+    media = content_type.partition(";")[0].strip()
+    if events is None:
+        return {"status": status, "media": media, "paths": paths(body), "events": None}
+    names, found = [], set()
+    for event in events:
+        name = event["event"] if isinstance(event, dict) else event.split(":", 1)[-1].strip()
+        names.append(name)
+        found |= paths(event, f"<{name}>") if isinstance(event, dict) else set()
+    return {"status": status, "media": media, "paths": found, "events": _collapse(names)}
+
+
+def recorded_shape(exchange: Exchange) -> dict[str, Any]:
+    body = exchange.response_body
+    if isinstance(body, str) and "json" not in exchange.content_type:
+        body = "<text>"
+    elif isinstance(body, dict) and body.get("_binary"):
+        body = "<bytes>"
+    events = exchange.events if exchange.sse is not None else None
+    return shape(exchange.status, exchange.content_type, body, events)
+
+
+def answer_shape(response: httpx.Response) -> dict[str, Any]:
+    ctype = response.headers.get("content-type", "")
+    events: list[Any] | None = None
+    body: Any = None
+    if ctype.startswith("text/event-stream"):
+        events = []
+        for frame in re.split(r"\r?\n\r?\n", response.text):
+            frame = frame.strip()
+            if frame.startswith("data:"):
+                events.append(json.loads(frame[5:]))
+            elif frame:
+                events.append(frame)
+    elif "json" in ctype and response.content:
+        body = response.json()
+    elif response.content and ctype.startswith("text/"):
+        body = "<text>"
+    elif response.content:
+        body = "<bytes>"
+    return shape(response.status_code, ctype, body, events)
+
+
+def differences(want: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    out = []
+    for key in ("status", "media", "events"):
+        if want[key] != got[key]:
+            out.append(f"{key} {got[key]!r} != recorded {want[key]!r}")
+    if want["paths"] != got["paths"]:
+        missing, extra = sorted(want["paths"] - got["paths"]), sorted(got["paths"] - want["paths"])
+        out.append(f"paths missing {missing[:6]}, extra {extra[:6]}")
+    return out
+
+
+# --- running a scenario ----------------------------------------------------------------
+
+
+class Capture(httpx.BaseTransport):
+    """Passes requests on and keeps each full answer (streams read to the end)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.answers: list[httpx.Response] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        content = response.read()
+        response.close()
+        copy = httpx.Response(response.status_code, headers=response.headers, content=content)
+        self.answers.append(copy)
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=content, request=request
+        )
+
+
+def _emulator(exchange: Exchange) -> Emulator:
+    app = app_for(exchange)
+    return Emulator(api_keys={KEY: app, DATASET_KEY: None}, indexing_polls=0)
+
+
+def run(exchange: Exchange, transport: httpx.BaseTransport, base_url: str) -> httpx.Response:
+    capture = Capture(transport)
+    if exchange.is_raw:
+        headers = {
+            k: v.replace("<key>", _key(exchange))
+            for k, v in exchange.headers.items()
+            if k in ("authorization", "content-type")
+        }
+        with httpx.Client(transport=capture, base_url=base_url.removesuffix("/v1")) as plain:
+            content = None if exchange.body is None else json.dumps(exchange.body).encode()
+            plain.request(
+                exchange.method,
+                "/v1" + exchange.path,
+                params=exchange.query,
+                headers=headers,
+                content=content,
+            )
+    else:
+        args = {**exchange.arguments(), **_mode(exchange)}
+        with Client(
+            api_key=_key(exchange), base_url=base_url, transport=capture, max_retries=0
+        ) as client:
+            try:
+                result = client.call(exchange.operation, **args)
+                if hasattr(result, "__iter__") and hasattr(result, "close"):
+                    list(result)
+            except Exception:
+                pass
+    assert capture.answers, "the call sent nothing"
+    return capture.answers[-1]
+
+
+@pytest.mark.parametrize("exchange", list(scenarios()))
+def test_in_process_answer_has_the_recorded_shape(exchange: Exchange) -> None:
+    if (exchange.area, exchange.name) in ENVIRONMENT:
+        pytest.skip(f"environment: {ENVIRONMENT[exchange.area, exchange.name]}")
+    got = answer_shape(run(exchange, _emulator(exchange), BASE))
+    problems = differences(recorded_shape(exchange), got)
+    record("in-process", exchange, not problems)
+    assert not problems, "; ".join(problems)
+
+
+@pytest.mark.parametrize("exchange", list(scenarios()))
+def test_loopback_answer_has_the_recorded_shape(exchange: Exchange) -> None:
+    if (exchange.area, exchange.name) in ENVIRONMENT:
+        pytest.skip(f"environment: {ENVIRONMENT[exchange.area, exchange.name]}")
+    with _emulator(exchange).serve() as server, httpx.HTTPTransport() as transport:
+        got = answer_shape(run(exchange, transport, server.url))
+    problems = differences(recorded_shape(exchange), got)
+    record("loopback", exchange, not problems)
+    assert not problems, "; ".join(problems)
