@@ -358,3 +358,45 @@ def test_a_quota_429_is_the_items_result_not_narrowed(server: FaultServer) -> No
     assert [r.ok for r in results] == [False, True, True, True]
     assert results.stats.throttled == 0 and results.stats.width == 1
     assert json.loads(server.requests_to(PATH)[0].body or b"{}")["query"] == "q0"
+
+
+def collected(count: int) -> list[dict[str, Any]]:
+    return [{**item, "collect": True} for item in items(count)]
+
+
+def _replies(seen: list[str]) -> Any:
+    def reply(query: str, inputs: dict[str, Any]) -> str:
+        seen.append(query)
+        return query + " is answered word by word"
+
+    return reply
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_width_settles_under_the_emulators_cap(kind: str) -> None:
+    """The same against the emulator's own cap (Dify's max_active_requests), over loopback:
+    collected streams hold the app's slot while their words arrive."""
+    from dify_oapi.emulator import AppDefinition, Emulator
+
+    seen: list[str] = []
+    app = AppDefinition(mode="chat", replies=_replies(seen))
+    emulator = Emulator(app=app, max_concurrent_requests=3, stream_delay=0.003)
+    with emulator.serve() as running:
+        options: dict[str, Any] = {"api_key": "app-capped", "base_url": running.url}
+        if kind == "sync":
+            with Client(**options, max_retries=0) as c:
+                results = c.batch("chat.send", collected(120), concurrency=12)
+        else:
+
+            async def run() -> Any:
+                async with AsyncClient(**options, max_retries=0) as c:
+                    return await c.batch("chat.send", collected(120), concurrency=12)
+
+            results = asyncio.run(run())
+    assert [r.error for r in results if not r.ok] == []
+    assert [r.value.answer for r in results] == [
+        f"q{i} is answered word by word" for i in range(120)
+    ]
+    assert sorted(seen) == sorted(f"q{i}" for i in range(120))  # each generated once
+    assert results.stats.throttled > 0
+    assert 1 <= results.stats.width <= 3 < results.stats.concurrency
