@@ -119,14 +119,16 @@ class Urllib3Transport(httpx.BaseTransport):
         except (u3.HTTPError, OSError) as exc:
             error = _request_error(exc, url)
         else:
+            network = _NetworkStream(cast(urllib3.HTTPResponse, response), timeout.get("read"))
             return httpx.Response(
                 response.status,
                 headers=list(_raw_headers(response)),
-                stream=_Body(cast(urllib3.HTTPResponse, response), url),
+                stream=_Body(network, url),
                 request=request,
                 extensions={
                     "http_version": b"HTTP/1.0" if response.version == 10 else b"HTTP/1.1",
                     "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+                    "network_stream": network,
                 },
             )
         _raise_alone(error)
@@ -148,25 +150,60 @@ class Urllib3Transport(httpx.BaseTransport):
             manager.clear()
 
 
+class _NetworkStream:
+    """The answer's connection as the SDK's core sees httpcore's: ``read`` with a timeout
+    (bounded by the core while it drains a finished stream) and ``get_extra_info("socket")``
+    (shut down to wake a read blocked in another thread)."""
+
+    def __init__(self, response: urllib3.HTTPResponse, read_timeout: float | None) -> None:
+        self._response = response
+        connection = getattr(response, "connection", None)
+        self._sock: Any = getattr(connection, "sock", None)
+        self._timeout = read_timeout
+        self._pieces: Iterator[bytes] | None = None
+
+    def _next_piece(self) -> bytes:
+        pieces = self._pieces
+        if pieces is None:
+            response = self._response
+            if response.chunked and response.supports_chunked_reads():
+                pieces = response.read_chunked(decode_content=False)
+            else:
+                pieces = iter(lambda: response.read1(_CHUNK, decode_content=False), b"")
+            self._pieces = pieces
+        return next(pieces, b"")
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        """The next piece of the body (b"" at its end), waiting at most ``timeout``."""
+        sock = self._sock
+        if timeout is None or sock is None or timeout == self._timeout:
+            return self._next_piece()
+        sock.settimeout(timeout)
+        try:
+            return self._next_piece()
+        finally:
+            with contextlib.suppress(OSError):
+                sock.settimeout(self._timeout)
+
+    def get_extra_info(self, name: str) -> Any:
+        return self._sock if name == "socket" else None
+
+
 class _Body(httpx.SyncByteStream):
     """The response body, each piece handed over as soon as it arrives."""
 
-    __slots__ = ("_done", "_response", "_where")
-
-    def __init__(self, response: urllib3.HTTPResponse, url: httpx.URL) -> None:
-        self._response = response
+    def __init__(self, network: _NetworkStream, url: httpx.URL) -> None:
+        self._network = network
+        self._response = network._response
         self._where = url
         self._done = False
 
     def __iter__(self) -> Iterator[bytes]:
-        response = self._response
+        network = self._network
         try:
-            if response.chunked and response.supports_chunked_reads():
-                yield from response.read_chunked(decode_content=False)
-            else:
-                read = response.read1
-                while chunk := read(_CHUNK, decode_content=False):
-                    yield chunk
+            # Looked up on each piece: the core may bound the reads while iterating.
+            while piece := network.read(_CHUNK):
+                yield piece
         except (u3.HTTPError, OSError) as exc:
             error = _body_error(exc, _where(self._where))
         else:
