@@ -42,7 +42,8 @@ class Urllib3Transport(httpx.BaseTransport):
     ``limits`` and ``verify`` mean what they mean to ``httpx.Client``: ``max_connections``
     is each host's pool size, waited for (up to the pool timeout) when all are busy. With
     ``trust_env`` the proxy variables (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
-    ``NO_PROXY``, any case) are read once, here, and matched as httpx matches them.
+    ``NO_PROXY``, any case) are read once, here, and matched as httpx matches them; an
+    explicit ``proxy`` carries every request instead.
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class Urllib3Transport(httpx.BaseTransport):
         limits: httpx.Limits | None = None,
         verify: ssl.SSLContext | str | bool = True,
         trust_env: bool = True,
+        proxy: str | None = None,
     ) -> None:
         if not hasattr(urllib3.BaseHTTPResponse, "read1"):  # 1.x, or 2.0 and 2.1
             found = getattr(urllib3, "__version__", "?")
@@ -74,7 +76,9 @@ class Urllib3Transport(httpx.BaseTransport):
         self._direct = urllib3.PoolManager(**self._options)
         self._proxied: dict[str, urllib3.ProxyManager] = {}
         self._routes: list[tuple[URLPattern, str | None]] = []
-        if trust_env:
+        if proxy is not None:
+            self._routes = [(URLPattern("all://"), proxy)]
+        elif trust_env:
             found = get_environment_proxies()
             patterns = sorted((URLPattern(key), url) for key, url in found.items())
             self._routes = [(pattern, url) for pattern, url in patterns]
@@ -235,10 +239,7 @@ def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
     url = httpx.URL(proxy)
     if url.scheme not in ("http", "https"):
         shown = url.copy_with(username=None, password=None)
-        raise ConfigurationError(
-            f"backend='urllib3' supports http(s) proxies only; the proxy from the environment "
-            f"is {shown}"
-        )
+        raise ConfigurationError(f"backend='urllib3' supports http(s) proxies only, got {shown}")
     headers = None
     if url.username or url.password:
         headers = urllib3.make_headers(proxy_basic_auth=f"{url.username}:{url.password}")
