@@ -40,7 +40,9 @@ class Urllib3Transport(httpx.BaseTransport):
     """One urllib3 pool manager (and one per proxy) for every request.
 
     ``limits`` and ``verify`` mean what they mean to ``httpx.Client``: ``max_connections``
-    is each host's pool size, waited for (up to the pool timeout) when all are busy. With
+    is each host's pool size, waited for (up to the pool timeout) when all are busy;
+    ``max_keepalive_connections`` and ``keepalive_expiry`` have no urllib3 counterpart (an
+    idle connection the server closed is noticed, and replaced, before it is used). With
     ``trust_env`` the proxy variables (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
     ``NO_PROXY``, any case) are read once, here, and matched as httpx matches them; an
     explicit ``proxy`` carries every request instead.
@@ -285,7 +287,7 @@ def _request_error(exc: BaseException, url: httpx.URL) -> httpx.TransportError:
     if isinstance(exc, u3.ReadTimeoutError):
         return httpx.ReadTimeout(f"waiting for the answer from {where} timed out")
     if isinstance(exc, u3.ProtocolError):
-        cause = exc.args[1] if len(exc.args) > 1 else exc.__context__
+        cause = exc.__cause__ or exc.__context__  # the socket's or http.client's own error
         if isinstance(cause, TimeoutError):  # the socket timed out writing the request
             return httpx.WriteTimeout(f"sending the request to {where} timed out")
         if isinstance(cause, http.client.RemoteDisconnected):
@@ -313,7 +315,7 @@ def _body_error(exc: BaseException, where: str) -> httpx.TransportError:
         kind = type(exc).__name__
         return httpx.RemoteProtocolError(f"the answer body from {where} broke off ({kind})")
     if isinstance(exc, u3.ProtocolError):
-        cause = exc.args[1] if len(exc.args) > 1 else exc.__context__
+        cause = exc.__cause__ or exc.__context__  # the socket's or http.client's own error
         if isinstance(cause, OSError):
             reason = cause.strerror or type(cause).__name__
             return httpx.ReadError(f"the connection to {where} failed: {reason}")
