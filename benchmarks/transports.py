@@ -1,7 +1,7 @@
 """Is each httpx transport sound enough to carry this SDK? ``python benchmarks/transports.py``
 
-For httpx's own transport, httpx-aiohttp, httpx-curl-cffi and the urllib3 adapter of
-``adapters/urllib3_transport.py``, sync and async, through this SDK's clients against the
+For httpx's own transport, httpx-aiohttp, httpx-curl-cffi and the SDK's own urllib3 transport
+(``Client(backend="urllib3")``), sync and async, through this SDK's clients against the
 scriptable raw-socket server of ``tests/faults/server.py`` on 127.0.0.1, it checks: a read
 timeout in the middle of a stream, a connect timeout, the pool limit, a proxy, TLS
 verification, cancellation (async), and the never-re-send rule: a connection that drops
@@ -64,7 +64,7 @@ def make(name: str, is_async: bool, **kw: Any) -> Any:
             limits=limits, proxy=httpx.Proxy(proxy) if proxy else None, verify=ctx
         )
     if name == "urllib3":
-        from adapters.urllib3_transport import Urllib3Transport
+        from dify_oapi._transport._urllib3 import Urllib3Transport
 
         return Urllib3Transport(limits=limits, proxy=proxy, verify=ctx)
     from curl_cffi import CurlOpt

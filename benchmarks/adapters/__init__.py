@@ -31,7 +31,7 @@ CONTENDERS: dict[str, Spec] = {
     "sdk_transport": Spec("sdk", {"backend": "httpx-transport"}, "this SDK, transport=httpx's"),
     "sdk_aiohttp": Spec("sdk", {"backend": "aiohttp"}, "this SDK, backend=aiohttp"),
     "sdk_curl": Spec("sdk", {"backend": "curl"}, "this SDK on httpx-curl-cffi"),
-    "sdk_urllib3": Spec("sdk", {"backend": "urllib3"}, "this SDK on urllib3 transport"),
+    "sdk_urllib3": Spec("sdk", {"backend": "urllib3"}, "this SDK, backend=urllib3"),
     "dify_oapi2": Spec("dify_oapi2", {}, "dify-oapi2 1.1.2 (PyPI)", "dify_oapi2"),
     "dify_client": Spec("dify_client", {}, "dify-client 0.1.10 (PyPI)", "dify_client"),
 }

@@ -2,8 +2,8 @@
 
 ``httpx``: the client's own default (no ``transport=``); ``httpx-transport``: httpx's
 default transport passed explicitly; ``aiohttp``: httpx-aiohttp (async only); ``curl``:
-httpx-curl-cffi (libcurl); ``urllib3``: the minimal adapter in
-:mod:`adapters.urllib3_transport` (sync only).
+httpx-curl-cffi (libcurl); ``urllib3``: the SDK's own
+``dify_oapi._transport._urllib3.Urllib3Transport`` (sync only; ``Client(backend="urllib3")``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _need(module: str, package: str) -> Any:
 
 def _urllib3(limits: Any) -> Any:
     _need("urllib3", "urllib3")
-    from .urllib3_transport import Urllib3Transport
+    from dify_oapi._transport._urllib3 import Urllib3Transport
 
     return Urllib3Transport(limits=limits)
 

@@ -1,7 +1,8 @@
 """This SDK (``dify_oapi`` from this repository), through its public API.
 
-Options: ``backend`` (see :mod:`adapters.backends`; ``aiohttp`` is the SDK's own
-``AsyncClient(backend="aiohttp")``, the others go in as ``transport=``) and
+Options: ``backend`` (see :mod:`adapters.backends`; ``aiohttp`` and ``urllib3`` are the SDK's
+own ``AsyncClient(backend="aiohttp")`` and ``Client(backend="urllib3")``, the others go in as
+``transport=``) and
 ``default_limits`` (no ``limits=``: the SDK's defaults; every other contender's pool is
 sized to the workload's concurrency).
 """
@@ -48,9 +49,10 @@ class SDK(Adapter):
 
         self._on_wire(wire)
         options = self._options(wire)
-        transport = mock_httpx.transport(wire) or backends.transport(
-            self.backend, options.get("limits"), is_async=False
-        )
+        mock = mock_httpx.transport(wire)
+        if mock is None and self.backend == "urllib3":
+            return Client(backend="urllib3", **options)
+        transport = mock or backends.transport(self.backend, options.get("limits"), is_async=False)
         return Client(transport=transport, **options)
 
     def chat(self, client: Any, user: str) -> Callable[[], Any]:

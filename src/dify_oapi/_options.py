@@ -80,6 +80,7 @@ class ClientOptions(_PoolOptions, total=False):
 
     http_client: httpx.Client
     transport: httpx.BaseTransport
+    backend: Literal["httpx", "urllib3"]
 
 
 class AsyncClientOptions(_PoolOptions, total=False):
@@ -225,9 +226,18 @@ def _verify(value: Any) -> bool | ssl.SSLContext:
     )
 
 
-def _backend(value: Any) -> str:
-    if value not in ("httpx", "aiohttp"):
-        raise ConfigurationError(f"backend must be 'httpx' or 'aiohttp', got {value!r}")
+_BACKENDS = {False: ("Client", "urllib3"), True: ("AsyncClient", "aiohttp")}
+
+
+def _backend(value: Any, is_async: bool = True) -> str:
+    type_name, own = _BACKENDS[is_async]
+    other_name, other = _BACKENDS[not is_async]
+    if value == other:
+        raise ConfigurationError(
+            f"backend={other!r} is for {other_name}; {type_name} takes 'httpx' or {own!r}"
+        )
+    if value not in ("httpx", own):
+        raise ConfigurationError(f"{type_name}: backend must be 'httpx' or {own!r}, got {value!r}")
     return str(value)
 
 
@@ -346,7 +356,8 @@ OPTIONS: dict[str, Option] = {
         Option(
             "backend",
             "httpx",
-            "AsyncClient only: 'httpx' or 'aiohttp' (extra dify-oapi2[aiohttp]).",
+            "'httpx'; 'urllib3' for Client (extra dify-oapi2[urllib3]), 'aiohttp' for "
+            "AsyncClient (extra dify-oapi2[aiohttp]).",
             frozenset({"async"}),
             _backend,
         ),
@@ -407,12 +418,10 @@ def _checked(given: Mapping[str, Any], scope: str, where: str) -> dict[str, Any]
 def build_config(given: Mapping[str, Any], *, is_async: bool) -> tuple[Config, dict[str, Any]]:
     """Check a constructor's options; returns the settings and the pool's options."""
     scope_given = dict(given)
-    backend = scope_given.pop("backend", None) if is_async else None
+    backend = scope_given.pop("backend", None)
     values = _checked(scope_given, "client", type_name := "AsyncClient" if is_async else "Client")
     if backend is not None:
-        values["backend"] = _backend(backend)
-    elif "backend" in given:
-        raise ConfigurationError(f"{type_name}() got an unknown option 'backend'")
+        values["backend"] = _backend(backend, is_async)
     if values.get("api_key") is None:
         env = os.environ.get(KEY_ENV)
         if not env:
@@ -430,8 +439,10 @@ def build_config(given: Mapping[str, Any], *, is_async: bool) -> tuple[Config, d
                 f"{type_name}(): {', '.join(clash)} configure the SDK's own pool; "
                 "they cannot apply to an http_client you pass in"
             )
-    if values.get("backend") == "aiohttp" and values.get("transport") is not None:
-        raise ConfigurationError(f"{type_name}(): backend='aiohttp' makes its own transport")
+    if values.get("backend", "httpx") != "httpx" and values.get("transport") is not None:
+        raise ConfigurationError(
+            f"{type_name}(): backend={values['backend']!r} makes its own transport"
+        )
     settings = {name: values.get(name, OPTIONS[name].default) for name in _CONFIG_FIELDS}
     pool = {n: values.get(n, OPTIONS[n].default) for n in OPTIONS if n not in settings}
     return Config(**settings), pool

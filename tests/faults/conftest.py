@@ -118,7 +118,9 @@ class Caller:
 
     def __call__(self, op: str, client_kwargs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         options = client_options(self.server, **(client_kwargs or {}))
-        if self.kind == "sync":
+        if self.kind in ("sync", "urllib3"):
+            if self.kind == "urllib3":
+                options["backend"] = "urllib3"
             with Client(**options) as c:
                 return c.call(op, **kwargs)
 
@@ -132,9 +134,10 @@ class Caller:
         return self.kind
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=["sync", "urllib3", "async"])
 def call(request: pytest.FixtureRequest, server: FaultServer, sleeps: list[float]) -> Caller:
-    """``call("dify.get_info", ...)``: the sync and the async client in turn."""
+    """``call("dify.get_info", ...)``: the sync client (on httpx's transport and on the
+    urllib3 backend) and the async client in turn."""
     return Caller(request.param, server)
 
 
@@ -313,6 +316,17 @@ def attempts(monkeypatch: pytest.MonkeyPatch) -> Attempts:
 
     monkeypatch.setattr(httpx.HTTPTransport, "handle_request", counted)
     monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", acounted)
+    try:
+        from dify_oapi._transport._urllib3 import Urllib3Transport
+    except ImportError:  # pragma: no cover - the urllib3 extra is not installed
+        return counter
+    urllib3_send = Urllib3Transport.handle_request
+
+    def counted_urllib3(self: Urllib3Transport, request: httpx.Request) -> httpx.Response:
+        counter.count += 1
+        return urllib3_send(self, request)
+
+    monkeypatch.setattr(Urllib3Transport, "handle_request", counted_urllib3)
     return counter
 
 

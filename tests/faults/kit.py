@@ -1,9 +1,10 @@
 """What the guarantee tests share: one test body for every client kind, bombs in every coding,
 and a loose measure of peak memory.
 
-:class:`Kit` drives a sync client, an async client or an async client on the aiohttp backend
-from a plain test function (async calls run on the kit's own event loop), so each guarantee
-is written once and checked for every kind. The kit records every error the event loop
+:class:`Kit` drives a sync client (on httpx's transport or the urllib3 backend), an async
+client or an async client on the aiohttp backend from a plain test function (async calls
+run on the kit's own event loop), so each guarantee is written once and checked for every
+kind. The kit records every error the event loop
 reports (an un-awaited close, an async generator closed while running) so a test can assert
 there were none.
 """
@@ -29,7 +30,7 @@ from .server import Exchange, FaultServer, Handler
 
 MiB = 1 << 20
 GiB = 1 << 30
-KINDS = ("sync", "async", "aiohttp")
+KINDS = ("sync", "urllib3", "async", "aiohttp")
 ASYNC_KINDS = ("async", "aiohttp")
 #: For a guarantee the current httpx-aiohttp transport does not keep.
 AIOHTTP_XFAIL = pytest.mark.xfail(strict=True, reason="until the SDK's own aiohttp transport lands")
@@ -51,7 +52,9 @@ class Kit:
         self.loop_errors: list[dict[str, Any]] = []
         opts = client_options(server, **options)
         self.loop: asyncio.AbstractEventLoop | None = None
-        if kind == "sync":
+        if kind in ("sync", "urllib3"):
+            if kind == "urllib3":
+                opts["backend"] = "urllib3"
             self.client: Any = Client(**opts)
             return
         if kind == "aiohttp":

@@ -168,6 +168,10 @@ def excess_after_chunks(ex: Exchange) -> None:
     ex.send(head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) + _leftover("POISON"))
 
 
+# URLLIB3_REUSE: http.client reads each answer through a buffer of its own, dropped with the
+# answer, so bytes that came with the answer's end go with it; bytes still in the socket make
+# urllib3 discard the connection when it is next taken from the pool. The connection may
+# thus be reused, clean: only the answers tell, and they are checked for every kind.
 POISONS = {
     "length-same-write": excess_after_length(pause=0.0),
     "length-later": excess_after_length(pause=0.2),
@@ -201,8 +205,9 @@ def test_bytes_past_the_answer_never_reach_the_next_request(
     assert kit.call("dify.get_info").name == "second"
     assert kit.call("chat.send", **ASK).answer == "third"
     first, second, third = server.requests
-    # The poisoned connection was not used again (the others may be).
-    assert second.conn_id != first.conn_id and third.conn_id != first.conn_id
+    if kind != "urllib3":  # see URLLIB3_REUSE
+        # The poisoned connection was not used again (the others may be).
+        assert second.conn_id != first.conn_id and third.conn_id != first.conn_id
 
 
 @pytest.mark.parametrize("kind", kinds())
@@ -222,4 +227,5 @@ def test_a_stream_with_bytes_past_its_end_does_not_poison_the_pool(
     stream = kit.call("chat.send", **ASK, stream=True)
     assert [type(e).__name__ for e in kit.all_events(stream)] == ["MessageEvent", "MessageEndEvent"]
     assert kit.call("dify.get_info").name == "mine"
-    assert server.requests[1].conn_id != server.requests[0].conn_id
+    if kind != "urllib3":  # see URLLIB3_REUSE
+        assert server.requests[1].conn_id != server.requests[0].conn_id

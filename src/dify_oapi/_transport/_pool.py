@@ -62,7 +62,10 @@ class Pool:
             if options.get("backend") == "aiohttp":
                 transport = _aiohttp_transport(options["limits"], options["verify"])
             return httpx.AsyncClient(transport=transport, **common)
-        return httpx.Client(transport=options.get("transport"), **common)
+        transport = options.get("transport")
+        if options.get("backend") == "urllib3":
+            transport = _urllib3_transport(options["limits"], options["verify"])
+        return httpx.Client(transport=transport, **common)
 
     # -- async: one loop at a time -----------------------------------------------------------
 
@@ -161,3 +164,16 @@ def _aiohttp_transport(limits: httpx.Limits, verify: Any) -> httpx.AsyncBaseTran
             "backend='aiohttp' needs the extra: pip install 'dify-oapi2[aiohttp]'"
         ) from None
     return AiohttpTransport(limits=limits, verify=verify)
+
+
+def _urllib3_transport(limits: httpx.Limits, verify: Any) -> httpx.BaseTransport:
+    """The SDK's transport on urllib3: fewer CPU cycles per streamed event than httpcore."""
+    try:
+        from ._urllib3 import Urllib3Transport
+    except ModuleNotFoundError as exc:
+        if exc.name != "urllib3":
+            raise
+        raise ConfigurationError(
+            "backend='urllib3' needs the extra: pip install 'dify-oapi2[urllib3]'"
+        ) from None
+    return Urllib3Transport(limits=limits, verify=verify)
