@@ -237,7 +237,34 @@ def _arguments(oid: str, ep: Endpoint, full: bool) -> dict[str, Any]:
         args[name] = json.loads(args[name])  # the SDK takes the document, not its JSON text
     if ep.stream is not None:
         args.pop(MODE_FIELD, None)  # follows stream=
+    if ep.request is not None:
+        args = _as_uuids(args, msgspec.inspect.type_info(ep.request))
     return args
+
+
+#: What a spec example's placeholder id ("x", "doc-1") becomes where the SDK, as Dify,
+#: takes only a UUID (the SDK refuses anything else before sending).
+SAMPLE_UUID = "3f0c5a4e-8b1d-4c2a-9e7f-1a2b3c4d5e6f"
+
+
+def _as_uuids(value: Any, info: Any) -> Any:
+    """``value`` with every string that ``info`` constrains to a UUID made one."""
+    while isinstance(info, msgspec.inspect.Metadata):
+        info = info.type
+    if isinstance(info, msgspec.inspect.UnionType):
+        options = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        info = options[0] if len(options) == 1 else None
+    if isinstance(info, msgspec.inspect.StrType) and isinstance(value, str):
+        pattern = info.pattern or ""
+        if "{12}" in pattern and value and not re.search(pattern, value):
+            return SAMPLE_UUID
+        return value
+    if isinstance(info, (msgspec.inspect.ListType, msgspec.inspect.SetType)):
+        return [_as_uuids(v, info.item_type) for v in value] if isinstance(value, list) else value
+    if isinstance(info, msgspec.inspect.StructType) and isinstance(value, dict):
+        fields = {f.name: f.type for f in info.fields}
+        return {k: _as_uuids(v, fields[k]) if k in fields else v for k, v in value.items()}
+    return value
 
 
 def _answer(oid: str, ep: Endpoint, streaming: bool) -> httpx.Response:
