@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from dify_oapi import AsyncClient, Client
+from dify_oapi import AsyncClient, Client, InvalidArgumentsError
 
 from .conftest import SPEC_PATH
 
@@ -25,6 +25,11 @@ def founding_rows() -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
+#: Founding rows with no route on a real Dify 1.14.2 (404 with an HTML body, recorded in
+#: tests/recordings/knowledge.jsonl): removed, as issue 13 asks, instead of always failing.
+REMOVED = {"knowledge.document.file_info"}
+
+
 def test_every_listed_founding_method_resolves_sync_and_async() -> None:
     # seed-apis.md announces 89 methods (chat 18, chatflow 15, completion 10) but its table
     # lists 84 rows (chat 16, chatflow 14, completion 8); every listed row must resolve.
@@ -35,6 +40,12 @@ def test_every_listed_founding_method_resolves_sync_and_async() -> None:
     for service, resource, name, method, path in rows:
         counts[service] = counts.get(service, 0) + 1
         full = f"{service}.{resource}.{name}"
+        if full in REMOVED:
+            # Listed, but no Dify has the route: the name is gone rather than always failing.
+            assert full not in client.operations and not hasattr(client.knowledge, name), full
+            with pytest.raises(InvalidArgumentsError, match="unknown operation"):
+                client.call(full)
+            continue
         ep = client._endpoint(full)
         assert (ep.method, ep.path) == (method, path), full
         assert aclient._endpoint(full) is ep

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dify_oapi import Client
+from dify_oapi import Client, RequestValidationError
 from dify_oapi.emulator import AppDefinition, Emulator
 from tests.recordings import AREAS, Exchange, load
 
@@ -374,23 +374,30 @@ def _emulator(exchange: Exchange) -> Emulator:
     return Emulator(api_keys={KEY: app, DATASET_KEY: None}, indexing_polls=0)
 
 
+def _send_as_recorded(exchange: Exchange, capture: Capture, base_url: str) -> None:
+    headers = {
+        k: v.replace("<key>", _key(exchange))
+        for k, v in exchange.headers.items()
+        if k in ("authorization", "content-type")
+    }
+    headers.setdefault("authorization", f"Bearer {_key(exchange)}")
+    with httpx.Client(transport=capture, base_url=base_url.removesuffix("/v1")) as plain:
+        content = None if exchange.body is None else json.dumps(exchange.body).encode()
+        if content is not None:
+            headers.setdefault("content-type", "application/json")
+        plain.request(
+            exchange.method,
+            "/v1" + exchange.path,
+            params=exchange.query,
+            headers=headers,
+            content=content,
+        )
+
+
 def run(exchange: Exchange, transport: httpx.BaseTransport, base_url: str) -> httpx.Response:
     capture = Capture(transport)
     if exchange.is_raw:
-        headers = {
-            k: v.replace("<key>", _key(exchange))
-            for k, v in exchange.headers.items()
-            if k in ("authorization", "content-type")
-        }
-        with httpx.Client(transport=capture, base_url=base_url.removesuffix("/v1")) as plain:
-            content = None if exchange.body is None else json.dumps(exchange.body).encode()
-            plain.request(
-                exchange.method,
-                "/v1" + exchange.path,
-                params=exchange.query,
-                headers=headers,
-                content=content,
-            )
+        _send_as_recorded(exchange, capture, base_url)
     else:
         args = {**exchange.arguments(), **_mode(exchange)}
         with Client(
@@ -400,6 +407,10 @@ def run(exchange: Exchange, transport: httpx.BaseTransport, base_url: str) -> ht
                 result = client.call(exchange.operation, **args)
                 if hasattr(result, "__iter__") and hasattr(result, "close"):
                     list(result)
+            except RequestValidationError:
+                # The SDK now refuses what Dify refuses (a non-UUID id) before sending; the
+                # emulator must still answer the recorded request as Dify did.
+                _send_as_recorded(exchange, capture, base_url)
             except Exception:
                 pass
     assert capture.answers, "the call sent nothing"

@@ -74,6 +74,11 @@ def _field_kinds(cls: type) -> dict[str, tuple[bool, bool]]:
 
 
 @cache
+def _bare(tp: Any) -> Any:
+    """``Annotated[str, ...]`` is a ``str`` here."""
+    return typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Annotated else tp
+
+
 def _null_means_unset(cls: type) -> frozenset[str]:
     """Optional text and list fields, where Dify takes JSON ``null`` as left out (its
     pydantic models declare them ``str | None``); booleans and objects still refuse it."""
@@ -81,11 +86,39 @@ def _null_means_unset(cls: type) -> frozenset[str]:
     for f in struct_fields(cls):
         union = typing.get_origin(f.type) in (typing.Union, types.UnionType)
         members = {
-            typing.get_origin(m) or m for m in (typing.get_args(f.type) if union else (f.type,))
+            typing.get_origin(_bare(m)) or _bare(m)
+            for m in (typing.get_args(f.type) if union else (f.type,))
         }
         if not f.required and members & {str, list, typing.Literal}:
             names.add(f.name)
     return frozenset(names)
+
+
+def _uuid_names(cls: type) -> frozenset[str]:
+    """Fields the SDK types as UUIDs: Dify checks them in its handlers, with its own words."""
+    info = msgspec.inspect.type_info(cls)
+    names = set()
+    for f in getattr(info, "fields", ()):
+        t = f.type
+        if isinstance(t, msgspec.inspect.UnionType):
+            t = next((m for m in t.types if not isinstance(m, msgspec.inspect.NoneType)), t)
+        while isinstance(t, msgspec.inspect.Metadata):
+            t = t.type
+        if isinstance(t, msgspec.inspect.StrType) and "{12}" in (t.pattern or ""):
+            names.add(f.name)
+    return frozenset(names)
+
+
+def _converted(data: dict[str, Any], cls: type) -> dict[str, Any]:
+    """``data`` checked against ``cls``; a UUID field's text is left for the handler's check."""
+    held = {k: data[k] for k in _uuid_names(cls) & data.keys() if isinstance(data[k], str)}
+    rest = {**data, **dict.fromkeys(held, "00000000-0000-4000-8000-000000000000")}
+    try:
+        params: dict[str, Any] = msgspec.to_builtins(msgspec.convert(rest, cls, strict=False))
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, "invalid_param", str(exc)) from None
+    params.update(held)
+    return params
 
 
 def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str, Upload]]:
@@ -150,10 +183,7 @@ def _params(
             data[name] = None
         elif name in row.required:
             raise ApiError(400, "no_file_uploaded", "Please upload your file.")
-    try:
-        params: dict[str, Any] = msgspec.to_builtins(msgspec.convert(data, cls, strict=False))
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, "invalid_param", str(exc)) from None
+    params = _converted(data, cls)
     for name in row.file_fields:
         if name in files:
             params[name] = files[name]
