@@ -264,6 +264,9 @@ def _finalize(lease: Lease) -> None:
             return
         except RuntimeError:
             pass  # the loop closed just now
+    abandon = getattr(response.stream, "abandon", None)
+    if abandon is not None:
+        abandon()  # a backend's body that must not touch its closed loop when collected
     lease.release()
 
 
@@ -273,6 +276,16 @@ _CLOSING: set[Any] = set()  # tasks closing dropped bodies, kept until they fini
 def _close_later(lease: Lease) -> None:
     import asyncio
 
+    close_now = getattr(lease.response.stream, "close_now", None)
+    if close_now is not None:
+        # A body that closes without awaiting: done now, so no task is left for a loop
+        # about to close (asyncio.run ends right after the coroutine that dropped it).
+        if lease._take():
+            try:
+                close_now()
+            finally:
+                lease.release()
+        return
     task = asyncio.ensure_future(lease.aclose())
     _CLOSING.add(task)
     task.add_done_callback(_CLOSING.discard)
