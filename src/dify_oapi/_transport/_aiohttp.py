@@ -232,6 +232,18 @@ class _Body(httpx.AsyncByteStream):
         with contextlib.suppress(Exception):  # the loop closed just now
             response.release()
 
+    def socket(self) -> Any:
+        """The connection's socket (asyncio's view), to wake a read from another thread."""
+        connection = self._response.connection
+        transport = connection.transport if connection is not None else None
+        return transport.get_extra_info("socket") if transport is not None else None
+
+    def wake(self) -> None:
+        """End a read waiting for more (on the loop's thread): the connection is cut."""
+        content = self._response.content
+        if not content.is_eof() and content.exception() is None:
+            content.set_exception(aiohttp.ClientConnectionError("connection closed"))
+
     def close_now(self) -> None:
         """Close on the loop's own thread without awaiting (aiohttp's close is sync)."""
         self._response.close()
