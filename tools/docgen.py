@@ -123,6 +123,10 @@ def generate() -> dict[str, str]:
         body += [_operation(ep, names) for ep in endpoints]
         body += [_waiter(w) for w in table.waiters]
         pages[f"{service}.md"] = "\n".join(body).rstrip() + "\n"
+    index += [
+        "",
+        "Running the SDK in workers, forks, threads and event loops: [runtimes](runtimes.md).",
+    ]
     pages["index.md"] = "\n".join(index) + "\n"
     return pages
 
