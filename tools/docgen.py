@@ -97,6 +97,8 @@ GUIDES = (
     ("cli.md", "The `dify-oapi` command line"),
     ("observability.md", "Observability: OpenTelemetry spans, trace context and metrics"),
     ("guarantees.md", "What the SDK guarantees under faults"),
+    ("runtimes.md", "Running the SDK in workers, forks, threads and event loops"),
+    ("emulator.md", "The emulator: what it answers as Dify does, and what still differs"),
     ("migration.md", "Moving from dify-oapi2 1.x to 2.x"),
 )
 

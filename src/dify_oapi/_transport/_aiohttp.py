@@ -227,9 +227,40 @@ class _Body(httpx.AsyncByteStream):
         # protocol holds its end-of-body callback), so it is never collected on its own;
         # only this wrapper's collection can give the connection back.
         response = getattr(self, "_response", None)
-        if response is not None and not response.closed:
-            with contextlib.suppress(Exception):  # a loop already closed
-                response.release()
+        if response is None or response.closed or self.abandon():
+            return
+        with contextlib.suppress(Exception):  # the loop closed just now
+            response.release()
+
+    def socket(self) -> Any:
+        """The connection's socket (asyncio's view), to wake a read from another thread."""
+        connection = self._response.connection
+        transport = connection.transport if connection is not None else None
+        return transport.get_extra_info("socket") if transport is not None else None
+
+    def wake(self) -> None:
+        """End a read waiting for more (on the loop's thread): the connection is cut."""
+        content = self._response.content
+        if not content.is_eof() and content.exception() is None:
+            content.set_exception(aiohttp.ClientConnectionError("connection closed"))
+
+    def close_now(self) -> None:
+        """Close on the loop's own thread without awaiting (aiohttp's close is sync)."""
+        self._response.close()
+
+    def abandon(self) -> bool:
+        """True if the response's loop has closed; it is then marked closed untouched.
+
+        Nothing can be scheduled on a closed loop: releasing the response (here, or in
+        aiohttp's own finalizer, which tries the same) would raise "Event loop is closed"
+        during garbage collection. The connection goes with its loop.
+        """
+        loop = getattr(self._response, "_loop", None)
+        if loop is None or not loop.is_closed():
+            return False
+        with contextlib.suppress(AttributeError):
+            self._response._closed = True
+        return True
 
 
 class _Upload:

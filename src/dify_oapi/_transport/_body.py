@@ -186,10 +186,15 @@ class Lease:
             if step.cancelled() or step.exception() is not None:
                 return
 
-    def _socket(self) -> socket.socket | None:
+    def _socket(self) -> Any:
+        """The connection's socket: a ``socket.socket``, or asyncio's view of one (which
+        may be shut down, not closed, from another thread); ``None`` if not known."""
         stream = self.response.extensions.get("network_stream")
         sock = stream.get_extra_info("socket") if stream is not None else None
-        return sock if isinstance(sock, socket.socket) else None
+        if sock is None:  # a backend's body that knows its connection (aiohttp)
+            find = getattr(self.response.stream, "socket", None)
+            sock = find() if find is not None else None
+        return sock if callable(getattr(sock, "shutdown", None)) else None
 
     # -- giving back -----------------------------------------------------------------------
 
@@ -242,6 +247,12 @@ class Lease:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+        wake = getattr(self.response.stream, "wake", None)
+        if wake is not None and self.loop is not None:
+            # aiohttp may see the shut-down socket only as a half-close it keeps waiting on:
+            # its reader is woken on its own loop.
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                self.loop.call_soon_threadsafe(wake)
 
     @property
     def closed(self) -> bool:
@@ -264,6 +275,9 @@ def _finalize(lease: Lease) -> None:
             return
         except RuntimeError:
             pass  # the loop closed just now
+    abandon = getattr(response.stream, "abandon", None)
+    if abandon is not None:
+        abandon()  # a backend's body that must not touch its closed loop when collected
     lease.release()
 
 
@@ -273,6 +287,16 @@ _CLOSING: set[Any] = set()  # tasks closing dropped bodies, kept until they fini
 def _close_later(lease: Lease) -> None:
     import asyncio
 
+    close_now = getattr(lease.response.stream, "close_now", None)
+    if close_now is not None:
+        # A body that closes without awaiting: done now, so no task is left for a loop
+        # about to close (asyncio.run ends right after the coroutine that dropped it).
+        if lease._take():
+            try:
+                close_now()
+            finally:
+                lease.release()
+        return
     task = asyncio.ensure_future(lease.aclose())
     _CLOSING.add(task)
     task.add_done_callback(_CLOSING.discard)

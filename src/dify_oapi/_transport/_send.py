@@ -195,7 +195,10 @@ async def asend(pool: Pool, send: Send, hooks: Hooks, attempt: int) -> Answer:
             request = _build(pool, send, files, form)
             if hooks:
                 hooks.emit("before-request", op, send.prepared.endpoint, request, attempt)
-            response = await _adispatch(pool, request)
+            if send.deadline is None:
+                response = await _adispatch(pool, request)
+            else:
+                response = await _within_deadline(_adispatch(pool, request), send.deadline)
     except BaseException:
         if slots is not None:
             slots.release()
@@ -206,3 +209,14 @@ async def asend(pool: Pool, send: Send, hooks: Hooks, attempt: int) -> Answer:
         pool.leases.add(lease)
         return Answer(response, None, lease)
     return Answer(response, await aread_body(lease, cap, truncate, send.deadline), None)
+
+
+async def _within_deadline(waiting: Any, deadline: float) -> httpx.Response:
+    """The answer's head by the deadline: per-read timeouts alone let a server that trickles
+    a byte at a time go on without bound."""
+    import asyncio
+
+    try:
+        return await asyncio.wait_for(waiting, max(deadline - time.monotonic(), 0.001))  # type: ignore[no-any-return]
+    except asyncio.TimeoutError:
+        raise httpx.ReadTimeout("the call's deadline passed before the answer's head") from None
