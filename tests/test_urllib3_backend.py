@@ -90,8 +90,11 @@ def test_blocking_and_streaming_calls(server: FaultServer) -> None:
 
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("chat.send", {"query": 'héllo "q"', "user": "u", "inputs": {"n": 1}}),
-    ("chat.list_messages", {"conversation_id": "c 1/../x?y", "user": "ü &x=1", "limit": 5}),
-    ("chat.delete_conversation", {"conversation_id": "c-1", "user": "u"}),
+    (
+        "chat.list_messages",
+        {"conversation_id": "3f0c5a4e-8b1d-4c2a-9e7f-1a2b3c4d5e6f", "user": "ü &x=1/../y?z"},
+    ),
+    ("chat.delete_conversation", {"conversation_id": "3f0c5a4e-8b1d-4c2a-9e7f-1a2b3c4d5e6f"}),
     ("dify.get_info", {"extra_headers": {"X-Trace-Id": "t-1"}}),
 ]
 

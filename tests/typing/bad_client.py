@@ -11,7 +11,7 @@ def options() -> None:
     Client(api_kye="app-123")  # expect-error
     Client(timeout="5")  # expect-error
     Client(max_retries=2.5)  # expect-error
-    Client(backend="httpx")  # expect-error
+    Client(backend="aiohttp")  # expect-error
     AsyncClient(backend="curl")  # expect-error
     client = Client(api_key="app-123")
     client.with_options(max_retires=1)  # expect-error
