@@ -17,7 +17,7 @@ import httpx
 
 from . import _services
 from ._engine import COLLECT, SEND, SLEEP, Context, drive
-from ._exceptions import ClientClosedError, InvalidArgumentsError
+from ._exceptions import ClientClosedError, DifyError, InvalidArgumentsError
 from ._hooks import Hooks, in_scope, scope
 from ._options import build_config
 from ._services import AsyncServiceAttributes, Service, ServiceAttributes
@@ -58,6 +58,24 @@ def _ended(hooks: Hooks, ep: Endpoint, result: Any) -> None:
         return
     for handler in handlers:
         handler(ep, result, None)
+
+
+def _own_chain(error: BaseException) -> None:
+    """Drop an implicit context that a transport library's exception left on ``error``'s
+    chain: Python 3.10 attaches one through awaiting frames, and its text may hold what a
+    server echoed (the key)."""
+    seen = error
+    for _ in range(16):
+        context = seen.__context__
+        if context is not None and not type(context).__module__.startswith(_OWN):
+            seen.__context__ = None
+        nxt = seen.__cause__ or seen.__context__
+        if nxt is None:
+            return
+        seen = nxt
+
+
+_OWN = ("dify_oapi", "httpx", "httpcore", "builtins", "asyncio", "ssl", "socket")
 
 
 def _fields(request: Any) -> dict[str, Any]:
@@ -385,11 +403,17 @@ class AsyncClient(_BaseClient, AsyncServiceAttributes):
         self._asked_stop(ep, kwargs if request is None else _fields(request))
         hooks = self.hooks
         if not hooks:
-            return await self._drive(ep, request, kwargs, hooks)
+            try:
+                return await self._drive(ep, request, kwargs, hooks)
+            except DifyError as exc:
+                _own_chain(exc)
+                raise
         with in_scope(None):
             try:
                 result = await self._drive(ep, request, kwargs, hooks)
             except BaseException as exc:
+                if isinstance(exc, DifyError):
+                    _own_chain(exc)
                 hooks.emit("on-end", ep.qualname, ep, None, exc)
                 raise
             _ended(hooks, ep, result)
