@@ -122,3 +122,25 @@ def test_a_callers_http_client_of_a_closed_loop_is_a_clear_error(info: FaultServ
     assert asyncio.run(client.dify.get_info()).name == "n"
     with pytest.raises(LoopMismatchError, match="http_client"):
         asyncio.run(client.dify.get_info())
+
+
+@pytest.mark.parametrize("kind", ASYNC_KINDS)
+def test_close_from_another_loop_returns_when_the_clients_loop_has_stopped(
+    info: FaultServer, kind: str
+) -> None:
+    # The client's loop is not closed, only stopped (its run_until_complete returned), as
+    # when a reader thread's stream ends just as another thread closes the client.
+    loop = asyncio.new_event_loop()
+    client = _client(info, kind)
+    try:
+        assert loop.run_until_complete(client.dify.get_info()).name == "n"
+        closer = threading.Thread(target=lambda: asyncio.run(client.close()), daemon=True)
+        closer.start()
+        closer.join(timeout=5)
+        assert not closer.is_alive(), "close() waits on a loop that no longer runs"
+        with pytest.raises(ClientClosedError):
+            loop.run_until_complete(client.dify.get_info())
+        loop.run_until_complete(asyncio.sleep(0.05))  # the queued close runs on this turn
+        assert info.wait_idle(5)
+    finally:
+        loop.close()

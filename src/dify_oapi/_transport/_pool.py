@@ -140,8 +140,16 @@ class Pool:
         elif self.loop.is_closed():
             self._abandon()  # its loop is gone: nothing can be awaited on it any more
         else:
-            future = asyncio.run_coroutine_threadsafe(self.http.aclose(), self.loop)
-            await asyncio.wrap_future(future)
+            # Queued on the pool's own loop, which may stop before it gets to it (its
+            # run_until_complete() returns): then the close runs on that loop's next turn, and
+            # waiting here for it would never end.
+            done = asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(self.http.aclose(), self.loop)
+            )
+            while not done.done() and self.loop.is_running():
+                await asyncio.wait({done}, timeout=0.05)
+            if done.done():
+                await done
 
 
 def _after_fork_in_child() -> None:
