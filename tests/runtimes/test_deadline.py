@@ -86,13 +86,7 @@ def test_collect_on_a_ping_only_stream_is_cut_at_the_deadline(
     assert error.partial is not None and error.partial.answer == "Hel"
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param("sync", marks=pytest.mark.xfail(strict=True, reason="bounded per read only")),
-        *kinds(only=("async", "aiohttp")),
-    ],
-)
+@pytest.mark.parametrize("kind", kinds())
 def test_a_trickled_head_is_cut_at_the_deadline(
     server: FaultServer, make_kit: Any, kind: str
 ) -> None:
@@ -100,3 +94,17 @@ def test_a_trickled_head_is_cut_at_the_deadline(
     kit = make_kit(kind, timeout=READ, max_retries=0, deadline=DEADLINE)
     error, took = _timed(lambda: kit.call("dify.get_info"))
     assert isinstance(error, APITimeoutError) and took < DEADLINE + 0.5
+
+
+@pytest.mark.parametrize("kind", kinds())
+def test_a_trickled_head_on_a_kept_alive_connection_is_cut_at_the_deadline(
+    server: FaultServer, make_kit: Any, kind: str
+) -> None:
+    answer = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{"name":"n"}'
+    server.route("GET", INFO, lambda ex: ex.send(answer), _trickle(b"HTTP/1.1 200 OK\r\n\r\n", 0.1))
+    kit = make_kit(kind, timeout=READ, max_retries=0, deadline=DEADLINE)
+    assert kit.call("dify.get_info").name == "n"
+    error, took = _timed(lambda: kit.call("dify.get_info"))
+    assert isinstance(error, APITimeoutError) and took < DEADLINE + 0.5
+    # the second call was read from the first one's connection, not a fresh one
+    assert len({r.conn_id for r in server.requests_to(INFO)}) == 1

@@ -4,6 +4,7 @@
   event loops.
 - :mod:`._slots`: fair concurrency slots (threads and tasks).
 - :mod:`._send`: one request on a pool, its answer's head and, unless it streams, its body.
+- :mod:`._head`: the call's deadline over the head of an answer on the sync transports.
 - :mod:`._body`: bounded decoding, size caps, and the one lease that gives a connection back.
 - :mod:`._errors`: httpx's failures as the SDK's typed errors.
 """

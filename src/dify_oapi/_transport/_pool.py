@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .._exceptions import ConfigurationError, LoopMismatchError
+from ._head import watch_httpcore
 from ._slots import AsyncSlots, Slots
 
 if TYPE_CHECKING:
@@ -65,6 +66,10 @@ class Pool:
         transport = options.get("transport")
         if options.get("backend") == "urllib3":
             transport = _urllib3_transport(options["limits"], options["verify"])
+        if transport is None:
+            client = httpx.Client(**common)
+            watch_httpcore(client)
+            return client
         return httpx.Client(transport=transport, **common)
 
     # -- async: one loop at a time -----------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ._body import Lease, aread_body, read_body
+from ._head import head_by
 
 if TYPE_CHECKING:
     from .._hooks import Hooks
@@ -171,7 +172,8 @@ def send(pool: Pool, send: Send, hooks: Hooks, attempt: int) -> Answer:
             request = _build(pool, send, files, form)
             if hooks:
                 hooks.emit("before-request", op, send.prepared.endpoint, request, attempt)
-            response = _dispatch(pool, request)
+            with head_by(send.deadline):
+                response = _dispatch(pool, request)
     except BaseException:
         if slots is not None:
             slots.release()

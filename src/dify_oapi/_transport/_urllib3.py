@@ -27,9 +27,11 @@ from typing import Any, NoReturn, cast
 import httpx
 import urllib3
 from httpx._utils import URLPattern, get_environment_proxies
+from urllib3 import connection as u3conn
 from urllib3 import exceptions as u3
 
 from .._exceptions import ConfigurationError
+from ._head import PASSED, SlowHeadTimer
 
 __all__ = ["Urllib3Transport"]
 
@@ -76,6 +78,7 @@ class Urllib3Transport(httpx.BaseTransport):
         if context.verify_mode == ssl.CERT_NONE:
             self._options["assert_hostname"] = False  # urllib3 would match names itself
         self._direct = urllib3.PoolManager(**self._options)
+        self._direct.pool_classes_by_scheme = _POOLS
         self._proxied: dict[str, urllib3.ProxyManager] = {}
         self._routes: list[tuple[URLPattern, str | None]] = []
         if proxy is not None:
@@ -246,7 +249,47 @@ def _proxy_manager(proxy: str, options: dict[str, Any]) -> urllib3.ProxyManager:
     if url.username or url.password:
         headers = urllib3.make_headers(proxy_basic_auth=f"{url.username}:{url.password}")
     plain = str(url.copy_with(username=None, password=None))
-    return urllib3.ProxyManager(plain, proxy_headers=headers, **options)
+    manager = urllib3.ProxyManager(plain, proxy_headers=headers, **options)
+    manager.pool_classes_by_scheme = _POOLS
+    return manager
+
+
+# -- the head by the call's deadline ---------------------------------------------------------
+
+
+def _head(conn: Any, read_head: Any) -> Any:
+    """``read_head()``, ended by a timeout when the call's deadline passes first: http.client
+    reads a head through one blocking socket that a trickling server keeps busy."""
+    timer = SlowHeadTimer(conn.sock)
+    try:
+        return read_head()
+    except BaseException:
+        if timer.fired:
+            raise TimeoutError(PASSED) from None  # urllib3's ReadTimeoutError, then httpx's
+        raise
+    finally:
+        timer.cancel()
+
+
+class _HTTPConnection(u3conn.HTTPConnection):
+    def getresponse(self) -> Any:  # type: ignore[override]
+        return _head(self, super().getresponse)
+
+
+class _HTTPSConnection(u3conn.HTTPSConnection):
+    def getresponse(self) -> Any:  # type: ignore[override]
+        return _head(self, super().getresponse)
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+_POOLS: dict[str, type[urllib3.HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
 
 
 # -- failures ------------------------------------------------------------------------------
