@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,7 @@ def _on_cluster(ctx: Context, address: str) -> Runner:
 
     try:
         dask_client = cluster.distributed().Client(address, timeout=ctx.args.timeout or 30)
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, asyncio.TimeoutError) as exc:  # distinct before 3.11
         message = f"cannot reach the Dask scheduler at {address} ({exc})"
         raise CLIError(message, Exit.TRANSIENT) from None
     ctx.on_close(dask_client.close)

@@ -22,6 +22,7 @@ the scheduler).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import importlib
 import os
@@ -426,7 +427,7 @@ class _Driver:
                 return
             try:
                 dist.wait(list(futures), timeout=poll, return_when="FIRST_COMPLETED")
-            except TimeoutError:
+            except (TimeoutError, asyncio.TimeoutError):  # distinct classes before Python 3.11
                 continue
             for future in [f for f in futures if f.done()]:
                 index, arguments = futures.pop(future)
