@@ -227,10 +227,12 @@ def _socket_inodes() -> set[str]:
     return inodes
 
 
-def client_sockets_to(port: int) -> int:
-    """Sockets of this process whose remote end is 127.0.0.1:``port`` (the client side)."""
+def client_sockets(server: FaultServer) -> list[tuple[int, str]]:
+    """This process's open sockets on the client side of ``server``'s connections, as
+    (local port, TCP state): only connections this server accepted, so a socket another test
+    left open to an earlier server on the same port number is not counted."""
     mine = _socket_inodes()
-    count = 0
+    found = []
     for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -238,13 +240,23 @@ def client_sockets_to(port: int) -> int:
             continue
         for line in lines:
             parts = line.split()
+            local_port = int(parts[1].rsplit(":", 1)[1], 16)
             remote_port = int(parts[2].rsplit(":", 1)[1], 16)
-            state = parts[3]
-            inode = parts[9]
+            state, inode = parts[3], parts[9]
             # 06 is TIME_WAIT: no fd, no longer ours.
-            if remote_port == port and inode in mine and state != "06":
-                count += 1
-    return count
+            if (
+                remote_port == server.port
+                and local_port in server.peer_ports
+                and inode in mine
+                and state != "06"
+            ):
+                found.append((local_port, state))
+    return found
+
+
+def client_sockets_to(server: FaultServer) -> int:
+    """How many sockets :func:`client_sockets` finds."""
+    return len(client_sockets(server))
 
 
 def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

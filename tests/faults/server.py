@@ -295,6 +295,8 @@ class FaultServer:
         self._threads: list[threading.Thread] = []
         self._conns: set[socket.socket] = set()
         self._conn_ids = 0
+        #: The client-side ports of every connection this server accepted.
+        self.peer_ports: set[int] = set()
         self._spool = tempfile.mkdtemp(prefix="dify-faults-")
         self._tls: ssl.SSLContext | None = None
         if tls is not None:
@@ -386,7 +388,7 @@ class FaultServer:
     def _accept_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                sock, _ = self._listener.accept()
+                sock, peer = self._listener.accept()
             except (TimeoutError, BlockingIOError):
                 continue
             except OSError:
@@ -397,6 +399,7 @@ class FaultServer:
                 self.stats.max_open = max(self.stats.max_open, self.stats.open)
                 self._conn_ids += 1
                 conn_id = self._conn_ids
+                self.peer_ports.add(peer[1])
                 self._conns.add(sock)
                 self._threads = [t for t in self._threads if t.is_alive()]
             thread = threading.Thread(

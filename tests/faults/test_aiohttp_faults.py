@@ -547,8 +547,8 @@ async def test_every_end_gives_the_connection_back(server: FaultServer, end: Any
         for _ in range(3):  # more rounds than the pool holds
             await end(client)
         assert (await client.dify.get_info()).name == "still works"
-        assert client_sockets_to(server.port) <= 2
-    assert eventually(lambda: client_sockets_to(server.port) == 0)
+        assert client_sockets_to(server) <= 2
+    assert eventually(lambda: client_sockets_to(server) == 0)
     assert eventually(lambda: server.open_connections == 0)
 
 
@@ -570,10 +570,10 @@ async def test_garbage_collected_responses_give_their_connection_back(
             gc.collect()
             await asyncio.sleep(0)
             # well before the read timeout (3 s) would end the stalled answer
-            assert await settled(lambda: client_sockets_to(server.port) == 0, timeout=1.0)
+            assert await settled(lambda: client_sockets_to(server) == 0, timeout=1.0)
         answer = await http.get(server.base_url + "/info")
         assert answer.json() == {"name": "still works"}
-    assert eventually(lambda: client_sockets_to(server.port) == 0)
+    assert eventually(lambda: client_sockets_to(server) == 0)
 
 
 # -- cancellation propagates, in every phase --------------------------------------------------
@@ -614,7 +614,7 @@ async def test_cancellation_propagates(server: FaultServer, phase: str) -> None:
                 server.route("GET", INFO, respond(json={"name": "after"}))
                 assert (await client.dify.get_info()).name == "after"
                 # and the cancelled exchange's connection is gone, not left flushing
-                assert eventually(lambda: client_sockets_to(server.port) == 1)
+                assert eventually(lambda: client_sockets_to(server) == 1)
     finally:
         if jam is not None:
             jam.close()

@@ -429,7 +429,7 @@ POOL2 = {"limits": httpx.Limits(max_connections=2, max_keepalive_connections=2)}
 
 def assert_released(client: Client | AsyncClient, server: FaultServer) -> None:
     assert pool_idle(client)
-    assert eventually(lambda: client_sockets_to(server.port) == 0)
+    assert eventually(lambda: client_sockets_to(server) == 0)
     assert eventually(lambda: server.open_connections == 0)
 
 
