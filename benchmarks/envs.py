@@ -176,6 +176,23 @@ class Server:
             self.proc.wait(timeout=10)
 
 
+def sources_at(rev: str) -> tuple[str, dict[str, str]]:
+    """This repository's ``src/`` at commit ``rev``, unpacked once under ``.venvs/at-SHA``:
+    (the short sha, the environment that imports the SDK from there)."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--short=7", rev], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    target = VENVS / f"at-{sha}"
+    if not (target / "src" / "dify_oapi").is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "archive", sha, "src"], cwd=REPO, capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return sha, {"PYTHONPATH": str(target / "src")}
+
+
 def worker_env(extra: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     # PYTHONDONTWRITEBYTECODE would make every worker compile this repository's modules from

@@ -189,6 +189,8 @@ W7_ASYNC = [
 W7_REFS_SYNC = ["requests", "floor", "dify_client", "dify_oapi2"]
 W7_REFS_ASYNC = ["aiohttp", "floor", "dify_oapi2"]
 W8 = ["floor", "httpx_sse", "sdk"]
+# The rows --baseline repeats on an older commit: the default clients and the aiohttp backend.
+SDK_ROWS = ("sdk", "sdk_aiohttp")
 
 
 def build_plan(
@@ -323,6 +325,18 @@ def build_plan(
             )
         )
     return cases
+
+
+def with_baseline(cases: list[Case], tag: str, env: dict[str, str]) -> None:
+    """Beside each row of this SDK, the same row run on its sources at another commit
+    (``env`` puts them first on the path; ``tag`` names the commit): a before/after in one
+    run."""
+    for case in cases:
+        for row in list(case.contenders):
+            if row.key in SDK_ROWS and row.name == row.key and not row.skip:
+                before = Contender(f"{row.key}@{tag}", row.key, row.python, dict(env))
+                before.repeats = row.repeats
+                case.contenders.insert(case.contenders.index(row) + 1, before)
 
 
 def w7_cases(s: Settings, rows: Callable[[list[str]], list[Contender]]) -> list[Case]:

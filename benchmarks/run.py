@@ -22,7 +22,7 @@ sys.path.insert(0, str(HERE))
 
 import envs  # noqa: E402
 import report  # noqa: E402
-from plan import Case, Settings, build_plan  # noqa: E402
+from plan import Case, Settings, build_plan, with_baseline  # noqa: E402
 
 
 def run_case(case: Case, settings: Settings, server: envs.Server | None) -> None:
@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         "--contenders", default="", help="comma-separated contenders, e.g. floor,sdk (quick A/B)"
     )
     parser.add_argument("--output", default="", help="JSON path (default benchmarks/results.json)")
+    parser.add_argument(
+        "--baseline", default="", help="a commit: this SDK's rows once more on its sources there"
+    )
     args = parser.parse_args(argv)
     raw_argv = sys.argv[1:] if argv is None else argv
     envs.ensure_own_env(__file__, raw_argv)
@@ -104,10 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         args.smoke or (bool(only) and "W5" not in only), settings.w5_repeats
     )
     cases = select(build_plan(settings, pythons, peer_skip, sniffio), args)
+    if args.baseline:
+        tag, env = envs.sources_at(args.baseline)
+        with_baseline(cases, tag, env)
     socket = ("W3", "W5", "W6", "W7")
     server = envs.Server(settings.sizes) if any(c.id in socket for c in cases) else None
     try:
-        prime = {c.python + c.key: c for case in cases for c in case.contenders if not c.skip}
+        prime = {(c.python, c.name): c for case in cases for c in case.contenders if not c.skip}
         for contender in prime.values():  # compile bytecode once, untimed
             envs.run_worker(contender, "w1", {}, settings.timeout)
         for case in cases:
