@@ -211,7 +211,6 @@ def _check_names(ep: Endpoint, kwargs: Mapping[str, Any]) -> None:
 
 
 @cache
-@cache
 def _none_is_unset(cls: type[Request]) -> frozenset[str]:
     """Optional fields whose type has no ``None``: there ``None`` means "not given", as the
     server reads a JSON null or a missing key alike. A field typed ``| None`` sends null."""
@@ -234,6 +233,7 @@ def _admits_none(tp: Any) -> bool:
     return False
 
 
+@cache
 def _factory_defaults(cls: type[Request]) -> tuple[tuple[str, Any], ...]:
     """Fields with a default factory (such as ``inputs={}``): always sent."""
     return tuple(
