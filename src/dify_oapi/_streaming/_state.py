@@ -115,6 +115,7 @@ class StreamState(RunIds):
     MAX_EVENTS = 256
 
     __slots__ = (
+        "_appends",
         "_chunks",
         "_finals",
         "_keys",
@@ -147,6 +148,9 @@ class StreamState(RunIds):
         self._whole: set[str] = set()
         self._open = in_run  # inside a run: only the run's closing event ends the stream
         self._seen_delta: set[type] = set()
+        # Delta kinds whose text is only appended, by kind: the bulk of a stream takes one
+        # lookup here instead of its plan's rules.
+        self._appends: dict[type, Callable[[Any], Any]] = {}
 
     def _id(self, name: str) -> str | None:
         return self.ids.get(name)
@@ -181,6 +185,12 @@ class StreamState(RunIds):
         self.count += 1
         self._recent.append(event)
         kind = type(event)
+        append = self._appends.get(kind)
+        if append is not None:
+            text = append(event)
+            if text is not None:
+                self._chunks.append(text)
+            return
         plan = _PLANS.get(kind) or plan_of(kind)
         delta = plan.delta
         if delta is not None:
@@ -189,13 +199,17 @@ class StreamState(RunIds):
                 self._seen_delta.add(kind)
                 self._read_ids(event, plan)
             text = delta(event) if not plan.raw else None
+            replaces = plan.replaces or plan.tag in self._whole
             if text is not None:
-                if plan.replaces or plan.tag in self._whole:
+                if replaces:
                     self._chunks[:] = [text]
                 else:
                     self._chunks.append(text)
             if plan.whole_after:
                 self._whole.update(plan.whole_after)
+                self._appends.clear()  # a kind that appended may replace from now on
+            elif not replaces and not plan.raw:
+                self._appends[kind] = delta
             return
         self._read_ids(event, plan)
         if plan.sets:

@@ -145,18 +145,21 @@ class _StreamBase(RunIds):
             # Raised again later without the frames that held the raw bytes, so a traceback
             # that shows locals never shows a key the server echoed.
             self._error = exc.with_traceback(None)
-        now = time.monotonic()
-        if pending:
-            self._last_event = now
-        elif self._idle is not None and now - self._last_event > self._idle and not self._error:
-            self._error = decoder.interrupted(
-                None, f"no event for {self._idle:g}s (idle_timeout); keep-alives do not count"
-            )
-        if self._deadline is not None and now > self._deadline and not self._error:
-            self._error = decoder.interrupted(None, "the call's deadline passed mid-stream")
-        if self._error is None and chunk is None and not decoder.state.finished:
+        idle, deadline = self._idle, self._deadline
+        if idle is not None or deadline is not None:
+            now = time.monotonic()
+            if pending:
+                self._last_event = now
+            elif idle is not None and now - self._last_event > idle and not self._error:
+                self._error = decoder.interrupted(
+                    None, f"no event for {idle:g}s (idle_timeout); keep-alives do not count"
+                )
+            if deadline is not None and now > deadline and not self._error:
+                self._error = decoder.interrupted(None, "the call's deadline passed mid-stream")
+        finished = decoder.state.finished
+        if self._error is None and chunk is None and not finished:
             self._error = decoder.interrupted(None)
-        return self._error is not None or decoder.state.finished or chunk is None
+        return self._error is not None or finished or chunk is None
 
     def _failure(self, exc: httpx.TransportError) -> BaseException | None:
         """What a transport failure means here; ``None``: the stream ends quietly."""
@@ -168,10 +171,6 @@ class _StreamBase(RunIds):
         if isinstance(exc, httpx.TimeoutException) and self._idle is not None:
             return self._decoder.interrupted(None, f"no event for {self._idle:g}s (idle_timeout)")
         return self._decoder.interrupted(exc)
-
-    def _begin(self) -> None:
-        with self._lock:
-            self._reading = True
 
     def _end_read(self) -> bool:
         """After a read; True when a close() from another thread arrived meanwhile."""
@@ -220,34 +219,39 @@ class Stream(_StreamBase, Generic[E]):
     def __iter__(self) -> Iterator[E | UnknownEvent]:
         # Each loop gets its own generator: breaking out of the loop drops it, and that
         # closes the connection. close() from another thread never touches the generator.
+        pending = self._pending
         try:
             while True:
-                try:
-                    event = self.__next__()
-                except StopIteration:
+                while pending:  # the hot path: events framed from one chunk, no call per event
+                    yield pending.popleft()
+                if self._ended:
+                    error, self._error = self._error, None
+                    if error is not None:
+                        raise error
                     return
-                yield event
+                self._read()
         finally:
             if not self._ended:
                 self.close()
 
     def __next__(self) -> E | UnknownEvent:
         pending = self._pending
-        if pending:
-            event: E | UnknownEvent = pending.popleft()
-            return event
-        if self._ended:
-            error, self._error = self._error, None
-            if error is not None:
-                raise error
-            raise StopIteration
-        self._read()
-        return self.__next__()
+        while not pending:
+            if self._ended:
+                error, self._error = self._error, None
+                if error is not None:
+                    raise error
+                raise StopIteration
+            self._read()
+        event: E | UnknownEvent = pending.popleft()
+        return event
 
     def _read(self) -> None:
         """Read until an event is pending or the stream is over."""
         lease = self._lease
-        self._begin()
+        # One store needs no lock: a close() that comes before it is answered by the lease
+        # it closed; one after it reads True under its lock and interrupts the read.
+        self._reading = True
         try:
             chunks = self._chunks
             if chunks is None:
@@ -348,21 +352,22 @@ class AsyncStream(_StreamBase, Generic[E]):
 
     async def __anext__(self) -> E | UnknownEvent:
         pending = self._pending
-        if pending:
-            event: E | UnknownEvent = pending.popleft()
-            return event
-        if self._ended:
-            error, self._error = self._error, None
-            if error is not None:
-                raise error
-            raise StopAsyncIteration
-        await self._read()
-        return await self.__anext__()
+        while not pending:
+            if self._ended:
+                error, self._error = self._error, None
+                if error is not None:
+                    raise error
+                raise StopAsyncIteration
+            await self._read()
+        event: E | UnknownEvent = pending.popleft()
+        return event
 
     async def _read(self) -> None:
         """Read until an event is pending or the stream is over."""
         lease = self._lease
-        self._begin()
+        # One store needs no lock: a close() that comes before it is answered by the lease
+        # it closed; one after it reads True under its lock and interrupts the read.
+        self._reading = True
         try:
             chunks = self._chunks
             if chunks is None:
