@@ -13,7 +13,6 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any
 
@@ -27,17 +26,25 @@ _DEADLINE: ContextVar[float | None] = ContextVar("dify_oapi_head_deadline", defa
 PASSED = "the call's deadline passed before the answer's head"
 
 
-@contextlib.contextmanager
-def head_by(deadline: float | None) -> Iterator[None]:
+class _By:
+    __slots__ = ("_deadline", "_token")
+
+    def __init__(self, deadline: float) -> None:
+        self._deadline = deadline
+
+    def __enter__(self) -> None:
+        self._token = _DEADLINE.set(self._deadline)
+
+    def __exit__(self, *exc: object) -> None:
+        _DEADLINE.reset(self._token)
+
+
+_NO_DEADLINE = contextlib.nullcontext()  # stateless: one serves every call without a deadline
+
+
+def head_by(deadline: float | None) -> contextlib.AbstractContextManager[None]:
     """Within the block, this thread's reads and writes end by ``deadline`` (monotonic)."""
-    if deadline is None:
-        yield
-        return
-    token = _DEADLINE.set(deadline)
-    try:
-        yield
-    finally:
-        _DEADLINE.reset(token)
+    return _NO_DEADLINE if deadline is None else _By(deadline)
 
 
 def left() -> float | None:
@@ -59,11 +66,16 @@ class _Stream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
 
+    # Every read of a sync httpx stream passes here: without a deadline, one lookup.
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _cut(timeout, httpcore.ReadTimeout))
+        if _DEADLINE.get() is not None:
+            timeout = _cut(timeout, httpcore.ReadTimeout)
+        return self._inner.read(max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _cut(timeout, httpcore.WriteTimeout))
+        if _DEADLINE.get() is not None:
+            timeout = _cut(timeout, httpcore.WriteTimeout)
+        self._inner.write(buffer, timeout)
 
     def close(self) -> None:
         self._inner.close()
