@@ -297,9 +297,12 @@ def test_files_audio_and_app_info(emulator: Emulator, client: Client) -> None:
     sent = client.chat.send(query="Read me", user=USER)
     assert client.dify.text_to_audio(message_id=sent.message_id).startswith(b"ID3")
     assert client.dify.audio_to_text(file=("a.mp3", b"spoken text")).text == "spoken text"
-    with pytest.raises(Exception) as unsupported:
-        client.dify.audio_to_text(file=("a.txt", b"x"))
-    assert unsupported.value.status_code == 415
+    # Dify goes by the part's type, not the name: audio/mpeg is refused (FACTS 6).
+    for part in [("a.txt", b"x", "text/plain"), ("a.mp3", b"x", "audio/mpeg")]:
+        with pytest.raises(Exception) as unsupported:
+            client.dify.audio_to_text(file=part)
+        assert unsupported.value.status_code == 415
+        assert unsupported.value.code == "unsupported_audio_type"
 
     # A chat message can carry an uploaded file.
     with_file = client.chat.send(

@@ -42,6 +42,14 @@ ERROR = {
         "status": {"type": "integer"},
     },
 }
+SITE = {
+    "chat_color_theme": "#1C64F2",
+    "icon": "🤖",
+    "icon_background": "#FFEAD5",
+    "description": "The tour's app.",
+    "copyright": "dify-oapi",
+    "privacy_policy": "https://example.com/privacy",
+}
 VARIABLES = [
     {"name": "topic", "value_type": "string", "value": "cats", "description": "What we talk about"},
     {"name": "count", "value_type": "number", "value": 1, "description": "A counter"},
@@ -240,7 +248,9 @@ def tour(client: Client, kb: Client, flow: Client) -> None:
 
 @pytest.fixture
 def recorded(sleeps: list[float]) -> tuple[Recorder, Router]:
-    app = AppDefinition(variables=VARIABLES)
+    # The spec types the site's texts as strings; a fresh Dify app sends them null (FACTS 7),
+    # so the tour's app fills them in, as a configured app would.
+    app = AppDefinition(variables=VARIABLES, site=SITE)
     flow = AppDefinition(mode="advanced-chat")
     keys = {"app-tour": app, "app-flow": flow, "dataset-tour": None}
     emulator = Emulator(app=app, api_keys=keys, clock=lambda: 1_700_000_000)

@@ -52,43 +52,6 @@ ENVIRONMENT = {
 DIFFERENT: dict[tuple[str, str], str] = {
     (
         "app",
-        "parameters (chat app)",
-    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
-    (
-        "app",
-        "parameters (workflow app)",
-    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
-    (
-        "app",
-        "parameters (completion app)",
-    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
-    (
-        "app",
-        "site (chat app)",
-    ): "site of a fresh app: Dify sends null description, copyright, icon (FACTS 7)",
-    (
-        "app",
-        "site (workflow app)",
-    ): "site of a fresh app: Dify sends null description, copyright, icon (FACTS 7)",
-    ("app", "file upload png (path)"): "upload answers file_key null on Dify (FACTS 6)",
-    (
-        "app",
-        "audio-to-text .mp3 path",
-    ): "audio types Dify refuses (audio/mpeg, x-wav, mp4) answer 415 unsupported_audio_type (FACTS 6)",
-    (
-        "app",
-        "audio-to-text .wav path",
-    ): "audio types Dify refuses (audio/mpeg, x-wav, mp4) answer 415 unsupported_audio_type (FACTS 6)",
-    (
-        "app",
-        "audio-to-text .m4a path",
-    ): "audio types Dify refuses (audio/mpeg, x-wav, mp4) answer 415 unsupported_audio_type (FACTS 6)",
-    (
-        "app",
-        "audio-to-text tuple audio/mpeg",
-    ): "audio types Dify refuses (audio/mpeg, x-wav, mp4) answer 415 unsupported_audio_type (FACTS 6)",
-    (
-        "app",
         "chat send with remote_url image",
     ): "Dify refuses a remote image URL when the app takes no remote files",
     ("chat", "raw JSON missing inputs"): "a body without inputs is 400 on Dify",
@@ -138,10 +101,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "chatflow failing node collect=True",
     ): "an HTTP node's node_finished carries process_data.request",
     (
-        "chatflow",
-        "chatflow parameters",
-    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
-    (
         "knowledge",
         "dataset create",
     ): "dataset nullables: Dify sends null doc_form, embedding_*, objects of nulls (FACTS 5)",
@@ -159,10 +118,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "workflow",
         "workflow failing collect=True",
     ): "an HTTP node's node_finished carries process_data.request; the failed app streams no text",
-    (
-        "workflow",
-        "workflow parameters",
-    ): "parameters of a fresh app: Dify disables file upload per type, opening_statement null (FACTS 7)",
 }
 
 
@@ -252,8 +207,23 @@ def app_for(exchange: Exchange) -> AppDefinition:
         return AppDefinition(mode="completion", user_input_form=form, **failure)
     if name.startswith("agent"):
         return AppDefinition(mode="agent-chat", **failure)
-    form = _recorded_form("app", "parameters (chat app)")
-    return AppDefinition(mode="chat", user_input_form=form, **failure)
+    return _recorded_chat_app(failure)
+
+
+#: Features the recording's chat app had switched on (a fresh app has them off).
+_CHAT_FEATURES = ("suggested_questions_after_answer", "speech_to_text", "text_to_speech")
+
+
+def _recorded_chat_app(failure: dict[str, Any]) -> AppDefinition:
+    recorded = load("app")["parameters (chat app)"].response_body
+    return AppDefinition(
+        mode="chat",
+        user_input_form=_recorded_form("app", "parameters (chat app)"),
+        opening_statement=recorded["opening_statement"],
+        suggested_questions=recorded["suggested_questions"],
+        parameters={k: recorded[k] for k in (*_CHAT_FEATURES, "file_upload")},
+        **failure,
+    )
 
 
 MODEL_ERROR = "fake InvokeServerUnavailableError: model went away"

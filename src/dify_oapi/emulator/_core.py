@@ -136,8 +136,7 @@ def _multipart(content_type: str, body: bytes) -> tuple[dict[str, str], dict[str
         if not isinstance(name, str):
             continue
         if filename is not None:
-            ctype = StoredFile.guess_type(filename, part.get_content_type())
-            files[name] = Upload(filename, content, ctype)
+            files[name] = Upload(filename, content, part.get_content_type())
         else:
             form[name] = content.decode("utf-8", "replace")
     return form, files
@@ -331,7 +330,8 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         return self._apps[id(app)][1]
 
     def store(self, upload: Upload, created_by: str | None) -> StoredFile:
-        name, content, ctype = upload
+        name, content, given = upload
+        ctype = StoredFile.guess_type(name, given)
         f = StoredFile(self.ids.new(), name, content, ctype, created_by, self.ids.now())
         self.files[f.id] = f
         return f

@@ -44,7 +44,7 @@ class AppDefinition:
     description: str = "An app served by the dify-oapi emulator."
     tags: Sequence[str] = ()
     author_name: str = "dify-oapi"
-    opening_statement: str = ""
+    opening_statement: str | None = None
     suggested_questions: Sequence[str] = ()
     follow_ups: Sequence[str] = (
         "Can you tell me more?",

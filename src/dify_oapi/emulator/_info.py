@@ -41,7 +41,7 @@ def upload_file(ctx: Ctx) -> Any:
         | {"mime_type": f.mime_type, "created_by": f.created_by, "created_at": f.created_at}
         | {"preview_url": None, "source_url": ctx.file_url(f), "original_url": None}
         | {"user_id": None, "tenant_id": ctx.em.tenant_id, "conversation_id": None}
-        | {"file_key": f"upload_files/{ctx.em.tenant_id}/{f.id}.{f.extension}", "reference": None},
+        | {"file_key": None, "reference": None},
     )
 
 
@@ -58,14 +58,15 @@ def preview_file(ctx: Ctx) -> Any:
     return file_reply(f, bool(ctx.p.get("as_attachment")))
 
 
-_AUDIO = frozenset({"mp3", "mp4", "mpeg", "mpga", "m4a", "wav", "webm", "amr"})
+#: The part types Dify's speech to text takes; it reads the part's type, never the name (FACTS 6).
+_AUDIO = frozenset({"audio/mp3", "audio/m4a", "audio/wav", "audio/amr", "audio/mpga"})
 
 
 @handles("dify.audio_to_text")
 def audio_to_text(ctx: Ctx) -> Any:
     """The "transcript" of an upload is its bytes read as UTF-8 text (empty if they are not)."""
     up = ctx.files["file"]
-    if up.name.rpartition(".")[2].lower() not in _AUDIO:
+    if up.content_type.lower() not in _AUDIO:
         raise ApiError(415, "unsupported_audio_type", "Audio type not allowed.")
     try:
         return {"text": up.content.decode("utf-8").strip()}
@@ -104,18 +105,34 @@ def get_info(ctx: Ctx) -> Any:
 
 @handles("dify.get_parameters")
 def get_parameters(ctx: Ctx) -> Any:
+    """A fresh app's features, as Dify keeps them per mode (FACTS 7): everything optional off.
+
+    Model-config apps (chat, agent-chat, completion) describe image upload and the
+    moderation settings; workflow-based apps keep only the switches.
+    """
     app, on, off = ctx.app, {"enabled": True}, {"enabled": False}
-    image = {"enabled": True, "number_limits": 3, "transfer_methods": ["remote_url", "local_file"]}
+    graph = app.mode in ("workflow", "advanced-chat")
     limits = {"file_size_limit": 15, "image_file_size_limit": 10, "audio_file_size_limit": 50}
     limits |= {"video_file_size_limit": 100, "workflow_file_upload_limit": 10}
+    if graph:
+        files: dict[str, Any] = off
+        moderation: dict[str, Any] = off
+    else:
+        methods = ["remote_url", "local_file"]
+        files = {"image": off | {"number_limits": 3, "detail": "high", "transfer_methods": methods}}
+        moderation = off | {"type": "", "config": {}}
+    opening = app.opening_statement
+    if opening is None and app.mode == "advanced-chat":
+        opening = ""  # a chatflow's features start with an empty statement, not null
     return (
-        {"opening_statement": app.opening_statement}
-        | {"suggested_questions": list(app.suggested_questions)}
-        | {"suggested_questions_after_answer": on, "speech_to_text": on}
-        | {"text_to_speech": on | {"voice": "alloy", "language": "en-US"}}
-        | {"retriever_resource": on, "annotation_reply": {"enabled": ctx.state.annotation_reply}}
-        | {"more_like_this": off, "sensitive_word_avoidance": off}
-        | {"user_input_form": list(app.user_input_form), "file_upload": {"image": image}}
+        {"opening_statement": opening, "suggested_questions": list(app.suggested_questions)}
+        | {"suggested_questions_after_answer": on if app.mode == "advanced-chat" else off}
+        | {"speech_to_text": off, "text_to_speech": off | {"voice": "", "language": ""}}
+        | {"retriever_resource": off if graph else on}
+        | {"annotation_reply": {"enabled": ctx.state.annotation_reply}}
+        | {"more_like_this": on if app.mode == "completion" else off}
+        | {"sensitive_word_avoidance": moderation}
+        | {"user_input_form": list(app.user_input_form), "file_upload": files}
         | {"system_parameters": limits}
         | dict(app.parameters)
     )
@@ -128,11 +145,12 @@ def get_meta(ctx: Ctx) -> Any:
 
 @handles("dify.get_site")
 def get_site(ctx: Ctx) -> Any:
+    """A fresh app's site: Dify leaves the theme, icon and texts unset (FACTS 7)."""
     return (
-        {"title": ctx.app.name, "chat_color_theme": "#1C64F2", "chat_color_theme_inverted": False}
-        | {"icon_type": "emoji", "icon": "🤖", "icon_background": "#FFEAD5", "icon_url": None}
-        | {"description": ctx.app.description, "copyright": "", "privacy_policy": ""}
-        | {"input_placeholder": None, "custom_disclaimer": "", "default_language": "en-US"}
+        {"title": ctx.app.name, "chat_color_theme": None, "chat_color_theme_inverted": False}
+        | {"icon_type": "emoji", "icon": None, "icon_background": None, "icon_url": None}
+        | {"description": None, "copyright": None, "privacy_policy": None}
+        | {"custom_disclaimer": "", "default_language": "en-US"}
         | {"show_workflow_steps": True, "use_icon_as_answer_icon": False}
         | dict(ctx.app.site)
     )

@@ -144,7 +144,8 @@ def new_conversation(ctx: Ctx) -> Record:
     ]
     conv = (
         {"id": ctx.id(), "name": p["query"][:30] if named else "New conversation"}
-        | {"inputs": p["inputs"], "status": "normal", "introduction": ctx.app.opening_statement}
+        | {"inputs": p["inputs"], "status": "normal"}
+        | {"introduction": ctx.app.opening_statement or ""}
         | {"created_at": now, "updated_at": now, "_user": p["user"], "_seq": tick, "_tick": tick}
         | {"_vars": variables}
     )
