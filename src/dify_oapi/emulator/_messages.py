@@ -20,6 +20,7 @@ from ._base import (
     usage,
     words,
 )
+from ._inputs import check_inputs
 from ._runs import failure_at, finish_run, graph, new_run, run_events
 from ._state import Record, Task
 
@@ -162,6 +163,8 @@ def send_chat(ctx: Ctx) -> Any:
     require_uuid(ctx, "conversation_id", "ChatRequestPayload", wording)
     if mode == "agent-chat" and p.get("response_mode") != "streaming":
         raise invalid("Agent Chat App does not support blocking mode")
+    if not p.get("conversation_id"):
+        check_inputs(ctx.app.user_input_form, p["inputs"])
     end_user(ctx, p["user"])
     conv = conversation_of(ctx) if p.get("conversation_id") else new_conversation(ctx)
     answer = reply_text(ctx, p["query"], conv["inputs"], annotated=True)
@@ -192,6 +195,7 @@ def send_completion(ctx: Ctx) -> Any:
     require_mode(ctx, "completion")
     p, inputs = ctx.p, ctx.p["inputs"]
     require_user(ctx)
+    check_inputs(ctx.app.user_input_form, inputs)
     query = p.get("query") or str(inputs.get("query") or " ".join(map(str, inputs.values())))
     end_user(ctx, p["user"])
     answer = reply_text(ctx, query, inputs)

@@ -22,6 +22,7 @@ from ._base import (
     tokens,
     words,
 )
+from ._inputs import check_inputs
 from ._state import STOPPED, Record, Task, public
 
 
@@ -175,6 +176,7 @@ def run_workflow(ctx: Ctx) -> Any:
     if "workflow_id" in p and p["workflow_id"] != st.workflow_id:
         raise not_found("Workflow not found.")
     inputs = p["inputs"]
+    check_inputs(ctx.app.user_input_form, inputs)
     broken = None
     try:
         text = reply_text(ctx, " ".join(str(v) for v in inputs.values()), inputs)
