@@ -675,6 +675,49 @@ def test_tags_and_metadata(kb: Client) -> None:
     assert (missing.value.code, missing.value.message) == ("not_found", "Dataset not found.")
 
 
+def test_knowledge_base_nullables_as_dify_writes_them(emulator: Emulator) -> None:
+    raw = httpx.Client(
+        transport=emulator, base_url=BASE, headers={"Authorization": "Bearer dataset-x"}
+    )
+    made = raw.post("/datasets", json={"name": "Plain", "indexing_technique": "economy"}).json()
+    # Economy: no embedding model; form and source unknown until the first document.
+    assert [made[k] for k in ("embedding_model", "embedding_model_provider", "doc_form")] == [
+        None
+    ] * 3
+    assert (made["data_source_type"], made["embedding_available"]) == (None, None)
+    assert made["icon_info"] == dict.fromkeys(("icon_type", "icon", "icon_background", "icon_url"))
+    assert set(made["external_knowledge_info"].values()) == {None}
+    assert made["retrieval_model_dict"]["score_threshold"] is None
+    assert "partial_member_list" not in made
+    untyped = raw.post("/datasets", json={"name": "Untyped"}).json()
+    assert untyped["indexing_technique"] is None
+    got = raw.get(f"/datasets/{made['id']}").json()
+    assert got["embedding_available"] is True
+    assert got["retrieval_model_dict"]["search_method"] == "keyword_search"
+    patched = raw.patch(f"/datasets/{made['id']}", json={"description": "d"}).json()
+    assert (patched["embedding_available"], patched["partial_member_list"]) == (None, [])
+    doc = {"name": "n", "text": "some text", "indexing_technique": "economy"}
+    raw.post(f"/datasets/{made['id']}/document/create-by-text", json=doc).raise_for_status()
+    got = raw.get(f"/datasets/{made['id']}").json()
+    assert (got["doc_form"], got["data_source_type"]) == ("text_model", "upload_file")
+
+
+def test_a_tag_id_that_is_no_uuid_is_dify_s_500(emulator: Emulator) -> None:
+    raw = httpx.Client(
+        transport=emulator, base_url=BASE, headers={"Authorization": "Bearer dataset-x"}
+    )
+    # Dify hands query ids to the database unchecked; body ids are checked by its models.
+    bad = raw.get("/datasets", params={"tag_ids": ["not-a-uuid"]})
+    assert (bad.status_code, bad.json()) == (
+        500,
+        {"code": "unknown", "message": "Internal Server Error", "status": 500},
+    )
+    fine = raw.get("/datasets", params={"tag_ids": ["00000000-0000-4000-8000-000000000000"]})
+    assert (fine.status_code, fine.json()["data"]) == (200, [])
+    body = {"tag_ids": ["not-a-uuid"], "target_id": "00000000-0000-4000-8000-000000000000"}
+    assert raw.post("/datasets/tags/binding", json=body).status_code == 400
+
+
 def test_empty_file_fails_indexing(kb: Client) -> None:
     from dify_oapi import WaiterFailedError as IndexingFailedError
 
@@ -743,9 +786,12 @@ def test_invalid_params_and_unknown_routes(emulator: Emulator) -> None:
     assert raw.get("/apps/annotations", params={"page": "x"}).status_code == 400
     assert raw.get("/apps/annotations", params={"page": "1", "limit": "5"}).json()["limit"] == 5
     # Unknown fields are ignored, as Dify does.
-    assert (
-        raw.post("/chat-messages", json={"query": "q", "user": "u", "extra": 1}).status_code == 200
-    )
+    body = {"query": "q", "user": "u", "inputs": {}, "extra": 1}
+    assert raw.post("/chat-messages", json=body).status_code == 200
+    # The SDK always sends inputs; Dify's payload model requires the field.
+    no_inputs = raw.post("/chat-messages", json={"query": "q", "user": "u"})
+    assert no_inputs.status_code == 400 and no_inputs.json()["code"] == "invalid_param"
+    assert "inputs\n  Field required [type=missing" in no_inputs.json()["message"]
 
 
 # --- hooks -------------------------------------------------------------------------------
@@ -868,7 +914,7 @@ def test_served_over_a_socket(emulator: Emulator, sleeps: list[float]) -> None:
         plain = httpx.post(
             f"{server.url}/chat-messages",
             headers={"Authorization": "Bearer app-x"},
-            json={"query": "plain", "user": USER, "response_mode": "blocking"},
+            json={"query": "plain", "user": USER, "inputs": {}, "response_mode": "blocking"},
         )
         assert plain.status_code == 200 and plain.json()["answer"] == "plain"
 

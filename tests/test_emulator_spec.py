@@ -274,6 +274,24 @@ def test_tour_reaches_every_route(recorded: tuple[Recorder, Router]) -> None:
     assert routes == reached
 
 
+#: Knowledge-base answers: Dify 1.14.2 sends null where the spec declares a value (FACTS 5:
+#: an economy base has no embedding model, form and source wait for a first document, the
+#: technique is null until chosen, objects such as summary_index_setting hold only nulls,
+#: embedding_available is null on a write). The real server wins; the spec judges the rest.
+_DATASET_OPERATIONS = frozenset(
+    {"createDataset", "listDatasets", "getDatasetDetail", "updateDataset"}
+)
+
+
+def _without_real_nulls(oid: str, body: Any) -> Any:
+    """``body`` without the nulls the real server sends where the spec declares a value."""
+    if oid not in _DATASET_OPERATIONS:
+        return body
+    if isinstance(body, dict):
+        return {k: _without_real_nulls(oid, v) for k, v in body.items() if v is not None}
+    return [_without_real_nulls(oid, v) for v in body] if isinstance(body, list) else body
+
+
 def test_answers_validate_against_the_spec(recorded: tuple[Recorder, Router]) -> None:
     recorder, router = recorded
     _api()  # skips without the spec
@@ -303,7 +321,7 @@ def test_answers_validate_against_the_spec(recorded: tuple[Recorder, Router]) ->
         schema = content["application/json"].get("schema", ERROR if status >= 400 else None)
         assert schema is not None, f"{oid} {status}: the spec declares no schema"
         try:
-            _validate(schema, body, f"{oid} {status} answer")
+            _validate(schema, _without_real_nulls(oid, body), f"{oid} {status} answer")
         except AssertionError as error:
             failures.append(str(error).partition("\n")[0])
     assert not failures, "\n".join(dict.fromkeys(failures))

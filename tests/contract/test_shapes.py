@@ -46,15 +46,14 @@ ENVIRONMENT = {
         "audio-to-text tuple audio/wav",
     ): "no speech-to-text model: 400 provider_not_initialize",
     ("app", "text-to-audio (no TTS model)"): "no text-to-speech model: 400 provider_not_initialize",
+    ("app", "chat send with remote_url image"): (
+        "Dify fetched the URL (an unreachable 127.0.0.1:9) and gave up: 400; the emulator makes"
+        " no network calls and takes a remote file as given"
+    ),
 }
 
 #: Scenarios the emulator does not answer in Dify's shape yet: what differs.
 DIFFERENT: dict[tuple[str, str], str] = {
-    (
-        "app",
-        "chat send with remote_url image",
-    ): "Dify refuses a remote image URL when the app takes no remote files",
-    ("chat", "raw JSON missing inputs"): "a body without inputs is 400 on Dify",
     (
         "chat",
         "agent streaming with tool call",
@@ -99,14 +98,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "chatflow",
         "chatflow failing node collect=True",
     ): "an HTTP node's node_finished carries process_data.request",
-    (
-        "knowledge",
-        "dataset create",
-    ): "dataset nullables: Dify sends null doc_form, embedding_*, objects of nulls (FACTS 5)",
-    (
-        "knowledge",
-        "error: dataset list tag_ids not a UUID",
-    ): "a non-UUID id is 400 invalid_param on Dify",
     (
         "workflow",
         "workflow failing node streaming",

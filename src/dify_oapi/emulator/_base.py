@@ -103,6 +103,8 @@ class Ctx:
     files: dict[str, Upload]
     app: AppDefinition
     origin: str
+    #: The JSON body's own fields, before the SDK type's defaults fill the rest in.
+    given: dict[str, Any] = field(default_factory=dict)
 
     @property
     def state(self) -> AppState:

@@ -15,7 +15,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from ._base import ApiError, Ctx, handles, max_length, not_found, page
+from ._base import ApiError, Ctx, handles, is_uuid, max_length, not_found, page, server_error
 from ._state import Record, public
 
 _TERM = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]|[^\W_]+")
@@ -27,7 +27,7 @@ _RETRIEVAL = {
     "weights": None,
     "top_k": 2,
     "score_threshold_enabled": False,
-    "score_threshold": 0.0,
+    "score_threshold": None,
 }
 _AUTOMATIC: Record = {
     "pre_processing_rules": [
@@ -183,7 +183,7 @@ def dataset_view(ctx: Ctx, ds: Record) -> Record:
         public(ds)
         | {"document_count": len(docs), "word_count": sum(d["word_count"] for d in docs)}
         | {"total_documents": len(docs), "total_available_documents": available}
-        | {"tags": tags, "doc_metadata": fields}
+        | {"tags": tags, "doc_metadata": fields, "embedding_available": True}
     )
 
 
@@ -197,29 +197,57 @@ def _check_name(ctx: Ctx, name: str, own: str | None = None) -> None:
         raise ApiError(409, "dataset_name_duplicate", "The dataset name already exists.")
 
 
+#: Objects Dify sends with every value null until they are set (FACTS 5), not ``null``.
+_NULL_OBJECTS = {
+    "external_knowledge_info": {
+        f"external_knowledge_{name}": None for name in ("id", "api_id", "api_name", "api_endpoint")
+    },
+    "icon_info": dict.fromkeys(("icon_type", "icon", "icon_background", "icon_url")),
+    "summary_index_setting": dict.fromkeys(
+        ("enable", "model_name", "model_provider_name", "summary_prompt")
+    ),
+    "external_retrieval_model": {
+        "top_k": 2,
+        "score_threshold": 0.0,
+        "score_threshold_enabled": None,
+    },
+}
+
+
 @handles("knowledge.create_dataset")
 def create_dataset(ctx: Ctx) -> Any:
     p, now, account = ctx.p, ctx.now(), ctx.em.account_id
     _check_name(ctx, p["name"])
-    nulls: tuple[str, ...] = ("external_knowledge_info", "external_retrieval_model", "pipeline_id")
-    nulls += ("chunk_structure", "icon_info", "maintainer")
+    technique = p.get("indexing_technique")
+    # An economy (or not yet chosen) knowledge base has no embedding model on Dify.
+    embedding = technique == "high_quality" or "embedding_model" in p
     ds = (
         {"id": ctx.id(), "name": p["name"], "description": p.get("description", "")}
         | {"provider": p.get("provider", "vendor"), "permission": p.get("permission", "only_me")}
-        | {"data_source_type": "upload_file", "app_count": 0, "author_name": "emulator"}
-        | {"indexing_technique": p.get("indexing_technique") or "high_quality"}
+        | {"data_source_type": None, "app_count": 0, "author_name": "emulator"}
+        | {"indexing_technique": technique}
         | {"created_by": account, "created_at": now, "updated_by": account, "updated_at": now}
-        | {"embedding_model": p.get("embedding_model", "text-embedding-3-small")}
-        | {"embedding_model_provider": p.get("embedding_model_provider", _MODELS["llm"][0])}
-        | {"embedding_available": True, "doc_form": "text_model", "runtime_mode": "general"}
+        | {
+            "embedding_model": p.get("embedding_model", "text-embedding-3-small")
+            if embedding
+            else None
+        }
+        | {
+            "embedding_model_provider": p.get("embedding_model_provider", _MODELS["llm"][0])
+            if embedding
+            else None
+        }
+        | {"doc_form": None, "runtime_mode": "general"}
         | {"retrieval_model_dict": _RETRIEVAL | p.get("retrieval_model", {})}
-        | {"summary_index_setting": p.get("summary_index_setting"), "partial_member_list": []}
-        | {"built_in_field_enabled": False, "is_published": True, "enable_api": True}
-        | {"is_multimodal": False}
-        | dict.fromkeys(nulls)
+        | {"_members": [], "built_in_field_enabled": False}
+        | {"is_published": False, "enable_api": True, "is_multimodal": False}
+        | dict.fromkeys(("pipeline_id", "chunk_structure"))
+        | {k: dict(v) for k, v in _NULL_OBJECTS.items()}
     )
+    for name in ("summary_index_setting", "external_retrieval_model"):
+        ds[name] |= p.get(name) or {}
     ctx.kb.datasets[ds["id"]] = ds
-    return dataset_view(ctx, ds)
+    return dataset_view(ctx, ds) | {"embedding_available": None}  # null on a write, as on Dify
 
 
 @handles("knowledge.list_datasets")
@@ -227,6 +255,8 @@ def list_datasets(ctx: Ctx) -> Any:
     p, kb = ctx.p, ctx.kb
     found = [d for d in reversed(kb.datasets.values()) if p.get("keyword", "") in d["name"]]
     if p.get("tag_ids"):
+        if not all(map(is_uuid, p["tag_ids"])):
+            raise server_error()  # Dify hands the ids to the database unchecked
         wanted = set(p["tag_ids"])
         found = [d for d in found if wanted & set(kb.bindings.get(d["id"], ()))]
     return page([dataset_view(ctx, d) for d in found], p)
@@ -234,7 +264,13 @@ def list_datasets(ctx: Ctx) -> Any:
 
 @handles("knowledge.get_dataset")
 def get_dataset(ctx: Ctx) -> Any:
-    return dataset_view(ctx, dataset_of(ctx))
+    ds = dataset_of(ctx)
+    view = dataset_view(ctx, ds)
+    if ds["indexing_technique"] == "economy":  # Dify's detail names the search it will run
+        view["retrieval_model_dict"] = view["retrieval_model_dict"] | {
+            "search_method": "keyword_search"
+        }
+    return view
 
 
 @handles("knowledge.update_dataset")
@@ -245,11 +281,15 @@ def update_dataset(ctx: Ctx) -> Any:
     if "retrieval_model" in p:
         ds["retrieval_model_dict"] = ds["retrieval_model_dict"] | p.pop("retrieval_model")
     if "partial_member_list" in p:
-        ds["partial_member_list"] = [m.get("user_id") for m in p.pop("partial_member_list")]
+        ds["_members"] = [m.get("user_id") for m in p.pop("partial_member_list")]
     if "external_retrieval_model" in p:
         ds["external_retrieval_model"] = p.pop("external_retrieval_model")
     ds.update({k: v for k, v in p.items() if k in ds and k != "id"}, updated_at=ctx.now())
-    return dataset_view(ctx, ds)
+    # A write answers embedding_available null, as Dify does; only PATCH shows the members.
+    return dataset_view(ctx, ds) | {
+        "embedding_available": None,
+        "partial_member_list": ds["_members"],
+    }
 
 
 @handles("knowledge.delete_dataset")

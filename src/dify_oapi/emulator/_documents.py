@@ -121,6 +121,8 @@ def _create_document(ctx: Ctx, name: str, upload: Upload, settings: Record) -> R
         | _settings(ctx, settings)
     )
     ctx.kb.documents[doc["id"]] = doc
+    if ds["doc_form"] is None:  # a knowledge base takes its form and source from its first document
+        ds.update(doc_form=doc["doc_form"], data_source_type="upload_file")
     _index(ctx, doc, _text(f))
     return doc
 

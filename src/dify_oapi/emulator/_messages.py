@@ -11,6 +11,7 @@ from ._base import (
     handles,
     invalid,
     not_found,
+    pydantic_error,
     reply_text,
     require_mode,
     require_user,
@@ -158,6 +159,8 @@ def new_conversation(ctx: Ctx) -> Record:
 def send_chat(ctx: Ctx) -> Any:
     require_mode(ctx, "chat", "agent-chat", "advanced-chat")
     p, mode = ctx.p, ctx.app.mode or "chat"
+    if "inputs" not in ctx.given:  # Dify requires it; the SDK's type defaults it
+        raise pydantic_error("ChatRequestPayload", "inputs", "Field required", "missing", ctx.given)
     require_user(ctx)
     wording = "conversation_id must be a valid UUID"
     require_uuid(ctx, "conversation_id", "ChatRequestPayload", wording)
