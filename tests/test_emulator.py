@@ -250,6 +250,49 @@ def test_chatflow_streams_workflow_events_and_records_the_run(sleeps: list[float
         assert caught.value.code == "not_workflow_app"
 
 
+def test_llm_and_http_nodes_report_what_dify_s_do(sleeps: list[float]) -> None:
+    flow = AppDefinition(
+        mode="advanced-chat", model_provider="acme/llm/acme", model_name="m1", system_prompt="Be"
+    )
+    with Client(api_key="app-flow", base_url=BASE, transport=make(flow)) as client:
+        nodes = list(client.chatflow.send(query="two words", user=USER, stream=True))
+    llm = next(
+        e.data for e in nodes if isinstance(e, ev.NodeFinishedEvent) and e.data.node_type == "llm"
+    )
+    assert llm.inputs == {"model_provider": "acme/llm/acme", "model_name": "m1"}
+    assert llm.process_data is not None and llm.outputs is not None
+    assert llm.process_data["prompts"] == [
+        {"role": "system", "text": "Be", "files": []},
+        {"role": "user", "text": "two words", "files": []},
+    ]
+    assert (llm.outputs["text"], llm.outputs["usage"]["total_tokens"]) == ("two words", 4)
+    assert llm.execution_metadata == {
+        "total_tokens": 4,
+        "total_price": "0.0000060",
+        "currency": "USD",
+    }
+    failing = AppDefinition(
+        mode="workflow",
+        nodes=("start", "http-request"),
+        failing_node="http-request",
+        http_url="http://10.0.0.1:8080/hook?x=1",
+    )
+    with Client(api_key="app-wf", base_url=BASE, transport=make(failing)) as client:
+        events = list(client.workflow.run(inputs={"q": "x"}, user=USER, stream=True))
+    # No End node to stream from: no text chunk at all, as the recorded failing app.
+    assert kinds(events) == [
+        "WorkflowStarted",
+        "NodeStarted",
+        "NodeFinished",
+        "NodeStarted",
+        "NodeFinished",
+        "WorkflowFinished",
+    ]
+    http = events[-2].data
+    assert (http.title, http.status, http.outputs) == ("HTTP", "failed", {})
+    assert http.process_data == {"request": "GET /hook?x=1 HTTP/1.1\r\nHost: 10.0.0.1:8080\r\n\r\n"}
+
+
 def test_agent_and_completion_streams(sleeps: list[float]) -> None:
     with Client(
         api_key="app-a", base_url=BASE, transport=make(AppDefinition(mode="agent-chat"))

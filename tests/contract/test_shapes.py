@@ -68,38 +68,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "agent collect=True",
     ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
     (
-        "chatflow",
-        "chatflow LLM streaming",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM streaming [think]",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM streaming [fail]",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM collect=True [fail]",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM streaming [ratelimit]",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM collect=True",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow failing node streaming",
-    ): "an HTTP node's node_finished carries process_data.request",
-    (
-        "chatflow",
-        "chatflow failing node collect=True",
-    ): "an HTTP node's node_finished carries process_data.request",
-    (
         "knowledge",
         "dataset create",
     ): "dataset nullables: Dify sends null doc_form, embedding_*, objects of nulls (FACTS 5)",
@@ -107,14 +75,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "knowledge",
         "error: dataset list tag_ids not a UUID",
     ): "a non-UUID id is 400 invalid_param on Dify",
-    (
-        "workflow",
-        "workflow failing node streaming",
-    ): "an HTTP node's node_finished carries process_data.request; the failed app streams no text",
-    (
-        "workflow",
-        "workflow failing collect=True",
-    ): "an HTTP node's node_finished carries process_data.request; the failed app streams no text",
 }
 
 
@@ -181,6 +141,7 @@ def app_for(exchange: Exchange) -> AppDefinition:
         failure = {"fail_after": 3 if "[fail]" in name else 0, "failure": MODEL_ERROR}
     if "failing" in name:
         failure = {"failing_node": "http-request", "failure": "[Errno 111] Connection refused"}
+        failure["http_url"] = "http://127.0.0.1:9/unreachable"
     nodes = ("start", "http-request") if "failing" in name else None
     if "on a chat app" in name:
         return AppDefinition(mode="chat")
@@ -196,7 +157,8 @@ def app_for(exchange: Exchange) -> AppDefinition:
     if area == "chatflow" and "completion-messages" not in name:
         llm = "LLM" in name
         default = ("start", "llm", "answer") if llm else ("start", "answer")
-        return AppDefinition(mode="advanced-chat", nodes=nodes or default, **failure)
+        prompt = {"system_prompt": "You are a helpful assistant."} if llm else {}
+        return AppDefinition(mode="advanced-chat", nodes=nodes or default, **prompt, **failure)
     if area == "chatflow":
         return AppDefinition(mode="advanced-chat")
     if re.search(r"^completion|completion app", name):

@@ -55,7 +55,9 @@ def message_task(ctx: Ctx, message: Record, answer: str, mode: str, conv: Record
         run = new_run(ctx, message["inputs"] | system, message["_user"], tid, len(nodes))
         run_ids = ids | {"workflow_run_id": run["id"]}
         outputs = {"answer": answer, "files": []}
-        *events, closing = run_events(ctx, run_ids, run, body, nodes, outputs, failing)
+        *events, closing = run_events(
+            ctx, run_ids, run, body, nodes, outputs, failing, answer=answer
+        )
         events += [closing] if failing else [end, closing]  # a failed run has no message_end
     else:
         if shown is not None:
