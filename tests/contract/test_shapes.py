@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from dify_oapi import Client, RequestValidationError
-from dify_oapi.emulator import AppDefinition, Emulator
+from dify_oapi.emulator import AgentTool, AppDefinition, Emulator
 from tests.recordings import AREAS, Exchange, load
 
 from .outcomes import record
@@ -55,18 +55,6 @@ DIFFERENT: dict[tuple[str, str], str] = {
         "chat send with remote_url image",
     ): "Dify refuses a remote image URL when the app takes no remote files",
     ("chat", "raw JSON missing inputs"): "a body without inputs is 400 on Dify",
-    (
-        "chat",
-        "agent streaming with tool call",
-    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
-    (
-        "chat",
-        "agent streaming [fail]",
-    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
-    (
-        "chat",
-        "agent collect=True",
-    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
     (
         "knowledge",
         "dataset create",
@@ -165,7 +153,7 @@ def app_for(exchange: Exchange) -> AppDefinition:
         form = _recorded_form("app", "parameters (completion app)")
         return AppDefinition(mode="completion", user_input_form=form, **failure)
     if name.startswith("agent"):
-        return AppDefinition(mode="agent-chat", **failure)
+        return AppDefinition(mode="agent-chat", tools=[CURRENT_TIME], **failure)
     return _recorded_chat_app(failure)
 
 
@@ -186,6 +174,13 @@ def _recorded_chat_app(failure: dict[str, Any]) -> AppDefinition:
 
 
 MODEL_ERROR = "fake InvokeServerUnavailableError: model went away"
+#: The recorded agent app's one built-in tool (recordings/README.md).
+CURRENT_TIME = AgentTool(
+    "current_time",
+    labels={"zh_Hans": "获取当前时间", "en_US": "Current Time", "pt_BR": "Current Time"}
+    | {"ja_JP": "Current Time"},
+    run=lambda arguments: "2026-12-02 18:34:51",
+)
 
 
 def _key(exchange: Exchange) -> str:
