@@ -27,7 +27,7 @@ from dify_oapi import (
     StreamInterruptedError,
 )
 from dify_oapi._services import ENDPOINTS
-from dify_oapi.emulator import AppDefinition, Emulator
+from dify_oapi.emulator import AgentTool, AppDefinition, Emulator
 from dify_oapi.types import events as ev
 
 BASE = "http://emulator.test/v1"
@@ -250,15 +250,100 @@ def test_chatflow_streams_workflow_events_and_records_the_run(sleeps: list[float
         assert caught.value.code == "not_workflow_app"
 
 
+def test_llm_and_http_nodes_report_what_dify_s_do(sleeps: list[float]) -> None:
+    flow = AppDefinition(
+        mode="advanced-chat", model_provider="acme/llm/acme", model_name="m1", system_prompt="Be"
+    )
+    with Client(api_key="app-flow", base_url=BASE, transport=make(flow)) as client:
+        nodes = list(client.chatflow.send(query="two words", user=USER, stream=True))
+    llm = next(
+        e.data for e in nodes if isinstance(e, ev.NodeFinishedEvent) and e.data.node_type == "llm"
+    )
+    assert llm.inputs == {"model_provider": "acme/llm/acme", "model_name": "m1"}
+    assert llm.process_data is not None and llm.outputs is not None
+    assert llm.process_data["prompts"] == [
+        {"role": "system", "text": "Be", "files": []},
+        {"role": "user", "text": "two words", "files": []},
+    ]
+    assert (llm.outputs["text"], llm.outputs["usage"]["total_tokens"]) == ("two words", 4)
+    assert llm.execution_metadata == {
+        "total_tokens": 4,
+        "total_price": "0.0000060",
+        "currency": "USD",
+    }
+    failing = AppDefinition(
+        mode="workflow",
+        nodes=("start", "http-request"),
+        failing_node="http-request",
+        http_url="http://10.0.0.1:8080/hook?x=1",
+    )
+    with Client(api_key="app-wf", base_url=BASE, transport=make(failing)) as client:
+        events = list(client.workflow.run(inputs={"q": "x"}, user=USER, stream=True))
+    # No End node to stream from: no text chunk at all, as the recorded failing app.
+    assert kinds(events) == [
+        "WorkflowStarted",
+        "NodeStarted",
+        "NodeFinished",
+        "NodeStarted",
+        "NodeFinished",
+        "WorkflowFinished",
+    ]
+    http = events[-2].data
+    assert (http.title, http.status, http.outputs) == ("HTTP", "failed", {})
+    assert http.process_data == {"request": "GET /hook?x=1 HTTP/1.1\r\nHost: 10.0.0.1:8080\r\n\r\n"}
+
+
+def test_an_agent_calls_its_tools_in_a_first_round_of_thoughts(sleeps: list[float]) -> None:
+    clock = AgentTool(
+        "clock",
+        labels={"en_US": "Clock", "fr_FR": "Horloge"},
+        arguments={"tz": "UTC"},
+        run=lambda arguments: f"noon {arguments['tz']}",
+    )
+    app = AppDefinition(mode="agent-chat", tools=[clock])
+    with Client(api_key="app-a", base_url=BASE, transport=make(app)) as c:
+        with c.chat.send(query="What time", user=USER, stream=True) as stream:
+            events = list(stream)
+        history = c.chat.list_messages(conversation_id=stream.conversation_id, user=USER)
+    assert kinds(events) == [
+        *("AgentThought", "AgentMessage", "AgentThought", "AgentThought"),
+        *("AgentThought", "AgentMessage", "AgentMessage", "AgentMessage", "AgentThought"),
+        "MessageEnd",
+    ]
+    thoughts = [e for e in events if isinstance(e, ev.AgentThoughtEvent)]
+    first, second = thoughts[0].id, thoughts[-1].id
+    assert [(t.id, t.position) for t in thoughts] == [(first, 1)] * 3 + [(second, 2)] * 2
+    assert [(t.tool, t.tool_input, t.observation) for t in thoughts] == [
+        ("", "", ""),
+        ("clock", '{"clock": {"tz": "UTC"}}', ""),
+        ("clock", '{"clock": {"tz": "UTC"}}', '{"clock": "noon UTC"}'),
+        ("", "", ""),
+        ("", "", ""),
+    ]
+    assert thoughts[1].tool_labels == {"clock": {"en_US": "Clock", "fr_FR": "Horloge"}}
+    assert [t.thought for t in thoughts] == ["", "", "", "", "What time"]
+    assert stream.answer == "What time"
+    # The history keeps each thought as last published (FACTS "Where the emulator differs" 12).
+    stored = history.data[0].agent_thoughts
+    assert [(t.id, t.position, t.tool, t.observation, t.thought) for t in stored] == [
+        (first, 1, "clock", '{"clock": "noon UTC"}', ""),
+        (second, 2, "", "", "What time"),
+    ]
+    assert stored[0].tool_input == '{"clock": {"tz": "UTC"}}' and stored[0].chain_id is None
+
+
 def test_agent_and_completion_streams(sleeps: list[float]) -> None:
     with Client(
         api_key="app-a", base_url=BASE, transport=make(AppDefinition(mode="agent-chat"))
     ) as c:
         with c.chat.send(query="Use tools", user=USER, stream=True) as stream:
+            # No tools: one round, its thought published empty, then holding the answer.
             assert kinds(list(stream)) == [
                 "AgentThought",
                 "AgentMessage",
                 "AgentMessage",
+                "AgentMessage",
+                "AgentThought",
                 "MessageEnd",
             ]
         assert stream.answer == "Use tools"

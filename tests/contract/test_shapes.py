@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from dify_oapi import Client, RequestValidationError
-from dify_oapi.emulator import AppDefinition, Emulator
+from dify_oapi.emulator import AgentTool, AppDefinition, Emulator
 from tests.recordings import AREAS, Exchange, load
 
 from .outcomes import record
@@ -53,60 +53,9 @@ ENVIRONMENT = {
 }
 
 #: Scenarios the emulator does not answer in Dify's shape yet: what differs.
-DIFFERENT: dict[tuple[str, str], str] = {
-    (
-        "chat",
-        "agent streaming with tool call",
-    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
-    (
-        "chat",
-        "agent streaming [fail]",
-    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
-    (
-        "chat",
-        "agent collect=True",
-    ): "agent-chat: Dify repeats agent_thought updates with tool, input and observation",
-    (
-        "chatflow",
-        "chatflow LLM streaming",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM streaming [think]",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM streaming [fail]",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM collect=True [fail]",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM streaming [ratelimit]",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow LLM collect=True",
-    ): "LLM node_finished: Dify adds the model (inputs.model_provider, model_name) and execution_metadata (tokens, price)",
-    (
-        "chatflow",
-        "chatflow failing node streaming",
-    ): "an HTTP node's node_finished carries process_data.request",
-    (
-        "chatflow",
-        "chatflow failing node collect=True",
-    ): "an HTTP node's node_finished carries process_data.request",
-    (
-        "workflow",
-        "workflow failing node streaming",
-    ): "an HTTP node's node_finished carries process_data.request; the failed app streams no text",
-    (
-        "workflow",
-        "workflow failing collect=True",
-    ): "an HTTP node's node_finished carries process_data.request; the failed app streams no text",
-}
+#: Empty: every recorded scenario a fresh emulator can be sent matches (the rest are
+#: ``ENVIRONMENT``). A new recording that differs goes here with its reason.
+DIFFERENT: dict[tuple[str, str], str] = {}
 
 
 def _needs_state(exchange: Exchange, earlier: str) -> bool:
@@ -172,6 +121,7 @@ def app_for(exchange: Exchange) -> AppDefinition:
         failure = {"fail_after": 3 if "[fail]" in name else 0, "failure": MODEL_ERROR}
     if "failing" in name:
         failure = {"failing_node": "http-request", "failure": "[Errno 111] Connection refused"}
+        failure["http_url"] = "http://127.0.0.1:9/unreachable"
     nodes = ("start", "http-request") if "failing" in name else None
     if "on a chat app" in name:
         return AppDefinition(mode="chat")
@@ -187,14 +137,15 @@ def app_for(exchange: Exchange) -> AppDefinition:
     if area == "chatflow" and "completion-messages" not in name:
         llm = "LLM" in name
         default = ("start", "llm", "answer") if llm else ("start", "answer")
-        return AppDefinition(mode="advanced-chat", nodes=nodes or default, **failure)
+        prompt = {"system_prompt": "You are a helpful assistant."} if llm else {}
+        return AppDefinition(mode="advanced-chat", nodes=nodes or default, **prompt, **failure)
     if area == "chatflow":
         return AppDefinition(mode="advanced-chat")
     if re.search(r"^completion|completion app", name):
         form = _recorded_form("app", "parameters (completion app)")
         return AppDefinition(mode="completion", user_input_form=form, **failure)
     if name.startswith("agent"):
-        return AppDefinition(mode="agent-chat", **failure)
+        return AppDefinition(mode="agent-chat", tools=[CURRENT_TIME], **failure)
     return _recorded_chat_app(failure)
 
 
@@ -215,6 +166,13 @@ def _recorded_chat_app(failure: dict[str, Any]) -> AppDefinition:
 
 
 MODEL_ERROR = "fake InvokeServerUnavailableError: model went away"
+#: The recorded agent app's one built-in tool (recordings/README.md).
+CURRENT_TIME = AgentTool(
+    "current_time",
+    labels={"zh_Hans": "获取当前时间", "en_US": "Current Time", "pt_BR": "Current Time"}
+    | {"ja_JP": "Current Time"},
+    run=lambda arguments: "2026-12-02 18:34:51",
+)
 
 
 def _key(exchange: Exchange) -> str:

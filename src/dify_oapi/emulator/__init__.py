@@ -22,7 +22,8 @@ different :class:`AppDefinition` s). A missing or wrong key answers 401 ``unauth
 Behaviour: chat, chatflow (``AppDefinition(mode="advanced-chat")``), agent and completion
 answers echo the query unless scripted; streams carry Dify's event sequence (a ping, one
 ``message`` per word, ``message_end`` with usage; chatflow adds ``workflow_started``, node
-events and ``workflow_finished``). Conversations, messages, variables, feedback,
+events and ``workflow_finished``; an agent wraps its answer in ``agent_thought`` rounds,
+calling the app's :class:`AgentTool` s first). Conversations, messages, variables, feedback,
 annotations, uploaded files, workflow runs and logs persist; ``stop`` ends a running stream
 (a run ends ``stopped``); ``GET /workflow/{id}/events`` re-attaches to a run. Knowledge
 bases split documents into chunks, move their indexing status from ``waiting`` through
@@ -46,6 +47,7 @@ Hooks for testing error handling:
 """
 
 from ._core import AppDefinition, Emulator, serve
+from ._definition import AgentTool
 from ._server import EmulatorServer
 
-__all__ = ["AppDefinition", "Emulator", "EmulatorServer", "serve"]
+__all__ = ["AgentTool", "AppDefinition", "Emulator", "EmulatorServer", "serve"]

@@ -6,7 +6,27 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AppDefinition"]
+__all__ = ["AgentTool", "AppDefinition"]
+
+
+def _no_observation(arguments: Mapping[str, Any]) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class AgentTool:
+    """A tool an agent-chat app's model calls before it answers, once per answer (as Dify's
+    function-calling agent does with a model that always calls its tools).
+
+    ``labels`` are its display names per language (Dify's ``tool_labels``; default the
+    name in ``en_US``), ``arguments`` what the model passes it, and ``run(arguments)`` the
+    text it gives back (the thought's ``observation``).
+    """
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    run: Callable[[Mapping[str, Any]], str] = _no_observation
 
 
 @dataclass(frozen=True, eq=False)
@@ -27,6 +47,11 @@ class AppDefinition:
     app's generations in flight (Dify's ``max_active_requests``; 0: no cap): past it a send
     or run answers 429 ``too_many_requests`` before anything is created; a slot is held
     until a blocking answer is made or a stream ends or is closed.
+
+    What the nodes report, as Dify's do: an ``llm`` node names ``model_provider`` and
+    ``model_name``, its prompts (``system_prompt`` when set, then the query) and usage; an
+    ``http-request`` node the request it sent to ``http_url``. An agent-chat app calls its
+    ``tools`` (:class:`AgentTool`) in a first round of thoughts, then answers in a second.
 
     Failures, as Dify reports them: ``fail_after=n`` makes the model fail after ``n``
     answer words (chat types: an ``error`` event ``completion_request_error``, blocking
@@ -62,3 +87,8 @@ class AppDefinition:
     fail_after: int | None = None
     failing_node: str | None = None
     failure: str = "Emulated failure"
+    model_provider: str = "dify-oapi/emulator/emulator"
+    model_name: str = "emulated-chat"
+    system_prompt: str = ""
+    http_url: str = "http://127.0.0.1/"
+    tools: Sequence[AgentTool] = ()

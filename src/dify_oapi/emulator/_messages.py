@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._agent import agent_events, stored_thoughts
 from ._base import (
     ApiError,
     Ctx,
@@ -56,7 +57,9 @@ def message_task(ctx: Ctx, message: Record, answer: str, mode: str, conv: Record
         run = new_run(ctx, message["inputs"] | system, message["_user"], tid, len(nodes))
         run_ids = ids | {"workflow_run_id": run["id"]}
         outputs = {"answer": answer, "files": []}
-        *events, closing = run_events(ctx, run_ids, run, body, nodes, outputs, failing)
+        *events, closing = run_events(
+            ctx, run_ids, run, body, nodes, outputs, failing, answer=answer
+        )
         events += [closing] if failing else [end, closing]  # a failed run has no message_end
     else:
         if shown is not None:
@@ -64,8 +67,9 @@ def message_task(ctx: Ctx, message: Record, answer: str, mode: str, conv: Record
             end = {"event": "error", **{k: v for k, v in ids.items() if k != "task_id"}}
             end |= {"code": "completion_request_error", "status": 400}
             end["message"] = ctx.app.failure
-        thought = {"event": "agent_thought", "id": ctx.id(), **ids, "position": 1, "thought": ""}
-        events = [thought, *body, end] if kind == "agent_message" else [*body, end]
+        agent = kind == "agent_message"
+        events = agent_events(ctx, ids, body, end, answer, shown is not None) if agent else []
+        events = events or [*body, end]
 
     def settle(task: Task) -> None:
         text = "".join(
@@ -74,6 +78,8 @@ def message_task(ctx: Ctx, message: Record, answer: str, mode: str, conv: Record
         spent = usage(message["query"], text)
         message.update(answer=text, answer_tokens=spent["completion_tokens"])
         message.update(total_tokens=spent["total_tokens"], total_price=spent["total_price"])
+        if kind == "agent_message":
+            message["agent_thoughts"] = stored_thoughts(task.events)
         if conv is not None:
             conv.update(updated_at=ctx.now(), _tick=st.touch())
         if run is not None:

@@ -23,6 +23,7 @@ from ._base import (
     words,
 )
 from ._inputs import check_inputs
+from ._nodes import TITLES, report
 from ._state import STOPPED, Record, Task, public
 
 
@@ -42,9 +43,10 @@ def new_run(ctx: Ctx, inputs: dict[str, Any], user: str, task_id: str, steps: in
     return run
 
 
-TITLES = {"start": "Start", "llm": "LLM", "answer": "Answer", "end": "End"}
 #: Where the answer streams: inside the first node of these types, else before any node.
 STREAMING_NODES = ("llm",)
+#: A workflow streams text only from these nodes (an End node's outputs stream at once).
+TEXT_NODES = ("llm", "end")
 
 
 def graph(ctx: Ctx, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -70,11 +72,13 @@ def run_events(
     outputs: Record,
     failing: str | None = None,
     error: str | None = None,
+    answer: str = "",
 ) -> list[Record]:
     """workflow_started, a node pair per node of the graph (the answer streams inside the
     first LLM node, or before the nodes when there is none, as Dify's answer streaming
     does), and the closing events (``message_end`` before ``workflow_finished``). With
-    ``failing`` the run stops at that node: it finishes ``failed``, and so does the run."""
+    ``failing`` the run stops at that node: it finishes ``failed``, and so does the run.
+    ``answer`` is the LLM node's text."""
     now, inputs = ctx.now(), json.loads(run["inputs"])
     started = {"id": run["id"], "workflow_id": run["workflow_id"], "inputs": inputs}
     started |= {"created_at": now, "reason": "initial"}
@@ -83,6 +87,7 @@ def run_events(
     events += [] if inside else body
     user_inputs = {k: v for k, v in inputs.items() if not k.startswith("sys.")}
     error = (error or ctx.app.failure) if failing else None
+    prompt = inputs.get("sys.query") or " ".join(str(v) for v in user_inputs.values())
     for kind in nodes:
         node: Record = {"id": ctx.id(), "node_id": kind, "node_type": kind}
         node |= {"title": TITLES.get(kind, kind.title()), "index": 1}
@@ -92,15 +97,11 @@ def run_events(
         started = node | {"extras": {}} | loose | {"agent_strategy": None}
         events.append({"event": "node_started", **ids, "data": started})
         events += body if kind == inside else []
-        # Dify's Start node reports the user inputs, an End node its outputs as inputs too,
-        # an Answer node no inputs.
-        sent = user_inputs if kind == "start" else (outputs if kind == "end" else {})
-        got = user_inputs if kind == "start" else (outputs if kind in ("end", "answer") else {})
         failed = kind == failing
-        node |= {"inputs": sent, "process_data": {}, "process_data_truncated": False}
-        node |= {"outputs": {} if failed else got, "outputs_truncated": False}
+        node |= report(ctx.app, kind, failed, user_inputs, outputs, prompt, answer)
+        node |= {"process_data_truncated": False, "outputs_truncated": False}
         node |= {"status": "failed" if failed else "succeeded", "error": error if failed else None}
-        node |= {"elapsed_time": 0.0, "execution_metadata": None}
+        node["elapsed_time"] = 0.0
         node |= {"finished_at": now, "files": []} | loose
         events.append({"event": "node_finished", **ids, "data": node})
         if failed:
@@ -148,8 +149,9 @@ def workflow_task(
     failing, shown = failure_at(ctx, nodes)
     failing = nodes[-1] if broken else failing
     pieces = words(text)[:shown] if shown is not None else words(text)
+    pieces = pieces if any(n in TEXT_NODES for n in nodes) else []
     body = [{"event": "text_chunk", **ids, "data": {"text": w, **selector}} for w in pieces]
-    events = run_events(ctx, ids, run, body, nodes, outputs, failing, broken)
+    events = run_events(ctx, ids, run, body, nodes, outputs, failing, broken, text)
 
     def settle(task: Task) -> None:
         finish_run(ctx, run, task, outputs, tokens(text))
