@@ -172,17 +172,16 @@ class _StreamBase(RunIds):
             return self._decoder.interrupted(None, f"no event for {self._idle:g}s (idle_timeout)")
         return self._decoder.interrupted(exc)
 
-    def _end_read(self) -> bool:
-        """After a read; True when a close() from another thread arrived meanwhile."""
-        with self._lock:
-            self._reading = False
-            return self._ended
-
     def _close_request(self) -> bool:
-        """Mark closed; True when a reader is mid-read (it closes the lease itself)."""
-        with self._lock:
-            self._ended = True
-            reading = self._reading
+        """Mark closed; True when a reader is mid-read (it closes the lease itself).
+
+        No lock: the reader stores ``_reading = False`` and then loads ``_ended``; this
+        stores ``_ended`` and then loads ``_reading``. In either order one side sees the
+        other's store, so the lease is closed at least once (closing is idempotent), and a
+        read still in progress is interrupted.
+        """
+        self._ended = True
+        reading = self._reading
         if reading:
             self._lease.interrupt()
         return reading
@@ -276,7 +275,8 @@ class Stream(_StreamBase, Generic[E]):
                 self._over(exc)
             raise
         finally:
-            if self._end_read():
+            self._reading = False
+            if self._ended:  # over, or closed from another thread meanwhile
                 lease.close()
             if self._ended and self._on_end is not None:
                 self._over(self._error)
@@ -394,7 +394,8 @@ class AsyncStream(_StreamBase, Generic[E]):
                 self._over(exc)
             raise
         finally:
-            if self._end_read():
+            self._reading = False
+            if self._ended:  # over, or closed meanwhile
                 await lease.aclose()
             if self._ended and self._on_end is not None:
                 self._over(self._error)
