@@ -143,6 +143,8 @@ def count(tool: str, python: str, contender: str, module: str, params: dict[str,
         pattern = r"Collected : (\d+)"
     env = {"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"})
+    if os.environ.get("PYTHONPATH"):  # an A/B of this SDK on other sources (a worktree's src/)
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE, env=env, check=False)
     found = re.search(pattern, proc.stderr, re.MULTILINE)
     if proc.returncode or found is None or 'BENCH-RESULT {"error"' in proc.stdout:

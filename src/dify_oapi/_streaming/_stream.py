@@ -249,7 +249,7 @@ class Stream(_StreamBase, Generic[E]):
         """Read until an event is pending or the stream is over."""
         lease = self._lease
         # One store needs no lock: a close() that comes before it is answered by the lease
-        # it closed; one after it reads True under its lock and interrupts the read.
+        # it closed; one after it sees True and interrupts the read (see _close_request).
         self._reading = True
         try:
             chunks = self._chunks
@@ -366,7 +366,7 @@ class AsyncStream(_StreamBase, Generic[E]):
         """Read until an event is pending or the stream is over."""
         lease = self._lease
         # One store needs no lock: a close() that comes before it is answered by the lease
-        # it closed; one after it reads True under its lock and interrupts the read.
+        # it closed; one after it sees True and interrupts the read (see _close_request).
         self._reading = True
         try:
             chunks = self._chunks
