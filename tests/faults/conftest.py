@@ -232,7 +232,9 @@ def client_sockets(server: FaultServer) -> list[tuple[int, str]]:
     (local port, TCP state): only connections this server accepted, so a socket another test
     left open to an earlier server on the same port number is not counted."""
     mine = _socket_inodes()
-    found = []
+    # By inode: the kernel prints the table a page per read, and a socket that moves in its
+    # hash table between two reads is printed twice.
+    found: dict[str, tuple[int, str]] = {}
     for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -250,8 +252,8 @@ def client_sockets(server: FaultServer) -> list[tuple[int, str]]:
                 and inode in mine
                 and state != "06"
             ):
-                found.append((local_port, state))
-    return found
+                found[inode] = (local_port, state)
+    return sorted(found.values())
 
 
 def client_sockets_to(server: FaultServer) -> int:
