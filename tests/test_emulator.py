@@ -395,7 +395,8 @@ def test_files_audio_and_app_info(emulator: Emulator, client: Client) -> None:
     # Once a message carries it, the upload can be previewed.
     assert client.dify.preview_file(file_id=uploaded.id) == b"# Notes\n"
     raw = client.dify.preview_file(file_id=uploaded.id, as_attachment=True, raw=True)
-    assert raw.headers["content-disposition"] == 'attachment; filename="notes.md"'
+    assert raw.headers["content-disposition"] == "attachment; filename*=UTF-8''notes.md"
+    assert raw.headers["content-type"] == "application/octet-stream" and raw.data == b"# Notes\n"
 
 
 ATTACHED = {"type": "document", "transfer_method": "local_file"}
@@ -411,7 +412,9 @@ def test_a_preview_waits_for_a_message_carrying_the_upload(sleeps: list[float]) 
         for file_id in (uploaded.id, "0ace6e87-0068-401f-8ae6-024d75194da7"):  # and unknown
             for as_attachment in (False, True):
                 with pytest.raises(NotFoundError) as missing:
-                    client.dify.preview_file(file_id=file_id, user=USER, as_attachment=as_attachment)
+                    client.dify.preview_file(
+                        file_id=file_id, user=USER, as_attachment=as_attachment
+                    )
                 error = missing.value
                 assert (error.status_code, error.code, error.message) == NOT_IN_A_MESSAGE
         # A workflow run makes no message (source: only message-based apps store message files).
@@ -462,7 +465,9 @@ def test_suggested_questions_are_off_until_the_app_turns_them_on(sleeps: list[fl
         # Dify checks the app's mode first.
         done = client.completion.send(inputs={"query": "Hi"}, user=USER, api_key="app-completion")
         with pytest.raises(BadRequestError) as wrong:
-            client.chat.get_suggested(message_id=done.message_id, user=USER, api_key="app-completion")
+            client.chat.get_suggested(
+                message_id=done.message_id, user=USER, api_key="app-completion"
+            )
         assert wrong.value.code == "not_chat_app"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from ._base import (
     ApiError,
@@ -68,7 +69,11 @@ def preview_file(ctx: Ctx) -> Any:
     # message (source), so its files stay unpreviewable.
     if f is None or f.id not in ctx.state.used_files:
         raise ApiError(404, "file_not_found", "File not found in message context")
-    return file_reply(f, bool(ctx.p.get("as_attachment")))
+    if not ctx.p.get("as_attachment"):
+        return file_reply(f, attachment=False)
+    # As a download Dify sends generic bytes, the name in RFC 5987 form (recording).
+    headers = {"content-disposition": f"attachment; filename*=UTF-8''{quote(f.name)}"}
+    return Reply(content=f.content, content_type="application/octet-stream", headers=headers)
 
 
 #: The part types Dify's speech to text takes; it reads the part's type, never the name (FACTS 6).

@@ -111,7 +111,7 @@ NO_PARENT = "00000000-0000-0000-0000-000000000000"
 def new_message(ctx: Ctx, query: str, inputs: dict[str, Any], conversation_id: str) -> Record:
     """A message with the keys of Dify's history (no token, price or latency fields)."""
     st = ctx.state
-    message = (
+    message: Record = (
         {"id": ctx.id(), "conversation_id": conversation_id, "parent_message_id": NO_PARENT}
         | {"inputs": inputs, "query": query, "answer": "", "status": "normal", "error": None}
         | {"message_files": [message_file(ctx, f) for f in ctx.p.get("files", ())]}
@@ -212,4 +212,3 @@ def send_completion(ctx: Ctx) -> Any:
     message = new_message(ctx, query, inputs, ctx.id())  # in a conversation nobody lists
     task = message_task(ctx, message, answer, "completion", None)
     return streaming(ctx, task, lambda: blocking_answer(task, message, "completion", None))
-
