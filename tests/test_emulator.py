@@ -29,6 +29,7 @@ from dify_oapi import (
 from dify_oapi._services import ENDPOINTS
 from dify_oapi.emulator import AgentTool, AppDefinition, Emulator
 from dify_oapi.types import events as ev
+from tests.recordings import load
 
 BASE = "http://emulator.test/v1"
 NOW = 1_700_000_000
@@ -102,7 +103,7 @@ def test_chat_conversation_persists_across_calls(client: Client) -> None:
         ("Hello there", "Hello there"),
         ("What now", "What now"),
     ]
-    assert history.data[1].parent_message_id == history.data[0].id and not history.has_more
+    assert not history.has_more
     # Paging backwards from the newest.
     newest = client.chat.list_messages(conversation_id=first.conversation_id, user=USER, limit=1)
     assert [m.query for m in newest.data] == ["What now"] and newest.has_more
@@ -155,11 +156,6 @@ def test_feedback_suggestions_and_annotations(client: Client) -> None:
     ]
     client.chat.submit_feedback(message_id=sent.message_id, user=USER, rating=None)
     assert client.dify.list_feedbacks().data == []
-    assert client.chat.get_suggested(message_id=sent.message_id, user=USER).data == [
-        "Can you tell me more?",
-        "Why is that?",
-        "What should I do next?",
-    ]
     with pytest.raises(NotFoundError):
         client.chat.get_suggested(message_id=sent.message_id, user="intruder")
 
@@ -368,9 +364,6 @@ def test_agent_and_completion_streams(sleeps: list[float]) -> None:
 def test_files_audio_and_app_info(emulator: Emulator, client: Client) -> None:
     uploaded = client.dify.upload_file(file=("notes.md", b"# Notes\n"), user=USER)
     assert (uploaded.name, uploaded.size, uploaded.extension) == ("notes.md", 8, "md")
-    assert client.dify.preview_file(file_id=uploaded.id) == b"# Notes\n"
-    raw = client.dify.preview_file(file_id=uploaded.id, as_attachment=True, raw=True)
-    assert raw.headers["content-disposition"] == 'attachment; filename="notes.md"'
     signed = httpx.Client(transport=emulator).get(uploaded.source_url)  # no key needed
     assert signed.content == b"# Notes\n"
     end_user = client.dify.get_end_user(end_user_id=uploaded.created_by)
@@ -399,6 +392,101 @@ def test_files_audio_and_app_info(emulator: Emulator, client: Client) -> None:
     )
     (message,) = client.chat.list_messages(conversation_id=with_file.conversation_id).data
     assert message.message_files[0].filename == "notes.md"
+    # Once a message carries it, the upload can be previewed.
+    assert client.dify.preview_file(file_id=uploaded.id) == b"# Notes\n"
+    raw = client.dify.preview_file(file_id=uploaded.id, as_attachment=True, raw=True)
+    assert raw.headers["content-disposition"] == "attachment; filename*=UTF-8''notes.md"
+    assert raw.headers["content-type"] == "application/octet-stream" and raw.data == b"# Notes\n"
+
+
+ATTACHED = {"type": "document", "transfer_method": "local_file"}
+NOT_IN_A_MESSAGE = (404, "file_not_found", "File not found in message context")
+
+
+def test_a_preview_waits_for_a_message_carrying_the_upload(sleeps: list[float]) -> None:
+    """Dify previews an upload only through a message of the app that carries it (FACTS 2)."""
+    apps = {"app-chat": AppDefinition(mode="chat"), "app-wf": AppDefinition(mode="workflow")}
+    with Client(api_key="app-chat", base_url=BASE, transport=make(api_keys=apps)) as client:
+        uploaded = client.dify.upload_file(file=("notes.md", b"# Notes\n"), user=USER)
+        attached = [ATTACHED | {"upload_file_id": uploaded.id}]
+        for file_id in (uploaded.id, "0ace6e87-0068-401f-8ae6-024d75194da7"):  # and unknown
+            for as_attachment in (False, True):
+                with pytest.raises(NotFoundError) as missing:
+                    client.dify.preview_file(
+                        file_id=file_id, user=USER, as_attachment=as_attachment
+                    )
+                error = missing.value
+                assert (error.status_code, error.code, error.message) == NOT_IN_A_MESSAGE
+        # A workflow run makes no message (source: only message-based apps store message files).
+        client.workflow.run(inputs={}, user=USER, files=attached, api_key="app-wf")
+        with pytest.raises(NotFoundError):
+            client.dify.preview_file(file_id=uploaded.id, user=USER)
+        client.chat.send(query="See file", user=USER, files=attached)
+        assert client.dify.preview_file(file_id=uploaded.id, user=USER) == b"# Notes\n"
+        assert client.dify.preview_file(file_id=uploaded.id, user="someone-else") == b"# Notes\n"
+
+
+def test_suggested_questions_are_off_until_the_app_turns_them_on(sleeps: list[float]) -> None:
+    """A fresh app answers 400 with the feature off, and /parameters says so (FACTS 2, 7)."""
+    apps = {
+        "app-chat": AppDefinition(mode="chat"),
+        "app-flow": AppDefinition(mode="advanced-chat"),
+        "app-on": AppDefinition(mode="chat", suggested_questions_after_answer=True),
+        "app-via-parameters": AppDefinition(
+            parameters={"suggested_questions_after_answer": {"enabled": True}},
+            follow_ups=["Why?"],
+        ),
+        "app-completion": AppDefinition(mode="completion"),
+    }
+    with Client(api_key="app-chat", base_url=BASE, transport=make(api_keys=apps)) as client:
+        for key in ("app-chat", "app-flow"):
+            sent = client.chat.send(query="Hi", user=USER, api_key=key)
+            params = client.dify.get_parameters(api_key=key)
+            assert params.suggested_questions_after_answer == {"enabled": False}
+            with pytest.raises(BadRequestError) as off:
+                client.chat.get_suggested(message_id=sent.message_id, user=USER, api_key=key)
+            error = off.value
+            assert (error.status_code, error.code, error.message) == (
+                400,
+                "bad_request",
+                "Suggested Questions Is Disabled.",
+            )
+        for key, questions in [
+            ("app-on", ["Can you tell me more?", "Why is that?", "What should I do next?"]),
+            ("app-via-parameters", ["Why?"]),
+        ]:
+            sent = client.chat.send(query="Hi", user=USER, api_key=key)
+            params = client.dify.get_parameters(api_key=key)
+            assert params.suggested_questions_after_answer == {"enabled": True}
+            found = client.chat.get_suggested(message_id=sent.message_id, user=USER, api_key=key)
+            assert (found.result, found.data) == ("success", questions)
+            with pytest.raises(NotFoundError):  # the message is checked before the feature
+                client.chat.get_suggested(message_id=sent.message_id, user="intruder", api_key=key)
+        # Dify checks the app's mode first.
+        done = client.completion.send(inputs={"query": "Hi"}, user=USER, api_key="app-completion")
+        with pytest.raises(BadRequestError) as wrong:
+            client.chat.get_suggested(
+                message_id=done.message_id, user=USER, api_key="app-completion"
+            )
+        assert wrong.value.code == "not_chat_app"
+
+
+NIL_UUID = "00000000-0000-0000-0000-000000000000"
+_USAGE_FIELDS = ("message_tokens", "answer_tokens", "total_tokens")
+_USAGE_FIELDS += ("provider_response_latency", "total_price", "currency")
+
+
+def test_history_messages_have_the_keys_dify_s_have(client: Client) -> None:
+    """Every message's parent is the nil UUID; no token, price or latency fields (FACTS 7)."""
+    first = client.chat.send(query="first turn", user=USER)
+    client.chat.send(query="second turn", user=USER, conversation_id=first.conversation_id)
+    history = client.chat.list_messages(conversation_id=first.conversation_id, user=USER)
+    assert [m.parent_message_id for m in history.data] == [NIL_UUID, NIL_UUID]
+    assert [[getattr(m, f) for f in _USAGE_FIELDS] for m in history.data] == [[None] * 6] * 2
+    raw = client.chat.list_messages(conversation_id=first.conversation_id, user=USER, raw=True)
+    assert raw.http_response is not None
+    recorded = load("app")["messages list"].response_body["data"]
+    assert [sorted(m) for m in raw.http_response.json()["data"]] == [sorted(recorded[0])] * 2
 
 
 def test_app_answers_come_from_the_definition() -> None:
@@ -975,6 +1063,8 @@ def test_served_over_a_socket(emulator: Emulator, sleeps: list[float]) -> None:
         with client.chat.send(query="over the wire", user=USER, stream=True) as stream:
             assert kinds(list(stream)) == ["Message", "Message", "Message", "MessageEnd"]
         uploaded = client.dify.upload_file(file=("f.bin", b"\x00\x01bytes"), user=USER)
+        attached = {"type": "document", "transfer_method": "local_file"}
+        client.chat.send(query="f", user=USER, files=[attached | {"upload_file_id": uploaded.id}])
         assert client.dify.preview_file(file_id=uploaded.id) == b"\x00\x01bytes"
         emulator.cut_stream_after(3)
         stream = client.workflow.run(inputs={"query": "cut me"}, user=USER, stream=True)

@@ -97,6 +97,8 @@ def tour(client: Client, kb: Client, flow: Client) -> None:
     client.chat.submit_feedback(message_id=first.message_id, user=user, rating="like")
     client.dify.list_feedbacks()
     uploaded = client.dify.upload_file(file=("notes.txt", b"some notes"), user=user)
+    attached = {"type": "document", "transfer_method": "local_file", "upload_file_id": uploaded.id}
+    client.chat.send(query="See notes", user=user, files=[attached])  # Dify previews only then
     client.dify.preview_file(file_id=uploaded.id)
     client.dify.audio_to_text(file=("speech.mp3", b"spoken words"), user=user)
     client.dify.text_to_audio(text="Say this", user=user)
@@ -249,8 +251,9 @@ def tour(client: Client, kb: Client, flow: Client) -> None:
 @pytest.fixture
 def recorded(sleeps: list[float]) -> tuple[Recorder, Router]:
     # The spec types the site's texts as strings; a fresh Dify app sends them null (FACTS 7),
-    # so the tour's app fills them in, as a configured app would.
-    app = AppDefinition(variables=VARIABLES, site=SITE)
+    # so the tour's app fills them in, as a configured app would. It turns suggested questions
+    # on (off in a fresh app) so that route answers 200.
+    app = AppDefinition(variables=VARIABLES, site=SITE, suggested_questions_after_answer=True)
     flow = AppDefinition(mode="advanced-chat")
     keys = {"app-tour": app, "app-flow": flow, "dataset-tour": None}
     emulator = Emulator(app=app, api_keys=keys, clock=lambda: 1_700_000_000)

@@ -138,9 +138,15 @@ def app_for(exchange: Exchange) -> AppDefinition:
         llm = "LLM" in name
         default = ("start", "llm", "answer") if llm else ("start", "answer")
         prompt = {"system_prompt": "You are a helpful assistant."} if llm else {}
-        return AppDefinition(mode="advanced-chat", nodes=nodes or default, **prompt, **failure)
+        return AppDefinition(
+            mode="advanced-chat",
+            nodes=nodes or default,
+            suggested_questions_after_answer=True,  # switched on (recordings/README.md)
+            **prompt,
+            **failure,
+        )
     if area == "chatflow":
-        return AppDefinition(mode="advanced-chat")
+        return AppDefinition(mode="advanced-chat", suggested_questions_after_answer=True)
     if re.search(r"^completion|completion app", name):
         form = _recorded_form("app", "parameters (completion app)")
         return AppDefinition(mode="completion", user_input_form=form, **failure)
@@ -310,12 +316,18 @@ def _send_as_recorded(exchange: Exchange, capture: Capture, base_url: str) -> No
         )
 
 
-def run(exchange: Exchange, transport: httpx.BaseTransport, base_url: str) -> httpx.Response:
+def run(
+    exchange: Exchange,
+    transport: httpx.BaseTransport,
+    base_url: str,
+    ids: dict[str, str] | None = None,
+) -> httpx.Response:
+    """Make the recorded call; ``ids`` maps recorded ids to those the emulator handed out."""
     capture = Capture(transport)
     if exchange.is_raw:
         _send_as_recorded(exchange, capture, base_url)
     else:
-        args = {**exchange.arguments(), **_mode(exchange)}
+        args = {**_renamed(exchange.arguments(), ids or {}), **_mode(exchange)}
         with Client(
             api_key=_key(exchange), base_url=base_url, transport=capture, max_retries=0
         ) as client:
@@ -349,6 +361,134 @@ def test_loopback_answer_has_the_recorded_shape(exchange: Exchange) -> None:
         pytest.skip(f"environment: {ENVIRONMENT[exchange.area, exchange.name]}")
     with _emulator(exchange).serve() as server, httpx.HTTPTransport() as transport:
         got = answer_shape(run(exchange, transport, server.url))
+    problems = differences(recorded_shape(exchange), got)
+    record("loopback", exchange, not problems)
+    assert not problems, "; ".join(problems)
+
+
+# --- scenarios that need what earlier lines made ----------------------------------------
+
+#: Recorded scenarios whose request uses ids earlier lines handed out, sent after those lines
+#: (the POSTs that made the ids, found by :func:`_setup`) on the same emulator, with the
+#: recorded ids swapped for the emulator's: previews before and after a message uses the
+#: upload, suggested questions, and the message history's keys.
+STATEFUL = [
+    ("app", "error: file preview png not yet used in a message"),
+    ("app", "error: file preview png as_attachment not yet used in a message"),
+    ("app", "error: file preview txt not used in a message"),
+    ("app", "file preview png (used in a message)"),
+    ("app", "file preview png as_attachment (used in a message)"),
+    ("app", "file preview png other user"),
+    ("app", "messages list"),
+    ("app", "messages list first_id limit 1"),
+    ("app", "messages list with message_files"),
+    ("app", "suggested questions"),
+    ("chat", "agent list messages (agent_thoughts)"),
+    ("chatflow", "chatflow messages list"),
+    ("chatflow", "chatflow suggested questions"),
+]
+
+
+def _uuids(value: Any) -> set[str]:
+    return set(_UUID.findall(json.dumps(value)))
+
+
+def _setup(exchange: Exchange) -> list[Exchange]:
+    """The earlier POSTs that made or used the ids ``exchange`` sends or lists, in order.
+
+    A POST that only sends an id counts too: the chat send that attaches an upload is what
+    makes its preview work.
+    """
+    lines = list(load(exchange.area))[: exchange.index]
+    wanted = _uuids(exchange.raw["request"]) | _uuids(exchange.response_body)
+    chosen: list[Exchange] = []
+    for earlier in reversed(lines):
+        if earlier.method == "POST" and _uuids(earlier.raw) & wanted:
+            chosen.append(earlier)
+            wanted |= _uuids(earlier.raw["request"])
+    return chosen[::-1]
+
+
+def _renamed(value: Any, ids: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return ids.get(value, value)
+    if isinstance(value, dict):
+        return {k: _renamed(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, ids) for v in value]
+    return value
+
+
+def _id_paths(value: Any, prefix: str = "$") -> dict[str, str]:
+    """``path: id`` for every UUID string in a JSON document (list items by position)."""
+    if isinstance(value, str) and _UUID.fullmatch(value):
+        return {prefix: value}
+    found: dict[str, str] = {}
+    if isinstance(value, (dict, list)):
+        for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+            found |= _id_paths(item, f"{prefix}.{key}")
+    return found
+
+
+def _answer_ids(body: Any, events: list[Any] | None) -> dict[str, str]:
+    if events is None:
+        return _id_paths(body)
+    found: dict[str, str] = {}
+    for event in events:  # the first event of each name: ids repeat along a stream
+        if isinstance(event, dict):
+            found = _id_paths(event, f"<{event['event']}>") | found
+    return found
+
+
+def _learn(ids: dict[str, str], exchange: Exchange, response: httpx.Response) -> None:
+    """Map the ids the recorded answer handed out to the emulator's at the same places."""
+    recorded = _answer_ids(exchange.response_body, exchange.events if exchange.sse else None)
+    streamed = response.headers.get("content-type", "").startswith("text/event-stream")
+    frames = re.split(r"\r?\n\r?\n", response.text) if streamed else []
+    events = [json.loads(f.strip()[5:]) for f in frames if f.strip().startswith("data:")]
+    mine = _answer_ids(None if streamed else response.json(), events if streamed else None)
+    ids.update({v: mine[k] for k, v in recorded.items() if k in mine})
+
+
+def _run_with_setup(exchange: Exchange, transport: httpx.BaseTransport, base: str) -> Any:
+    ids: dict[str, str] = {}
+    for earlier in _setup(exchange):
+        _learn(ids, earlier, run(earlier, transport, base, ids))
+    return answer_shape(run(exchange, transport, base, ids))
+
+
+#: Of those, the ones the emulator does not answer in Dify's shape yet: what differs.
+_INPUTS = (
+    "Dify stores each input of the form, null when not sent ({'name': null}); the emulator"
+    " keeps the inputs as sent"
+)
+DIFFERENT_AFTER_SETUP = {
+    ("app", "messages list"): _INPUTS,
+    ("app", "messages list first_id limit 1"): _INPUTS,
+    ("app", "messages list with message_files"): _INPUTS,
+}
+
+
+def _stateful() -> Iterator[Any]:
+    for area, name in STATEFUL:
+        reason = DIFFERENT_AFTER_SETUP.get((area, name))
+        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+        yield pytest.param(load(area)[name], id=f"{area}:{name}", marks=marks)
+
+
+@pytest.mark.parametrize("exchange", list(_stateful()))
+def test_in_process_answer_after_setup_has_the_recorded_shape(exchange: Exchange) -> None:
+    assert _setup(exchange) or exchange.status == 404  # an id no line made stays unknown
+    got = _run_with_setup(exchange, _emulator(exchange), BASE)
+    problems = differences(recorded_shape(exchange), got)
+    record("in-process", exchange, not problems)
+    assert not problems, "; ".join(problems)
+
+
+@pytest.mark.parametrize("exchange", list(_stateful()))
+def test_loopback_answer_after_setup_has_the_recorded_shape(exchange: Exchange) -> None:
+    with _emulator(exchange).serve() as server, httpx.HTTPTransport() as transport:
+        got = _run_with_setup(exchange, transport, server.url)
     problems = differences(recorded_shape(exchange), got)
     record("loopback", exchange, not problems)
     assert not problems, "; ".join(problems)

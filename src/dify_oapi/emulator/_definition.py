@@ -39,7 +39,10 @@ class AppDefinition:
     answer``; ``outputs`` computes a workflow run's outputs from its inputs (default
     ``{"text": answer}``). ``variables`` are the conversation variables each new
     conversation starts with (dicts with ``name``, ``value_type``, ``value``,
-    ``description``); ``follow_ups`` the suggested questions after an answer.
+    ``description``). ``follow_ups`` are the suggested questions after an answer, given
+    only with ``suggested_questions_after_answer=True``: the feature is off in a fresh Dify
+    app, which answers 400 ``bad_request`` "Suggested Questions Is Disabled." (``/parameters``
+    reports the switch).
     ``parameters`` and ``site`` override keys of those answers. ``nodes`` are the node
     types of a workflow or chatflow graph, in order (default ``start, end`` for a workflow,
     ``start, llm, answer`` for a chatflow); the answer streams inside the first ``llm``
@@ -71,6 +74,7 @@ class AppDefinition:
     author_name: str = "dify-oapi"
     opening_statement: str | None = None
     suggested_questions: Sequence[str] = ()
+    suggested_questions_after_answer: bool = False
     follow_ups: Sequence[str] = (
         "Can you tell me more?",
         "Why is that?",

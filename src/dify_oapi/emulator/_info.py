@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
-from ._base import ApiError, Ctx, Reply, end_user, handles, invalid, not_found, page
+from ._base import (
+    ApiError,
+    Ctx,
+    Reply,
+    end_user,
+    handles,
+    invalid,
+    not_found,
+    page,
+    require_mode,
+)
 from ._messages import message_of
 from ._state import StoredFile
 
@@ -53,9 +64,16 @@ def file_reply(f: StoredFile, attachment: bool) -> Reply:
 @handles("dify.preview_file")
 def preview_file(ctx: Ctx) -> Any:
     f = ctx.em.files.get(ctx.p["file_id"])
-    if f is None:
-        raise not_found("File not found.")
-    return file_reply(f, bool(ctx.p.get("as_attachment")))
+    # Dify looks the upload up through a message of the app that carries it, so an upload no
+    # message uses yet, like an unknown id, is not found (FACTS 2). A workflow run makes no
+    # message (source), so its files stay unpreviewable.
+    if f is None or f.id not in ctx.state.used_files:
+        raise ApiError(404, "file_not_found", "File not found in message context")
+    if not ctx.p.get("as_attachment"):
+        return file_reply(f, attachment=False)
+    # As a download Dify sends generic bytes, the name in RFC 5987 form (recording).
+    headers = {"content-disposition": f"attachment; filename*=UTF-8''{quote(f.name)}"}
+    return Reply(content=f.content, content_type="application/octet-stream", headers=headers)
 
 
 #: The part types Dify's speech to text takes; it reads the part's type, never the name (FACTS 6).
@@ -126,7 +144,7 @@ def get_parameters(ctx: Ctx) -> Any:
         opening = ""  # a chatflow's features start with an empty statement, not null
     return (
         {"opening_statement": opening, "suggested_questions": list(app.suggested_questions)}
-        | {"suggested_questions_after_answer": on if app.mode == "advanced-chat" else off}
+        | {"suggested_questions_after_answer": {"enabled": app.suggested_questions_after_answer}}
         | {"speech_to_text": off, "text_to_speech": off | {"voice": "", "language": ""}}
         | {"retriever_resource": off if graph else on}
         | {"annotation_reply": {"enabled": ctx.state.annotation_reply}}
@@ -136,6 +154,16 @@ def get_parameters(ctx: Ctx) -> Any:
         | {"system_parameters": limits}
         | dict(app.parameters)
     )
+
+
+@handles("chat.get_suggested")
+def suggested(ctx: Ctx) -> Any:
+    """The app's ``follow_ups``, if ``/parameters`` says the feature is on, as Dify reads it."""
+    require_mode(ctx, "chat", "agent-chat", "advanced-chat")
+    message_of(ctx, ctx.p["message_id"], ctx.p["user"])
+    if not get_parameters(ctx)["suggested_questions_after_answer"].get("enabled"):
+        raise invalid("Suggested Questions Is Disabled.", "bad_request")  # FACTS 2
+    return {"result": "success", "data": list(ctx.app.follow_ups)}
 
 
 @handles("dify.get_meta")

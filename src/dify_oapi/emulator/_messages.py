@@ -18,7 +18,6 @@ from ._base import (
     require_user,
     require_uuid,
     streaming,
-    tokens,
     usage,
     words,
 )
@@ -75,15 +74,14 @@ def message_task(ctx: Ctx, message: Record, answer: str, mode: str, conv: Record
         text = "".join(
             e["answer"] for e in task.events if e["event"] == kind
         )  # a stop keeps one more
-        spent = usage(message["query"], text)
-        message.update(answer=text, answer_tokens=spent["completion_tokens"])
-        message.update(total_tokens=spent["total_tokens"], total_price=spent["total_price"])
+        message["answer"] = text
         if kind == "agent_message":
             message["agent_thoughts"] = stored_thoughts(task.events)
         if conv is not None:
             conv.update(updated_at=ctx.now(), _tick=st.touch())
         if run is not None:
-            finish_run(ctx, run, task, {"answer": text, "files": []}, spent["total_tokens"])
+            spent = usage(message["query"], text)["total_tokens"]
+            finish_run(ctx, run, task, {"answer": text, "files": []}, spent)
 
     task = Task(tid, message["_user"], events, settle, run_id=run["id"] if run else None)
     st.tasks[tid] = task
@@ -106,20 +104,23 @@ def message_file(ctx: Ctx, f: Record) -> Record:
     )
 
 
+#: The parent Dify gives every message sent through the Service API (FACTS 7).
+NO_PARENT = "00000000-0000-0000-0000-000000000000"
+
+
 def new_message(ctx: Ctx, query: str, inputs: dict[str, Any], conversation_id: str) -> Record:
-    st, n = ctx.state, tokens(query)
-    history = [m for m in st.messages.values() if m["conversation_id"] == conversation_id]
-    message = (
-        {"id": ctx.id(), "conversation_id": conversation_id}
-        | {"parent_message_id": history[-1]["id"] if history else None}
+    """A message with the keys of Dify's history (no token, price or latency fields)."""
+    st = ctx.state
+    message: Record = (
+        {"id": ctx.id(), "conversation_id": conversation_id, "parent_message_id": NO_PARENT}
         | {"inputs": inputs, "query": query, "answer": "", "status": "normal", "error": None}
         | {"message_files": [message_file(ctx, f) for f in ctx.p.get("files", ())]}
         | {"feedback": None, "retriever_resources": [], "agent_thoughts": []}
-        | {"created_at": ctx.now(), "extra_contents": [], "message_tokens": n}
-        | {"answer_tokens": 0, "total_tokens": n, "provider_response_latency": 0.0}
-        | {"total_price": "0", "currency": "USD", "_user": ctx.p["user"]}
+        | {"created_at": ctx.now(), "extra_contents": [], "_user": ctx.p["user"]}
     )
     st.messages[message["id"]] = message
+    # Dify previews an upload only once a message of the app carries it (FACTS 2).
+    st.used_files.update(f["upload_file_id"] or "" for f in message["message_files"])
     return message
 
 
@@ -211,9 +212,3 @@ def send_completion(ctx: Ctx) -> Any:
     message = new_message(ctx, query, inputs, ctx.id())  # in a conversation nobody lists
     task = message_task(ctx, message, answer, "completion", None)
     return streaming(ctx, task, lambda: blocking_answer(task, message, "completion", None))
-
-
-@handles("chat.get_suggested")
-def suggested(ctx: Ctx) -> Any:
-    message_of(ctx, ctx.p["message_id"], ctx.p["user"])
-    return {"result": "success", "data": list(ctx.app.follow_ups)}

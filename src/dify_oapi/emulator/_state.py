@@ -167,6 +167,7 @@ class AppState:
     runs: dict[str, Record] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
     end_users: dict[str, Record] = field(default_factory=dict)
+    used_files: set[str] = field(default_factory=set)  # uploads its messages carry
     replies_used: int = 0
     active: int = 0  # generations in flight (blocking calls being answered, open streams)
 
