@@ -37,6 +37,8 @@ USER = "user-1"
 
 
 def make(app: AppDefinition | None = None, **options: Any) -> Emulator:
+    # Indexing takes real time even on this frozen clock: a little, so waiters finish soon.
+    options.setdefault("indexing_seconds", 0.05)
     return Emulator(app=app, clock=lambda: NOW, **options)
 
 
@@ -154,6 +156,7 @@ def test_feedback_suggestions_and_annotations(client: Client) -> None:
     assert [(f.message_id, f.rating, f.content) for f in feedbacks] == [
         (sent.message_id, "like", "ok")
     ]
+    assert feedbacks[0].created_at == "2023-11-14T22:13:20"
     client.chat.submit_feedback(message_id=sent.message_id, user=USER, rating=None)
     assert client.dify.list_feedbacks().data == []
     with pytest.raises(NotFoundError):
@@ -368,6 +371,7 @@ def test_files_audio_and_app_info(emulator: Emulator, client: Client) -> None:
     assert signed.content == b"# Notes\n"
     end_user = client.dify.get_end_user(end_user_id=uploaded.created_by)
     assert (end_user.external_user_id, end_user.type) == (USER, "service-api")
+    assert end_user.created_at == "2023-11-14T22:13:20"  # naive UTC, as Dify writes it
 
     with client.dify.text_to_audio(text="Say hi", user=USER, stream=True) as audio:
         assert audio.content_type == "audio/mpeg"
@@ -637,21 +641,62 @@ def test_events_with_state_snapshot_replay_delivered_nodes(
 PETS = "Cats purr when they are content.\nDogs bark at the mail carrier.\nParrots can mimic speech."
 
 
-def test_documents_index_across_polls_and_retrieve_ranks(kb: Client, sleeps: list[float]) -> None:
+def test_indexing_moves_on_with_time_polled_or_not(sleeps: list[float]) -> None:
+    clock = [float(NOW)]
+    emulator = Emulator(clock=lambda: clock[0], indexing_seconds=60)
+    with Client(api_key="dataset-x", base_url=BASE, transport=emulator) as kb:
+        k = kb.knowledge
+        ds = k.create_dataset(name="Clock", indexing_technique="economy")
+        created = k.create_document_by_text(dataset_id=ds.id, name="pets", text=PETS)
+        doc = created.document
+        # Dify answers while it splits, with no counts yet.
+        assert (doc.indexing_status, doc.display_status) == ("splitting", "indexing")
+        assert (doc.tokens, doc.word_count) == (None, None)
+        status = k.get_indexing_status(dataset_id=ds.id, batch=created.batch).data[0]
+        assert (status.indexing_status, status.splitting_completed_at) == ("splitting", None)
+        assert status.processing_started_at == NOW
+        clock[0] += 30
+        assert k.get_document(dataset_id=ds.id, document_id=doc.id).indexing_status == "indexing"
+        assert k.retrieve(dataset_id=ds.id, query="bark").records == []
+        clock[0] += 30  # nobody polls the batch: the worker finishes anyway
+        assert [
+            r.segment.document.name for r in k.retrieve(dataset_id=ds.id, query="bark").records
+        ] == ["pets"]
+        listed = k.list_documents(dataset_id=ds.id).data[0]
+        assert (listed.indexing_status, listed.tokens, listed.word_count) == ("completed", 0, 89)
+        # An update is queued (waiting) in the same batch.
+        again = k.update_document_by_text(
+            dataset_id=ds.id, document_id=doc.id, name="pets", text="Hamsters hoard."
+        )
+        assert (again.batch, again.document.indexing_status) == (created.batch, "waiting")
+        assert again.document.display_status == "queuing" and again.document.word_count == 89
+        clock[0] += 60
+        statuses = k.wait_for_indexing(dataset_id=ds.id, batch=created.batch, timeout=5)
+        assert [s.indexing_status for s in statuses] == ["completed"] and sleeps == []
+
+
+def test_indexing_in_real_time_ends_a_wait(sleeps: list[float]) -> None:
+    # A frozen clock does not hold indexing up: it takes indexing_seconds of real time.
+    with Client(api_key="dataset-x", base_url=BASE, transport=make(indexing_seconds=0.2)) as kb:
+        ds = kb.knowledge.create_dataset(name="Real time")
+        doc = kb.knowledge.create_document_by_text(dataset_id=ds.id, name="d", text="ready")
+        statuses = kb.knowledge.wait_for_indexing(
+            dataset_id=ds.id, batch=doc.batch, poll_interval=0.01, timeout=10
+        )
+        assert [s.indexing_status for s in statuses] == ["completed"] and len(sleeps) >= 1
+
+
+def test_documents_index_and_retrieve_ranks(kb: Client, sleeps: list[float]) -> None:
     k = kb.knowledge
     ds = k.create_dataset(name="Pets", indexing_technique="economy")
-    created = k.create_document_by_text(dataset_id=ds.id, name="pets", text=PETS)
-    assert (created.document.indexing_status, created.document.display_status) == (
-        "waiting",
-        "queuing",
+    lines = {"mode": "custom", "rules": {"segmentation": {"separator": "\\n"}}}
+    created = k.create_document_by_text(
+        dataset_id=ds.id, name="pets", text=PETS, process_rule=lines
     )
-    polls = [
-        k.get_indexing_status(dataset_id=ds.id, batch=created.batch).data[0].indexing_status
-        for _ in range(3)
-    ]
-    assert polls == ["indexing", "completed", "completed"]
+    k.wait_for_indexing(dataset_id=ds.id, batch=created.batch, poll_interval=0.01, timeout=10)
     segments = k.list_segments(dataset_id=ds.id, document_id=created.document.id)
     assert [s.content for s in segments.data] == PETS.split("\n") and segments.total == 3
+    assert [s.answer for s in segments.data] == [None] * 3
 
     filed = k.create_document_by_file(
         dataset_id=ds.id,
@@ -659,9 +704,9 @@ def test_documents_index_across_polls_and_retrieve_ranks(kb: Client, sleeps: lis
         data={"process_rule": {"mode": "custom", "rules": {"segmentation": {"separator": "||"}}}},
     )
     statuses = kb.knowledge.wait_for_indexing(
-        dataset_id=ds.id, batch=filed.batch, poll_interval=0.5
+        dataset_id=ds.id, batch=filed.batch, poll_interval=0.01, timeout=10
     )
-    assert [s.indexing_status for s in statuses] == ["completed"] and sleeps == [0.5]
+    assert [s.indexing_status for s in statuses] == ["completed"]
     assert statuses[0].total_segments == 2
 
     found = k.retrieve(dataset_id=ds.id, query="Which animal will bark at the mail?")
@@ -681,14 +726,16 @@ def test_documents_index_across_polls_and_retrieve_ranks(kb: Client, sleeps: lis
             "score_threshold": 0.5,
         },
     )
-    assert [r.segment.content for r in owls.records] == ["Owls hunt at night."]
+    # Dify's keyword index ranks by keyword hits, scores nothing and applies no threshold.
+    assert owls.records[0].segment.content == "Owls hunt at night."
+    assert [r.score for r in owls.records] == [0.0] * len(owls.records) and len(owls.records) > 1
     assert k.retrieve(dataset_id=ds.id, query="zebra").records == []
     assert k.get_dataset(dataset_id=ds.id).document_count == 2
     assert (
         k.get_segment(
             dataset_id=ds.id, document_id=created.document.id, segment_id=top.segment.id
         ).data.hit_count
-        == 1
+        == 2  # found for "bark", then for "at"
     )
 
 
@@ -718,7 +765,7 @@ def test_max_tokens_split_and_downloads(emulator: Emulator, kb: Client) -> None:
     again = k.update_document_by_text(
         dataset_id=ds.id, document_id=doc.document.id, name="words", text="x y"
     )
-    assert again.document.indexing_status == "waiting" and again.batch != doc.batch
+    assert again.document.indexing_status == "waiting" and again.batch == doc.batch
     assert [
         s.content for s in k.list_segments(dataset_id=ds.id, document_id=doc.document.id).data
     ] == ["x y"]
@@ -837,7 +884,39 @@ def test_tags_and_metadata(kb: Client) -> None:
         f.name for f in k.list_built_in_metadata_fields(dataset_id=b.id).fields
     ]
     k.delete_metadata_field(dataset_id=b.id, metadata_id=field.id)
-    assert k.get_document(dataset_id=b.id, document_id=doc2.document.id).doc_metadata == []
+    built_in = k.get_document(dataset_id=b.id, document_id=doc2.document.id).doc_metadata
+    assert [(m.id, m.name, m.value) for m in built_in] == [
+        ("built-in", "document_name", "two"),
+        ("built-in", "uploader", "admin"),
+        ("built-in", "upload_date", f"{NOW}.0"),
+        ("built-in", "last_update_date", f"{NOW}.0"),
+        ("built-in", "source", "file_upload"),
+    ]
+    found = k.retrieve(
+        dataset_id=b.id,
+        query="shared words there",
+        retrieval_model={
+            "search_method": "keyword_search",
+            "reranking_enable": False,
+            "top_k": 1,
+            "score_threshold_enabled": False,
+            "metadata_filtering_conditions": {
+                "logical_operator": "and",
+                "conditions": [
+                    {"name": "document_name", "comparison_operator": "is", "value": "two"}
+                ],
+            },
+        },
+    )
+    assert found.records[0].segment.document.doc_metadata == {
+        "document_name": "two",
+        "uploader": "admin",
+        "upload_date": float(NOW),
+        "last_update_date": float(NOW),
+        "source": "file_upload",
+    }
+    k.update_built_in_metadata_fields(dataset_id=b.id, action="disable")
+    assert k.get_document(dataset_id=b.id, document_id=doc2.document.id).doc_metadata is None
     k.update_document_status(dataset_id=b.id, action="disable", document_ids=[doc1.document.id])
     assert (
         k.get_document(dataset_id=b.id, document_id=doc1.document.id).display_status == "disabled"
@@ -891,6 +970,45 @@ def test_a_tag_id_that_is_no_uuid_is_dify_s_500(emulator: Emulator) -> None:
     assert raw.post("/datasets/tags/binding", json=body).status_code == 400
 
 
+def test_automatic_chunking_merges_up_to_max_tokens(kb: Client) -> None:
+    k = kb.knowledge
+    ds = k.create_dataset(name="Auto", indexing_technique="economy")
+    # The recorded 3-paragraph file: Dify made 1 segment of it.
+    text = (
+        "File upload document.\n\nSecond paragraph about tides and the moon.\n\n"
+        "Third paragraph on keyword search.\n"
+    )
+    doc = k.create_document_by_file(
+        dataset_id=ds.id,
+        file=("rec-upload.txt", text.encode()),
+        data={"process_rule": {"mode": "automatic"}},
+    )
+    k.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01, timeout=10)
+    segments = k.list_segments(dataset_id=ds.id, document_id=doc.document.id).data
+    assert [s.content for s in segments] == [text.strip()]
+    assert (segments[0].tokens, segments[0].answer, segments[0].updated_by) == (0, None, None)
+    detail = k.get_document(dataset_id=ds.id, document_id=doc.document.id)
+    assert detail.dataset_process_rule["rules"]["segmentation"] == {
+        "delimiter": "\n",
+        "max_tokens": 500,
+        "chunk_overlap": 50,
+    }
+    assert (detail.doc_metadata, detail.segment_count, detail.average_segment_length) == (
+        None,
+        1,
+        101,
+    )
+    # Past max_tokens, paragraphs are cut at sentences, then words, overlapping by 50.
+    long = " ".join(f"w{i}" for i in range(520))
+    doc = k.create_document_by_text(dataset_id=ds.id, name="long", text=long)
+    k.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01, timeout=10)
+    parts = [
+        s.content.split()
+        for s in k.list_segments(dataset_id=ds.id, document_id=doc.document.id).data
+    ]
+    assert [len(p) for p in parts] == [500, 70] and parts[1][0] == "w450"
+
+
 def test_empty_file_fails_indexing(kb: Client) -> None:
     from dify_oapi import WaiterFailedError as IndexingFailedError
 
@@ -900,12 +1018,15 @@ def test_empty_file_fails_indexing(kb: Client) -> None:
         kb.knowledge.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
 
 
-def test_indexing_polls_zero_indexes_at_once(sleeps: list[float]) -> None:
-    with Client(api_key="dataset-x", base_url=BASE, transport=make(indexing_polls=0)) as kb:
-        ds = kb.knowledge.create_dataset(name="Now")
-        doc = kb.knowledge.create_document_by_text(dataset_id=ds.id, name="d", text="ready")
-        assert doc.document.indexing_status == "completed"
-        assert kb.knowledge.retrieve(dataset_id=ds.id, query="ready").records
+def test_indexing_seconds_zero_indexes_at_once(sleeps: list[float]) -> None:
+    with pytest.warns(DeprecationWarning, match="indexing_polls"):
+        deprecated = make(indexing_polls=0)  # still means at once
+    for emulator in (make(indexing_seconds=0), deprecated):
+        with Client(api_key="dataset-x", base_url=BASE, transport=emulator) as kb:
+            ds = kb.knowledge.create_dataset(name="Now")
+            doc = kb.knowledge.create_document_by_text(dataset_id=ds.id, name="d", text="ready")
+            assert doc.document.indexing_status == "completed"
+            assert kb.knowledge.retrieve(dataset_id=ds.id, query="ready").records
 
 
 # --- errors ------------------------------------------------------------------------------
@@ -1051,7 +1172,7 @@ async def test_async_client_every_service(sleeps: list[float]) -> None:
         kb = client.with_options(api_key="dataset-x")
         await kb.knowledge.wait_for_indexing(dataset_id=ds.id, batch=doc.batch, poll_interval=0.01)
         found = await k.retrieve(dataset_id=ds.id, query="beta")
-        assert [r.segment.content for r in found.records] == ["beta"]
+        assert [r.segment.content for r in found.records] == ["alpha\nbeta"]  # merged, as Dify
 
 
 # --- over a socket ---------------------------------------------------------------------

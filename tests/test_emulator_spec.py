@@ -256,7 +256,7 @@ def recorded(sleeps: list[float]) -> tuple[Recorder, Router]:
     app = AppDefinition(variables=VARIABLES, site=SITE, suggested_questions_after_answer=True)
     flow = AppDefinition(mode="advanced-chat")
     keys = {"app-tour": app, "app-flow": flow, "dataset-tour": None}
-    emulator = Emulator(app=app, api_keys=keys, clock=lambda: 1_700_000_000)
+    emulator = Emulator(app=app, api_keys=keys, clock=lambda: 1_700_000_000, indexing_seconds=0.05)
     recorder = Recorder(emulator)
     with Client(api_key="app-tour", base_url=BASE, transport=recorder) as client:
         kb, flow_client = (client.with_options(api_key=k) for k in ("dataset-tour", "app-flow"))
@@ -280,18 +280,35 @@ def test_tour_reaches_every_route(recorded: tuple[Recorder, Router]) -> None:
 #: Knowledge-base answers: Dify 1.14.2 sends null where the spec declares a value (FACTS 5:
 #: an economy base has no embedding model, form and source wait for a first document, the
 #: technique is null until chosen, objects such as summary_index_setting hold only nulls,
-#: embedding_available is null on a write). The real server wins; the spec judges the rest.
-_DATASET_OPERATIONS = frozenset(
-    {"createDataset", "listDatasets", "getDatasetDetail", "updateDataset"}
-)
+#: embedding_available is null on a write; a new document has no counts yet, a document no
+#: metadata, a segment no answer and no updater, a retrieved segment no sign_content). The
+#: real server wins; the spec judges the rest. ``None``: any key of the answer.
+_SEGMENT_NULLS = frozenset({"answer", "updated_by", "sign_content"})
+_REAL_NULLS: dict[str, frozenset[str] | None] = dict.fromkeys(
+    ("createDataset", "listDatasets", "getDatasetDetail", "updateDataset")
+) | {
+    "createDocumentFromText": frozenset({"tokens", "word_count"}),
+    "createDocumentFromFile": frozenset({"tokens", "word_count"}),
+    "getDocumentDetail": frozenset({"doc_metadata"}),
+    "listSegments": _SEGMENT_NULLS,
+    "getSegmentDetail": _SEGMENT_NULLS,
+    "createSegments": _SEGMENT_NULLS,
+    "updateSegment": _SEGMENT_NULLS,
+    "retrieveSegments": _SEGMENT_NULLS,
+}
 
 
 def _without_real_nulls(oid: str, body: Any) -> Any:
     """``body`` without the nulls the real server sends where the spec declares a value."""
-    if oid not in _DATASET_OPERATIONS:
+    if oid not in _REAL_NULLS:
         return body
+    keys = _REAL_NULLS[oid]
     if isinstance(body, dict):
-        return {k: _without_real_nulls(oid, v) for k, v in body.items() if v is not None}
+        return {
+            k: _without_real_nulls(oid, v)
+            for k, v in body.items()
+            if v is not None or (keys is not None and k not in keys)
+        }
     return [_without_real_nulls(oid, v) for v in body] if isinstance(body, list) else body
 
 

@@ -48,7 +48,7 @@ def test_new_blocks_run_against_the_emulator(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "handbook.md").write_text("Volcanoes vent magma through the crust.\n", "utf-8")
-    emulator = Emulator(app=AppDefinition(replies=["Hi there!"]), indexing_polls=1)
+    emulator = Emulator(app=AppDefinition(replies=["Hi there!"]), indexing_seconds=0.05)
     namespace: dict[str, Any] = {}
     new = blocks("2.x")
     assert PUBLIC in new[0]  # the set-up block names the address the test swaps for its own

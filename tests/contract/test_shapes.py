@@ -293,7 +293,7 @@ class Capture(httpx.BaseTransport):
 
 def _emulator(exchange: Exchange) -> Emulator:
     app = app_for(exchange)
-    return Emulator(api_keys={KEY: app, DATASET_KEY: None}, indexing_polls=0)
+    return Emulator(api_keys={KEY: app, DATASET_KEY: None}, indexing_seconds=0.05)
 
 
 def _send_as_recorded(exchange: Exchange, capture: Capture, base_url: str) -> None:

@@ -26,9 +26,11 @@ events and ``workflow_finished``; an agent wraps its answer in ``agent_thought``
 calling the app's :class:`AgentTool` s first). Conversations, messages, variables, feedback,
 annotations, uploaded files, workflow runs and logs persist; ``stop`` ends a running stream
 (a run ends ``stopped``); ``GET /workflow/{id}/events`` re-attaches to a run. Knowledge
-bases split documents into chunks, move their indexing status from ``waiting`` through
-``indexing`` to ``completed`` across polls of the batch, and rank chunks for ``retrieve``
-with BM25. Unknown ids answer 404 ``not_found``, invalid fields 400 ``invalid_param``, with
+bases split documents into chunks (the automatic rule merges paragraphs up to 500 tokens),
+index them in ``indexing_seconds`` whether anyone polls or not (``splitting``, or ``waiting``
+after an update, then ``indexing`` and ``completed``), and rank chunks for ``retrieve`` with
+BM25 (``keyword_search`` scores every record 0.0, as Dify does). Unknown ids answer 404
+``not_found``, invalid fields 400 ``invalid_param``, with
 Dify's ``{"code", "message", "status"}`` body. Ids are uuid4 from a seeded generator
 (``seed=``) and timestamps come from ``clock=`` (default ``time.time``).
 
@@ -41,8 +43,10 @@ Hooks for testing error handling:
 - ``emulator.cut_stream_after(3, operation="workflow.run")``: the next stream drops its
   connection after 3 events (a workflow can then ``stream.resume()``).
 - ``emulator.script_reply("first", "second")``: the next answers, in order.
-- ``Emulator(indexing_polls=2)``: how many status polls until a document is indexed
-  (0: at once).
+- ``Emulator(indexing_seconds=1.0)``: how long indexing takes (0: at once), counted in
+  real time or by ``clock=`` when that runs further, so a test can step its clock past it.
+  ``indexing_polls=`` is deprecated (a ``DeprecationWarning``; ``indexing_polls=0`` still
+  means at once, other values are ignored).
 - ``emulator.clear_faults()``: forget pending failures and cuts.
 """
 

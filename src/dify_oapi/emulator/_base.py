@@ -28,7 +28,7 @@ class Host(Protocol):
     files: dict[str, StoredFile]
     tenant_id: str
     account_id: str
-    indexing_polls: int
+    indexing_seconds: float
     pipeline_app: AppDefinition
 
     def app_state(self, app: AppDefinition) -> AppState: ...

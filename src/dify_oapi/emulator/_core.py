@@ -10,6 +10,7 @@ import threading
 import time
 import types
 import typing
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .._table import Endpoint, struct_fields
 from . import _conversations, _info, _messages, _metadata, _runs, _segments  # noqa: F401
 from ._base import HANDLERS, VERSION, ApiError, Ctx, Reply, is_uuid, reply_bytes
 from ._definition import AppDefinition
+from ._documents import settle
 from ._info import file_reply
 from ._routes import Route, Router
 from ._server import EmulatorServer, serve_forever
@@ -267,9 +269,11 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``app``: what app keys answer as; ``api_keys``: the accepted keys (an iterable, or a
     mapping of key to the :class:`AppDefinition` it reaches; by default any ``app-`` and
     ``dataset-`` key); ``latency``: seconds before each answer; ``stream_delay``: seconds
-    before each stream event; ``indexing_polls``: status polls until a document is
-    indexed; ``max_concurrent_requests``: the cap of apps that set none (see
-    :class:`AppDefinition`); ``seed``: of the uuid4 ids (``None``: random); ``clock``: timestamps.
+    before each stream event; ``indexing_seconds``: how long a document takes to index, as
+    Dify's worker takes it whether anyone polls or not (0: at once; the deprecated
+    ``indexing_polls=0`` means 0); ``max_concurrent_requests``: the cap of apps that set none
+    (see :class:`AppDefinition`); ``seed``: of the uuid4 ids (``None``: random); ``clock``:
+    timestamps (a clock run past ``indexing_seconds`` also finishes indexing).
     """
 
     def __init__(
@@ -279,7 +283,8 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         api_keys: Iterable[str] | Mapping[str, AppDefinition | None] | None = None,
         latency: float = 0.0,
         stream_delay: float = 0.0,
-        indexing_polls: int = 2,
+        indexing_seconds: float = 1.0,
+        indexing_polls: int | None = None,
         seed: int | None = 0,
         clock: Callable[[], float] | None = None,
         max_concurrent_requests: int = 0,
@@ -291,7 +296,15 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
             self._keys = dict.fromkeys(api_keys)
         self.latency = latency
         self.stream_delay = stream_delay
-        self.indexing_polls = indexing_polls
+        if indexing_polls is not None:
+            warnings.warn(
+                "Emulator(indexing_polls=) is deprecated: indexing now takes indexing_seconds"
+                " whether or not anyone polls (indexing_polls=0 is indexing_seconds=0)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            indexing_seconds = indexing_seconds if indexing_polls > 0 else 0.0
+        self.indexing_seconds = indexing_seconds
         self.max_concurrent_requests = max_concurrent_requests
         self.ids = Ids(seed, clock or time.time)
         self.tenant_id = self.ids.new()
@@ -457,7 +470,10 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         params, files, given = _params(route.row, values, request)
         release = self._take_slot(route, app)
         try:
-            result = route.handler(Ctx(self, route, params, files, app, origin, given))
+            ctx = Ctx(self, route, params, files, app, origin, given)
+            if route.knowledge:
+                settle(ctx)  # the worker's progress since the last request
+            result = route.handler(ctx)
         except BaseException:
             release()
             raise

@@ -1,9 +1,11 @@
 """Knowledge bases: chunking, BM25, lookups and views, dataset routes and retrieval.
 
-Documents are split when they are created (by the process rule's separator, then into
-windows of at most ``max_tokens`` words); each poll of their batch's indexing status moves
-them on (``waiting`` → ``indexing`` → ``completed``). Only completed documents are
-searched. Retrieval scores chunks with BM25 over the query's terms.
+Documents are split when they are created: the automatic rule merges paragraphs (then
+sentences, words) back up to 500 tokens, a custom rule cuts at its separator, then into
+windows of at most ``max_tokens`` words; tokens are words. Indexing then takes
+``indexing_seconds``, polled or not (``splitting`` or ``waiting`` → ``indexing`` →
+``completed``). Only completed documents are searched. Retrieval ranks chunks with BM25 over
+the query's terms; ``keyword_search`` reports every score as 0.0, as Dify does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ import re
 from collections import Counter
 from typing import Any
 
-from ._base import ApiError, Ctx, handles, is_uuid, max_length, not_found, page, server_error
+from ._base import (
+    ApiError,
+    Ctx,
+    handles,
+    is_uuid,
+    max_length,
+    not_found,
+    page,
+    server_error,
+    tokens,
+)
 from ._state import Record, public
 
 _TERM = re.compile(r"[\u3040-\u30ff\u3400-\u9fff]|[^\W_]+")
@@ -34,8 +46,10 @@ _AUTOMATIC: Record = {
         {"id": "remove_extra_spaces", "enabled": True},
         {"id": "remove_urls_emails", "enabled": False},
     ],
-    "segmentation": {"separator": "\n", "max_tokens": 500, "chunk_overlap": 50},
+    # Dify's stored AUTOMATIC_RULES (its key is ``delimiter``; requests send ``separator``).
+    "segmentation": {"delimiter": "\n", "max_tokens": 500, "chunk_overlap": 50},
 }
+_RECURSIVE = ("\n\n", "。", ". ", " ", "")
 _BUILT_IN = [("document_name", "string"), ("uploader", "string"), ("upload_date", "time")]
 _BUILT_IN += [("last_update_date", "time"), ("source", "string")]
 
@@ -81,6 +95,39 @@ def chunks(text: str, segmentation: Record, default_max: int) -> list[str]:
     return [c for c in out if c]
 
 
+def merged(text: str, limit: int, overlap: int, seps: tuple[str, ...] = _RECURSIVE) -> list[str]:
+    """Dify's automatic splitter (langchain's recursive one): cut at the coarsest separator
+    the text has, merge the pieces back up to ``limit`` tokens, start each chunk with up to
+    ``overlap`` tokens of the one before; a piece still too long is cut at the next one."""
+    i = next(n for n, sep in enumerate(seps) if sep == "" or sep in text)
+    sep, finer = seps[i], seps[i + 1 :]
+    out: list[str] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        window: list[str] = []
+        for piece in run:
+            if window and tokens(sep.join([*window, piece])) > limit:
+                out.append(sep.join(window))
+                while window and (
+                    tokens(sep.join([*window, piece])) > limit or tokens(sep.join(window)) > overlap
+                ):
+                    window.pop(0)
+            window.append(piece)
+        if window:
+            out.append(sep.join(window))
+        run.clear()
+
+    for piece in text.split(sep) if sep else list(text):
+        if tokens(piece) <= limit or not finer:
+            run.append(piece)
+        else:
+            flush()
+            out += merged(piece, limit, overlap, finer)
+    flush()
+    return [c.strip() for c in out if c.strip()]
+
+
 def split(text: str, rule: Record) -> list[tuple[str, list[str]]]:
     """Parent chunks and (hierarchical mode) their child chunks."""
     rules: Record = (rule.get("rules") or {}) if rule["mode"] != "automatic" else _AUTOMATIC
@@ -89,6 +136,8 @@ def split(text: str, rule: Record) -> list[tuple[str, list[str]]]:
         text = re.sub(r"\n{3,}", "\n\n", re.sub(r"[ \t]+", " ", text))
     if "remove_urls_emails" in enabled:
         text = re.sub(r"https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+", "", text)
+    if rule["mode"] == "automatic":
+        return [(c, []) for c in merged(text, 500, 50)]
     if rule["mode"] != "hierarchical":
         return [(c, []) for c in chunks(text, rules.get("segmentation", {}), 500)]
     if rules.get("parent_mode") == "full-doc":
@@ -152,19 +201,42 @@ def display_status(doc: Record) -> str:
     return {"waiting": "queuing", "error": "error"}.get(status, "indexing")
 
 
+#: The account the dataset key acts as, as Dify's built-in ``uploader`` names it.
+UPLOADER = "admin"
+
+
+def built_in(ctx: Ctx, doc: Record) -> list[Record]:
+    """The built-in metadata Dify adds to a document while its knowledge base enables them
+    (dates as epoch seconds, floats)."""
+    if not ctx.kb.datasets[doc["_dataset"]]["built_in_field_enabled"]:
+        return []
+    source = {"upload_file": "file_upload"}.get(doc["data_source_type"], doc["data_source_type"])
+    values = (doc["name"], UPLOADER, float(doc["created_at"]), float(doc["_updated"]), source)
+    return [
+        {"id": "built-in", "name": name, "type": kind, "value": value}
+        for (name, kind), value in zip(_BUILT_IN, values, strict=True)
+    ]
+
+
+def metadata_values(ctx: Ctx, doc: Record) -> Record:
+    return {m["name"]: m["value"] for m in [*doc["doc_metadata"], *built_in(ctx, doc)]}
+
+
 def document_view(ctx: Ctx, doc: Record, detail: bool = False) -> Record:
     view = public(doc) | {"display_status": display_status(doc)}
     if not detail:
         return view
     segs = segments(ctx, doc)
-    lengths = [s["word_count"] for s in segs]
-    average = sum(lengths) / len(lengths) if lengths else 0.0
+    lengths = [s["word_count"] for s in segs] or [0]
+    # The detail writes built-in values as text ("1796215047.0") and no metadata as null.
+    extra = [m | {"value": str(m["value"])} for m in built_in(ctx, doc)]
     return (
-        view
+        {k: v for k, v in view.items() if k != "word_count"}
         | {"dataset_process_rule": doc["_rule"], "document_process_rule": doc["_rule"]}
         | {"doc_language": doc["_language"], "doc_type": None, "indexing_latency": 0.0}
-        | {"completed_at": doc["_completed"], "updated_at": doc["_updated"]}
-        | {"segment_count": len(segs), "average_segment_length": average}
+        | {"completed_at": doc["_completed"], "updated_at": int(doc["_updated"])}
+        | {"segment_count": len(segs), "average_segment_length": sum(lengths) // len(lengths)}
+        | {"doc_metadata": [*doc["doc_metadata"], *extra] or None}
     )
 
 
@@ -181,7 +253,7 @@ def dataset_view(ctx: Ctx, ds: Record) -> Record:
     available = sum(display_status(d) == "available" for d in docs)
     return (
         public(ds)
-        | {"document_count": len(docs), "word_count": sum(d["word_count"] for d in docs)}
+        | {"document_count": len(docs), "word_count": sum(d["word_count"] or 0 for d in docs)}
         | {"total_documents": len(docs), "total_available_documents": available}
         | {"tags": tags, "doc_metadata": fields, "embedding_available": True}
     )
@@ -339,11 +411,10 @@ def _holds(value: Any, op: str, target: Any) -> bool:
     return bool(_TEXT[op](str(value), str(target)))
 
 
-def _matches(doc: Record, filtering: Record | None) -> bool:
+def _matches(values: Record, filtering: Record | None) -> bool:
     conditions = (filtering or {}).get("conditions") or []
     if not conditions:
         return True
-    values = {m["name"]: m["value"] for m in doc["doc_metadata"]}
     results = [
         _holds(values.get(c["name"]), c["comparison_operator"], c.get("value")) for c in conditions
     ]
@@ -358,12 +429,15 @@ def retrieve(ctx: Ctx) -> Any:
     filtering = settings.get("metadata_filtering_conditions")
     docs = {d["id"]: d for d in kb.documents.values() if d["_dataset"] == ds["id"]}
     docs = {k: d for k, d in docs.items() if display_status(d) == "available"}
-    docs = {k: d for k, d in docs.items() if _matches(d, filtering)}
+    docs = {k: d for k, d in docs.items() if _matches(metadata_values(ctx, d), filtering)}
     segs = [s for s in kb.segments.values() if s["document_id"] in docs and s["enabled"]]
     query = terms(p["query"])
-    scores = bm25(query, [terms(s["content"] + " " + s["answer"]) for s in segs])
+    scores = bm25(query, [terms(s["content"] + " " + (s["answer"] or "")) for s in segs])
     ranked = sorted(zip(scores, segs, strict=True), key=lambda x: -x[0])  # stable: ties in order
+    # Dify's keyword index ranks by keyword hits and scores nothing (0.0), nor thresholds.
+    keyword = settings.get("search_method") == "keyword_search"
     threshold = (settings.get("score_threshold") or 0) if settings["score_threshold_enabled"] else 0
+    threshold = 0 if keyword else threshold
     records = []
     for raw, seg in ranked[: settings.get("top_k") or 2]:
         if raw <= 0 or _unit(raw) < threshold:
@@ -377,14 +451,16 @@ def retrieve(ctx: Ctx) -> Any:
             if s > 0
         ]
         doc = docs[seg["document_id"]]
-        metadata = {m["name"]: m["value"] for m in doc["doc_metadata"]} or None
+        metadata = metadata_values(ctx, doc) or None
         document = {
             "id": doc["id"],
             "data_source_type": doc["data_source_type"],
             "name": doc["name"],
         }
         document |= {"doc_type": None, "doc_metadata": metadata}
-        record = {"segment": segment_view(ctx, seg) | {"document": document}, "score": _unit(raw)}
+        score = 0.0 if keyword else _unit(raw)
+        found = segment_view(ctx, seg) | {"sign_content": None, "document": document}
+        record = {"segment": found, "score": score}
         records.append(record | {"child_chunks": matched, "files": []} | _NO_EXTRAS)
     return {"query": {"content": p["query"]}, "records": records}
 

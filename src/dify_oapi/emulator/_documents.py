@@ -24,8 +24,12 @@ from ._datasets import (
 from ._state import Record, StoredFile, Upload
 
 
-def _index(ctx: Ctx, doc: Record, text: str) -> None:
-    """Split the text into chunks (replacing any) and queue the document for indexing."""
+def _index(ctx: Ctx, doc: Record, text: str, first: str) -> None:
+    """Split the text into chunks (replacing any) and hand the document to the worker.
+
+    Dify answers a create while it splits (``splitting``) and an update still queued
+    (``waiting``); the document keeps its batch, and its counts until indexed again.
+    """
     kb, now, account = ctx.kb, ctx.now(), ctx.em.account_id
     for seg in segments(ctx, doc):
         _drop_segment(ctx, seg)
@@ -34,14 +38,24 @@ def _index(ctx: Ctx, doc: Record, text: str) -> None:
         seg = _new_segment(ctx, doc, content, position, "indexing")
         for n, kid in enumerate(kids, 1):
             _new_chunk(ctx, seg, kid, n, "automatic")
-    doc.update(indexing_status="waiting", error=None, _polls=0, _started=None, _completed=None)
-    doc.update(word_count=sum(len(c) for c, _ in parts), tokens=tokens(text), _updated=now)
-    doc["created_by"] = account
-    batch = ctx.em.ids.digits(20)
-    kb.batches[batch] = [doc["id"]]
-    doc["_batch"] = batch
-    if ctx.em.indexing_polls <= 0:
-        _advance(ctx, doc, finish=True)
+    doc.update(indexing_status=first, error=None, _since=ctx.em.ids.mark(), _completed=None)
+    doc.update(_counts=(sum(len(c) for c, _ in parts), _tokens(ctx, doc, text)), _updated=now)
+    doc.update(_started=None if first == "waiting" else now, created_by=account)
+    doc["_batch"] = doc.get("_batch") or ctx.em.ids.digits(20)
+    kb.batches[doc["_batch"]] = [doc["id"]]
+    _progress(ctx, doc)
+
+
+def _tokens(ctx: Ctx, doc: Record, text: str) -> int:
+    """Economy indexing embeds nothing, so Dify counts no tokens."""
+    economy = ctx.kb.datasets[doc["_dataset"]]["indexing_technique"] == "economy"
+    return 0 if economy else tokens(text)
+
+
+def settle(ctx: Ctx) -> None:
+    """Move every document on as far as the time since it was queued takes it."""
+    for doc in list(ctx.kb.documents.values()):
+        _progress(ctx, doc)
 
 
 def _new_segment(ctx: Ctx, doc: Record, content: str, position: int, status: str) -> Record:
@@ -49,12 +63,13 @@ def _new_segment(ctx: Ctx, doc: Record, content: str, position: int, status: str
     common = Counter(t for t in terms(content) if len(t) > 2).most_common(5)
     nulls = ("disabled_at", "disabled_by", "error", "stopped_at", "summary")
     seg = (
-        {"id": ctx.id(), "position": position, "document_id": doc["id"], "answer": ""}
+        {"id": ctx.id(), "position": position, "document_id": doc["id"], "answer": None}
         | {"content": content, "sign_content": content, "word_count": len(content)}
-        | {"tokens": tokens(content), "keywords": [t for t, _ in common], "hit_count": 0}
+        | {"tokens": _tokens(ctx, doc, content), "keywords": [t for t, _ in common]}
+        | {"hit_count": 0}
         | {"index_node_id": ctx.id(), "index_node_hash": _hash(content), "enabled": True}
         | {"status": status, "created_by": account, "created_at": now, "updated_at": now}
-        | {"updated_by": account, "indexing_at": now, "attachments": []}
+        | {"updated_by": None, "indexing_at": now, "attachments": []}
         | {"completed_at": now if status == "completed" else None}
         | dict.fromkeys(nulls)
     )
@@ -70,14 +85,15 @@ def _new_chunk(ctx: Ctx, seg: Record, content: str, position: int, kind: str) ->
     return chunk
 
 
-def _advance(ctx: Ctx, doc: Record, finish: bool = False) -> None:
-    """One poll's worth of indexing progress."""
+def _progress(ctx: Ctx, doc: Record) -> None:
     if doc["indexing_status"] in ("completed", "error"):
         return
+    took, elapsed = ctx.em.indexing_seconds, ctx.em.ids.since(doc["_since"])
+    if elapsed < took / 20:  # Dify leaves its first state after some 70 ms of 2 s
+        return
     now = ctx.now()
-    doc["_polls"] += 1
     doc["_started"] = doc["_started"] or now
-    if not finish and doc["_polls"] < ctx.em.indexing_polls:
+    if elapsed < took:
         doc["indexing_status"] = "indexing"
         return
     segs = segments(ctx, doc)
@@ -85,6 +101,7 @@ def _advance(ctx: Ctx, doc: Record, finish: bool = False) -> None:
         doc.update(indexing_status="error", error="The document has no text to index.")
         return
     doc.update(indexing_status="completed", _completed=now)
+    doc["word_count"], doc["tokens"] = doc["_counts"]
     for seg in segs:
         seg.update(status="completed", completed_at=now)
 
@@ -113,8 +130,8 @@ def _create_document(ctx: Ctx, name: str, upload: Upload, settings: Record) -> R
         | {"data_source_info": {"upload_file_id": f.id}}
         | {"data_source_detail_dict": {"upload_file": _file_info(f)}}
         | {"dataset_process_rule_id": ctx.id(), "name": name, "created_from": "api"}
-        | {"created_by": ctx.em.account_id, "created_at": ctx.now(), "tokens": 0}
-        | {"indexing_status": "waiting", "enabled": True, "archived": False, "word_count": 0}
+        | {"created_by": ctx.em.account_id, "created_at": ctx.now(), "tokens": None}
+        | {"indexing_status": "waiting", "enabled": True, "archived": False, "word_count": None}
         | {"hit_count": 0, "doc_metadata": [], "need_summary": False}
         | {"_dataset": ds["id"], "_file": f.id, "_language": "English"}
         | dict.fromkeys(nulls)
@@ -123,7 +140,7 @@ def _create_document(ctx: Ctx, name: str, upload: Upload, settings: Record) -> R
     ctx.kb.documents[doc["id"]] = doc
     if ds["doc_form"] is None:  # a knowledge base takes its form and source from its first document
         ds.update(doc_form=doc["doc_form"], data_source_type="upload_file")
-    _index(ctx, doc, _text(f))
+    _index(ctx, doc, _text(f), "splitting")
     return doc
 
 
@@ -158,7 +175,7 @@ def update_by_text(ctx: Ctx) -> Any:
     if "text" in p:
         f = ctx.em.store(Upload(f"{doc['name']}.txt", p["text"].encode(), "text/plain"), None)
         doc["_file"], doc["data_source_info"] = f.id, {"upload_file_id": f.id}
-    _index(ctx, doc, _text(ctx.em.files[doc["_file"]]))
+    _index(ctx, doc, _text(ctx.em.files[doc["_file"]]), "waiting")
     return _doc_reply(ctx, doc)
 
 
@@ -169,7 +186,7 @@ def update_by_file(ctx: Ctx) -> Any:
     if "file" in ctx.files:
         f = ctx.em.store(ctx.files["file"], ctx.em.account_id)
         doc.update(name=f.name, _file=f.id, data_source_info={"upload_file_id": f.id})
-    _index(ctx, doc, _text(ctx.em.files[doc["_file"]]))
+    _index(ctx, doc, _text(ctx.em.files[doc["_file"]]), "waiting")
     return _doc_reply(ctx, doc)
 
 
@@ -209,13 +226,13 @@ def indexing_status(ctx: Ctx) -> Any:
         raise not_found("Documents not found.")
     out = []
     for doc in docs:
-        _advance(ctx, doc)
-        started, done = doc["_started"], doc["indexing_status"] == "completed"
-        total = len(segments(ctx, doc))
-        steps = ("processing_started_at", "parsing_completed_at", "cleaning_completed_at")
+        status, started = doc["indexing_status"], doc["_started"]
+        split_at = None if status in ("waiting", "parsing", "splitting") else started
+        done, total = status == "completed", len(segments(ctx, doc))
         out.append(
-            {"id": doc["id"], "indexing_status": doc["indexing_status"], "error": doc["error"]}
-            | dict.fromkeys((*steps, "splitting_completed_at"), started)
+            {"id": doc["id"], "indexing_status": status, "error": doc["error"]}
+            | dict.fromkeys(("processing_started_at", "parsing_completed_at"), started)
+            | dict.fromkeys(("cleaning_completed_at", "splitting_completed_at"), split_at)
             | {"completed_at": doc["_completed"], "paused_at": None, "stopped_at": None}
             | {"completed_segments": total if done else 0, "total_segments": total}
         )

@@ -153,6 +153,7 @@ def update_document_metadata(ctx: Ctx) -> Any:
             found = field_of(ctx, value["id"])
             entries[found["id"]] = public(found) | {"value": value.get("value")}
         doc["doc_metadata"] = list(entries.values())
+        doc["_updated"] = ctx.em.ids.mark()[0]  # Dify's built-in last_update_date follows it
     return {"result": "success"}
 
 

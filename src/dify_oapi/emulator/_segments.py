@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ._base import Ctx, handles, page, tokens
+from ._base import Ctx, handles, page
 from ._datasets import (
     _drop_segment,
     _hash,
@@ -17,7 +17,7 @@ from ._datasets import (
     segment_view,
     segments,
 )
-from ._documents import _new_chunk, _new_segment
+from ._documents import _new_chunk, _new_segment, _tokens
 from ._state import public
 
 
@@ -28,7 +28,7 @@ def create_segments(ctx: Ctx) -> Any:
     created = []
     for n, new in enumerate(ctx.p["segments"], 1):
         seg = _new_segment(ctx, doc, new["content"], position + n, "completed")
-        seg.update(answer=new.get("answer", ""), keywords=new.get("keywords", seg["keywords"]))
+        seg.update(answer=new.get("answer"), keywords=new.get("keywords", seg["keywords"]))
         created.append(segment_view(ctx, seg))
     return {"data": created, "doc_form": doc["doc_form"]}
 
@@ -55,11 +55,12 @@ def update_segment(ctx: Ctx) -> Any:
     if "content" in change:
         content = change["content"]
         seg.update(content=content, sign_content=content, word_count=len(content))
-        seg.update(tokens=tokens(content), index_node_hash=_hash(content))
+        seg.update(tokens=_tokens(ctx, doc, content), index_node_hash=_hash(content))
     for key in ("answer", "keywords", "enabled", "summary"):
         if key in change:
             seg[key] = change[key]
     seg.update(updated_at=ctx.now(), disabled_at=None if seg["enabled"] else ctx.now())
+    seg["updated_by"] = ctx.em.account_id
     if change.get("regenerate_child_chunks"):
         for chunk in children(ctx, seg):
             del ctx.kb.child_chunks[chunk["id"]]

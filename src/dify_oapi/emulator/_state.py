@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import mimetypes
 import random
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,8 +55,18 @@ class Ids:
         return int(self._clock())
 
     def iso(self) -> str:
+        """UTC with no zone suffix, as Dify writes end users' and feedback's times."""
         when = datetime.datetime.fromtimestamp(self.now(), tz=datetime.timezone.utc)
-        return when.isoformat().replace("+00:00", "Z")
+        return when.replace(tzinfo=None).isoformat()
+
+    def mark(self) -> tuple[float, float]:
+        """A start for :meth:`since`."""
+        return self._clock(), time.monotonic()
+
+    def since(self, mark: tuple[float, float]) -> float:
+        """Seconds since the mark: real time, or the injected clock's if it ran further (a
+        frozen clock cannot stop the count; a test's stepped clock can hurry it)."""
+        return max(self._clock() - mark[0], time.monotonic() - mark[1])
 
 
 class Upload(NamedTuple):
