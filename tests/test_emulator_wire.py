@@ -40,6 +40,15 @@ def test_a_non_uuid_knowledge_id_is_no_route() -> None:
     assert (unknown.status_code, unknown.json()["code"]) == (404, "not_found")
 
 
+def test_a_document_s_upload_file_is_no_route() -> None:
+    # Dify 1.14.2 has no GET .../documents/{id}/upload-file (recorded: its HTML 404).
+    with raw(Emulator(), key="dataset-x") as http:
+        created = http.post("/datasets", json={"name": "kb"}).json()
+        path = f"/datasets/{created['id']}/documents/00000000-0000-4000-8000-000000000000"
+        answer = http.get(f"{path}/upload-file")
+    assert (answer.status_code, answer.headers["content-type"]) == (404, "text/html; charset=utf-8")
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code", "start"),
     [

@@ -249,12 +249,6 @@ def download_document(ctx: Ctx) -> Any:
     return {"url": ctx.file_url(ctx.em.files[document_of(ctx)["_file"]])}
 
 
-@handles("knowledge.get_document_file")
-def document_file(ctx: Ctx) -> Any:
-    f = ctx.em.files[document_of(ctx)["_file"]]
-    return _file_info(f) | {"url": ctx.file_url(f), "download_url": ctx.file_url(f)}
-
-
 @handles("knowledge.download_documents_zip")
 def download_zip(ctx: Ctx) -> Any:
     buffer = io.BytesIO()
