@@ -75,3 +75,26 @@ def test_cap_counts_the_bytes_of_one_unfinished_event(ending: bytes) -> None:
     framer.feed(b"data: 1234")  # 10 bytes so far: at the cap, not past it
     with pytest.raises(_EventTooLarge):
         framer.feed(b"5")
+
+
+def test_chunks_of_whole_data_line_events_skip_the_line_parser(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A transport that hands over everything buffered (aiohttp's readany) gives several
+    # events per chunk; the line parser would cost about a third of an event's CPU.
+    framer = _Framer(1 << 20)
+    framer.feed(b"")  # past the byte order mark check
+    framer.feed(b"data: {}\n\n")
+    monkeypatch.setattr(_Framer, "_lines", lambda *_: pytest.fail("line parser entered"))
+    assert framer.feed(b'data: {"a":1}\n\ndata:{"b":2}\n\ndata:\n\n') == [
+        b'{"a":1}',
+        b'{"b":2}',
+        b"",
+    ]
+    monkeypatch.undo()
+    # Anything else in such a chunk (a second data line, a comment, a blank line) still
+    # takes the line parser, with the SSE rules.
+    two_lines, single = framer.feed(b"data: a\ndata: b\n\ndata: c\n\n")
+    assert isinstance(two_lines, ServerSentEvent) and two_lines.data == "a\nb"
+    assert single == b"c"
+    assert framer.feed(b"data: d\n\n: ping\n\n\n\ndata: e\n\n") == [b"d", b"e"]
