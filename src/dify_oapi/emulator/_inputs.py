@@ -31,3 +31,10 @@ def check_inputs(form: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any]) -
             limit = field.get("max_length")
             if kind in _TEXT and limit and len(value) > limit:
                 raise invalid(f"{name} in input form must be less than {limit} characters")
+
+
+def stored_inputs(form: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The inputs Dify keeps with a message: one per form variable, ``None`` when not given
+    (recording "messages list": ``{"name": null}`` for ``inputs: {}``)."""
+    names = [field.get("variable", "") for item in form for field in item.values()]
+    return {name: inputs.get(name) for name in names}

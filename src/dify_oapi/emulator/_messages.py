@@ -21,7 +21,7 @@ from ._base import (
     usage,
     words,
 )
-from ._inputs import check_inputs
+from ._inputs import check_inputs, stored_inputs
 from ._runs import failure_at, finish_run, graph, new_run, run_events
 from ._state import Record, Task
 
@@ -113,7 +113,8 @@ def new_message(ctx: Ctx, query: str, inputs: dict[str, Any], conversation_id: s
     st = ctx.state
     message: Record = (
         {"id": ctx.id(), "conversation_id": conversation_id, "parent_message_id": NO_PARENT}
-        | {"inputs": inputs, "query": query, "answer": "", "status": "normal", "error": None}
+        | {"inputs": stored_inputs(ctx.app.user_input_form, inputs), "query": query}
+        | {"answer": "", "status": "normal", "error": None}
         | {"message_files": [message_file(ctx, f) for f in ctx.p.get("files", ())]}
         | {"feedback": None, "retriever_resources": [], "agent_thoughts": []}
         | {"created_at": ctx.now(), "extra_contents": [], "_user": ctx.p["user"]}
