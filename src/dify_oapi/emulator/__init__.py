@@ -39,7 +39,8 @@ Hooks for testing error handling:
 - ``Emulator(latency=0.2)``: wait before every answer; ``stream_delay=``: between events.
 - ``emulator.fail_next("chat.send", status=503, times=2, headers={"Retry-After": "0"})``:
   the next calls of an operation (any operation when omitted) answer that error; ``code``
-  and ``message`` default from the status.
+  and ``message`` default from the status (a 5xx: Dify's ``unknown`` "Internal Server
+  Error", its answer to anything it does not handle).
 - ``emulator.cut_stream_after(3, operation="workflow.run")``: the next stream drops its
   connection after 3 events (a workflow can then ``stream.resume()``).
 - ``emulator.script_reply("first", "second")``: the next answers, in order.

@@ -26,7 +26,16 @@ from .._table import Endpoint, struct_fields
 
 # Importing the handler modules registers their handlers.
 from . import _conversations, _info, _messages, _metadata, _runs, _segments  # noqa: F401
-from ._base import HANDLERS, VERSION, ApiError, Ctx, Reply, is_uuid, reply_bytes
+from ._base import (
+    HANDLERS,
+    VERSION,
+    ApiError,
+    Ctx,
+    Reply,
+    is_uuid,
+    reply_bytes,
+    server_error,
+)
 from ._definition import AppDefinition
 from ._documents import settle
 from ._info import file_reply
@@ -332,7 +341,10 @@ class Emulator(httpx.BaseTransport, httpx.AsyncBaseTransport):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         """Answer the next ``times`` calls of ``operation`` (any, if ``None``) with an error."""
-        code = code or _STATUS_CODES.get(status, "internal_server_error")
+        if status >= 500 and code is None and message is None:
+            unhandled = server_error()  # what Dify answers to anything it does not handle
+            code, message = unhandled.code, unhandled.message
+        code = code or _STATUS_CODES.get(status, "unknown")
         body = {"code": code, "message": message or f"Injected {status} {code}", "status": status}
         route = self._router.for_operation(operation) if operation else None
         with self._lock:

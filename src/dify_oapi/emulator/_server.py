@@ -59,7 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = emulator.respond(request)
         except Exception as exc:  # an emulator bug: answer 500 and show it on stderr
             traceback.print_exc()
-            reply = ApiError(500, "internal_server_error", f"Emulator error: {exc!r}").reply()
+            reply = ApiError(500, "unknown", f"Emulator error: {exc!r}").reply()
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         for name, value in reply.headers.items():
