@@ -36,6 +36,18 @@ NOW = 1_700_000_000
 USER = "user-1"
 
 
+def keyword_search(top_k: int, **more: Any) -> dict[str, Any]:
+    """A retrieval model on the keyword index (an economy knowledge base's)."""
+    model = {"search_method": "keyword_search", "reranking_enable": False, "top_k": top_k}
+    return model | {"score_threshold_enabled": False} | more
+
+
+def where(name: str, value: str) -> dict[str, Any]:
+    """Metadata filtering conditions: one field ``is`` one value."""
+    condition = {"name": name, "comparison_operator": "is", "value": value}
+    return {"logical_operator": "and", "conditions": [condition]}
+
+
 def make(app: AppDefinition | None = None, **options: Any) -> Emulator:
     # Indexing takes real time even on this frozen clock: a little, so waiters finish soon.
     options.setdefault("indexing_seconds", 0.05)
@@ -718,13 +730,7 @@ def test_documents_index_and_retrieve_ranks(kb: Client, sleeps: list[float]) -> 
     owls = k.retrieve(
         dataset_id=ds.id,
         query="owls at night",
-        retrieval_model={
-            "search_method": "keyword_search",
-            "reranking_enable": False,
-            "top_k": 5,
-            "score_threshold_enabled": True,
-            "score_threshold": 0.5,
-        },
+        retrieval_model=keyword_search(5, score_threshold_enabled=True, score_threshold=0.5),
     )
     # Dify's keyword index ranks by keyword hits, scores nothing and applies no threshold.
     assert owls.records[0].segment.content == "Owls hunt at night."
@@ -860,16 +866,7 @@ def test_tags_and_metadata(kb: Client) -> None:
     filtered = k.retrieve(
         dataset_id=b.id,
         query="shared words",
-        retrieval_model={
-            "search_method": "keyword_search",
-            "reranking_enable": False,
-            "top_k": 5,
-            "score_threshold_enabled": False,
-            "metadata_filtering_conditions": {
-                "logical_operator": "and",
-                "conditions": [{"name": "author", "comparison_operator": "is", "value": "Ann"}],
-            },
-        },
+        retrieval_model=keyword_search(5, metadata_filtering_conditions=where("author", "Ann")),
     )
     assert [r.segment.document.name for r in filtered.records] == ["two"]
     assert filtered.records[0].segment.document.doc_metadata == {"author": "Ann"}
@@ -895,18 +892,9 @@ def test_tags_and_metadata(kb: Client) -> None:
     found = k.retrieve(
         dataset_id=b.id,
         query="shared words there",
-        retrieval_model={
-            "search_method": "keyword_search",
-            "reranking_enable": False,
-            "top_k": 1,
-            "score_threshold_enabled": False,
-            "metadata_filtering_conditions": {
-                "logical_operator": "and",
-                "conditions": [
-                    {"name": "document_name", "comparison_operator": "is", "value": "two"}
-                ],
-            },
-        },
+        retrieval_model=keyword_search(
+            1, metadata_filtering_conditions=where("document_name", "two")
+        ),
     )
     assert found.records[0].segment.document.doc_metadata == {
         "document_name": "two",
