@@ -64,7 +64,7 @@ class Framer:
             # queued up: a busy reader, a transport that hands over all it has), maybe with
             # the start of the next; the line parser would cost a third of an event's CPU.
             # Byte values, not one-byte strings: `13 in chunk` is a memchr.
-            if not self._buf and chunk.find(b"\n") == len(chunk) - 2 == chunk.rfind(b"\n\n"):
+            if not self._buf and chunk.find(b"\n") == len(chunk) - 2 and chunk[-1] == 10:
                 if chunk[:5] == b"data:" and len(chunk) <= self._cap:
                     return [chunk[6:-2] if chunk[5] == 32 else chunk[5:-2]]
             else:
