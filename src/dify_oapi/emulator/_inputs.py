@@ -35,6 +35,7 @@ def check_inputs(form: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any]) -
 
 def stored_inputs(form: Sequence[Mapping[str, Any]], inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The inputs Dify keeps with a message: one per form variable, ``None`` when not given
-    (recording "messages list": ``{"name": null}`` for ``inputs: {}``)."""
+    (recording "messages list": ``{"name": null}`` for ``inputs: {}``); inputs outside the
+    form are kept as sent (no recording shows what Dify does with them)."""
     names = [field.get("variable", "") for item in form for field in item.values()]
-    return {name: inputs.get(name) for name in names}
+    return {name: inputs.get(name) for name in names} | dict(inputs)
