@@ -90,12 +90,16 @@ class Framer:
         buf = self._buf
         if end < 2 or 13 in buf:
             return None
-        whole = bytes(buf) + chunk[:end] if buf else chunk[:end]
+        # No copy that is not needed: each one costs as much as a scan of the chunk.
+        whole = chunk if end == len(chunk) else chunk[:end]
+        if buf:
+            whole = bytes(buf) + whole
         if len(whole) > self._cap:
             return None
         buf.clear()
         self._scan = self._size = 0
-        events = whole[:-2].split(b"\n\n")
+        events = whole.split(b"\n\n")
+        events.pop()  # the empty piece after the last blank line
         out: list[bytes | ServerSentEvent]
         if whole.count(b"\n") == 2 * len(events) and all(e[:5] == b"data:" for e in events):
             out = [e[6:] if e[5:6] == b" " else e[5:] for e in events]
