@@ -436,8 +436,8 @@ def retrieve(ctx: Ctx) -> Any:
     ranked = sorted(zip(scores, segs, strict=True), key=lambda x: -x[0])  # stable: ties in order
     # Dify's keyword index ranks by keyword hits and scores nothing (0.0), nor thresholds.
     keyword = settings.get("search_method") == "keyword_search"
-    threshold = (settings.get("score_threshold") or 0) if settings["score_threshold_enabled"] else 0
-    threshold = 0 if keyword else threshold
+    thresholded = settings["score_threshold_enabled"] and not keyword
+    threshold = (settings.get("score_threshold") or 0) if thresholded else 0
     records = []
     for raw, seg in ranked[: settings.get("top_k") or 2]:
         if raw <= 0 or _unit(raw) < threshold:

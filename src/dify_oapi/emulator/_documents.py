@@ -54,7 +54,7 @@ def _tokens(ctx: Ctx, doc: Record, text: str) -> int:
 
 def settle(ctx: Ctx) -> None:
     """Move every document on as far as the time since it was queued takes it."""
-    for doc in list(ctx.kb.documents.values()):
+    for doc in ctx.kb.documents.values():
         _progress(ctx, doc)
 
 
