@@ -552,6 +552,41 @@ async def test_every_end_gives_the_connection_back(server: FaultServer, end: Any
     assert eventually(lambda: server.open_connections == 0)
 
 
+def sized_sse(pieces: list[bytes]) -> Any:
+    """An event stream with a Content-Length, one write per event, kept alive."""
+
+    def handler(ex: Exchange) -> None:
+        items = [
+            ("Content-Length", str(sum(map(len, pieces)))),
+            ("Content-Type", "text/event-stream"),
+        ]
+        if ex.head(200, items):
+            for piece in pieces:
+                ex.send(piece)
+
+    return handler
+
+
+@pytest.mark.parametrize("framing", ["chunked", "content-length"])
+async def test_streams_read_to_their_end_share_one_connection(
+    server: FaultServer, framing: str
+) -> None:
+    # The body says when it was read to its end: the connection goes back to the pool, so
+    # calls one after another never open a second socket.
+    pieces = frames([*LONG, {"event": "message_end", **WF}])
+    server.route("POST", CHAT, sse(pieces) if framing == "chunked" else sized_sse(pieces))
+    async with aio(server, limits=POOL2) as client:
+        for _ in range(5):
+            stream = await client.chat.send(**ASK, stream=True)
+            events = [e async for e in stream]
+            assert [getattr(e, "answer", None) for e in events[:-1]] == [str(i) for i in range(40)]
+            assert stream.closed
+        answer = (await client.chat.send(**ASK, stream=True, collect=True)).answer
+        assert answer == "".join(str(i) for i in range(40))
+    assert server.accepted == 1
+    assert len(server.requests_to(CHAT)) == 6
+
+
 async def test_garbage_collected_responses_give_their_connection_back(
     server: FaultServer,
 ) -> None:

@@ -198,24 +198,33 @@ class _Connector(aiohttp.TCPConnector):
 
 
 class _Body(httpx.AsyncByteStream):
-    """The response body as aiohttp buffers it, handed over without copies."""
+    """The response body as aiohttp buffers it, handed over without copies.
 
-    __slots__ = ("_response",)
+    Its own iterator: a stream reads each chunk with one coroutine call, not through a
+    generator (a third of the SDK's own cost per event).
+    """
+
+    __slots__ = ("_read", "_response", "ended")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
+        self._read = response.content.readany
+        #: The body was read to its end (aiohttp has given the connection back).
+        self.ended = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        read = self._response.content.readany
-        while True:
-            try:
-                chunk = await read()
-            except _FAILURES as exc:
-                error = _body_error(exc, self._response.url)
-                break
-            if not chunk:  # at the end aiohttp has given the connection back already
-                return
-            yield chunk
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await self._read()
+        except _FAILURES as exc:
+            error = _body_error(exc, self._response.url)
+        else:
+            if chunk:
+                return chunk
+            self.ended = True
+            raise StopAsyncIteration
         _raise_alone(error)
 
     async def aclose(self) -> None:

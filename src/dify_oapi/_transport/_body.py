@@ -138,9 +138,16 @@ class Lease:
                 yield from inflate.feed(raw)
         self.complete = True
 
-    async def achunks(self) -> AsyncIterator[bytes]:
+    def achunks(self) -> AsyncIterator[bytes]:
         """The body's bytes as they arrive, decoded (async responses)."""
         inflate = _decoder(self.response, self.op)
+        stream: Any = self.response.stream
+        if inflate is None and hasattr(stream, "ended"):
+            body: AsyncIterator[bytes] = stream  # its own iterator, and says when it ended
+            return body
+        return self._achunks(inflate)
+
+    async def _achunks(self, inflate: _Inflater | None) -> AsyncIterator[bytes]:
         async for raw in self.response.stream:  # type: ignore[union-attr]
             if inflate is None:
                 yield raw
@@ -223,10 +230,11 @@ class Lease:
     async def aclose(self) -> None:
         if not self._take():
             return
+        complete = self.complete or getattr(self.response.stream, "ended", False)
         try:
-            _discard_if_poisoned(self.response, self.complete)
+            _discard_if_poisoned(self.response, complete)
             await self.response.aclose()
-            if not self.complete:
+            if not complete:
                 # The connection is being closed: asyncio closes its socket on the next turn
                 # of the loop. Give the slot back after that, so the pool never holds more
                 # sockets than slots.
