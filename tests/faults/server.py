@@ -57,6 +57,8 @@ KEEP_BODY = 1024 * 1024
 #: The longest any single wait inside the server may take.
 MAX_WAIT = 20.0
 _POLL = 0.05
+# The longest wait for the rest of a request that has started arriving.
+_PARTIAL = 60.0
 
 Handler = Callable[["Exchange"], None]
 
@@ -228,7 +230,7 @@ class _Reader:
         self.stopping = stopping
         self.buffer = bytearray()
 
-    def _fill(self, idle: float | None = 60.0) -> None:
+    def _fill(self, idle: float | None = _PARTIAL) -> None:
         deadline = None if idle is None else time.monotonic() + idle
         while True:
             if self.stopping.is_set() or (deadline is not None and time.monotonic() > deadline):
@@ -244,7 +246,7 @@ class _Reader:
             self.buffer += data
             return
 
-    def until(self, marker: bytes, limit: int = 1 << 20, idle: float | None = 60.0) -> bytes:
+    def until(self, marker: bytes, limit: int = 1 << 20, idle: float | None = _PARTIAL) -> bytes:
         while True:
             index = self.buffer.find(marker)
             if index >= 0:
@@ -253,7 +255,7 @@ class _Reader:
                 return out
             if len(self.buffer) > limit:
                 raise _PeerGone
-            self._fill(idle if not self.buffer else 60.0)
+            self._fill(idle if not self.buffer else _PARTIAL)
 
     def exact(self, n: int) -> bytes:
         while len(self.buffer) < n:
