@@ -142,9 +142,10 @@ def sniffio_setup(smoke: bool, repeats: int) -> dict[str, Any]:
 class Server:
     """``server.py`` in its own process; stops when we close its stdin."""
 
-    def __init__(self, sizes: payloads.Sizes) -> None:
+    def __init__(self, sizes: payloads.Sizes, lockstep: bool = False) -> None:
+        command = [sys.executable, str(HERE / "server.py"), "--sizes", json.dumps(sizes.to_dict())]
         self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "server.py"), "--sizes", json.dumps(sizes.to_dict())],
+            command + ["--lockstep"] * lockstep,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,

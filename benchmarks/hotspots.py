@@ -127,12 +127,15 @@ def main() -> int:
     parser.add_argument("--contender", default="sdk")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--pyinstrument", action="store_true", help="print pyinstrument's tree")
+    parser.add_argument(
+        "--lockstep", action="store_true", help="the server writes each event once the last is read"
+    )
     args = parser.parse_args()
 
     settings = Settings.full()
     params = params_for(args.workload, args.case, args.mode, settings)
     needs_server = args.workload in ("W5", "W6", "W7") or params.get("mode") == "socket"
-    server = Server(payloads.Sizes()) if needs_server else None
+    server = Server(payloads.Sizes(), lockstep=args.lockstep) if needs_server else None
     if server is not None:
         params["base_url"] = server.base_url
     workload = getattr(workloads, MODULES[args.workload])

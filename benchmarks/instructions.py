@@ -7,7 +7,10 @@ On a shared machine timed rows spread by 20-40% between rounds; an instruction c
 not move. Each figure is the count of a worker doing N + K operations minus that of one
 doing N, divided by K, so start-up, imports and warm-up cancel out. The W7 cases run over
 loopback against ``server.py`` in its own process, whose instructions are not counted: the
-figure is the client's alone, all its threads included.
+figure is the client's alone, all its threads included. Their streams are written in lockstep
+(``server.py --lockstep``): each event once the client has read the last, so every contender
+does one read per event on every run; ``--free-writes`` lets the server write them all at once,
+and the count then moves with how many events each read happens to find.
 
 The counter is ``perf stat -e instructions:u`` where the machine exposes it (not in most
 VMs), else valgrind's callgrind (``apt-get install valgrind``). Valgrind swaps glibc's
@@ -160,6 +163,11 @@ def main() -> int:
     parser.add_argument("--contenders", default="", help="comma-separated (default: each case's)")
     parser.add_argument("--output", type=Path, default=HERE / "instructions.json")
     parser.add_argument("--counter", choices=("perf", "valgrind"), help="default: perf if it works")
+    parser.add_argument(
+        "--free-writes",
+        action="store_true",
+        help="W7 streams as fast as the server writes them, not one event per client read",
+    )
     args = parser.parse_args()
     tool = args.counter or counter()
     if tool is None:
@@ -175,8 +183,9 @@ def main() -> int:
     if any(module == "w7" for _, _, module, *_ in chosen):
         import envs
 
-        server = envs.Server(p.Sizes())
-    results: dict[str, Any] = {"counter": tool}
+        server = envs.Server(p.Sizes(), lockstep=not args.free_writes)
+    writes = "free" if args.free_writes else "lockstep"
+    results: dict[str, Any] = {"counter": tool, "w7 writes": writes}
     try:
         for _key, label, module, contenders, params_for, (lo, hi) in chosen:
             print(f"{label} (instructions per operation, {tool})", flush=True)

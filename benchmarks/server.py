@@ -10,6 +10,10 @@ Routes (paths under ``/v1``):
 - ``POST /chat-messages``: blocking answer (~3.4 KB JSON), or for ``"response_mode":
   "streaming"`` the W3 chat stream (one chunk per event); the user ``bench-big`` gets the 50 MB
   stream of W6 instead, written in ~64 KB chunks with flow control.
+  With ``--lockstep`` each event of a small stream is written only once the client has read
+  the one before (its socket's receive queue, seen in ``/proc/net/tcp``, is empty): one read per
+  event on every run, as a model's tokens arrive, so instruction counts do not depend on how
+  many events one read happened to find.
 - ``POST /workflows/run``: the W3 workflow stream.
 - ``GET /datasets/{id}/documents``, ``GET /messages``: the W4 lists.
 - ``POST /text-to-audio``: 64 KB of audio/mpeg, or the W6 binary for ``bench-big``.
@@ -24,6 +28,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -70,8 +75,24 @@ class Routes:
         self.requests = 0
 
 
+def _proc_address(host: str, port: int) -> str:
+    """An IPv4 address as ``/proc/net/tcp`` writes it: the address in host byte order, hex."""
+    return f"{int.from_bytes(socket.inet_aton(host), sys.byteorder):08X}:{port:04X}"
+
+
+def unread(client: str, server: str) -> int | None:
+    """Bytes the client's socket has received and its program not yet read (None: gone)."""
+    with open("/proc/net/tcp") as table:
+        for line in table:
+            fields = line.split()
+            if fields[1] == client and fields[2] == server:
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
 class Handler(asyncio.Protocol):
     routes: Routes
+    lockstep = False
 
     def __init__(self) -> None:
         self.buffer = b""
@@ -179,6 +200,9 @@ class Handler(asyncio.Protocol):
         """A small stream: one write per event, as a server flushing each event does."""
         transport = self.transport
         assert transport is not None
+        if self.lockstep:
+            self.start(self.write_in_lockstep(chunks, close))
+            return
         transport.write(SSE_HEAD)
         for chunk in chunks:
             transport.write(chunk)
@@ -191,6 +215,27 @@ class Handler(asyncio.Protocol):
         task = asyncio.ensure_future(job)
         _tasks.add(task)
         task.add_done_callback(_tasks.discard)
+
+    async def write_in_lockstep(self, chunks: list[bytes], close: bool) -> None:
+        """Each write once the client has read everything before it."""
+        try:
+            if self.transport is None:
+                return
+            host, port = self.transport.get_extra_info("peername")[:2]
+            here, at = self.transport.get_extra_info("sockname")[:2]
+            client, server = _proc_address(host, port), _proc_address(here, at)
+            for data in (SSE_HEAD, *chunks, b"0\r\n\r\n"):
+                if self.transport is None:
+                    return
+                self.transport.write(data)
+                while unread(client, server):
+                    await asyncio.sleep(0.00005)
+            if close and self.transport is not None:
+                self.transport.close()
+        finally:
+            self.busy = False
+            if self.transport is not None and self.buffer:
+                self.process()
 
     async def write_blocks(
         self, head: bytes, blocks: Iterable[bytes], chunk: bool, close: bool
@@ -216,9 +261,10 @@ class Handler(asyncio.Protocol):
                 self.process()
 
 
-async def serve(port: int, routes: Routes, max_seconds: float) -> None:
+async def serve(port: int, routes: Routes, max_seconds: float, lockstep: bool) -> None:
     loop = asyncio.get_running_loop()
     Handler.routes = routes
+    Handler.lockstep = lockstep
     server = await loop.create_server(Handler, "127.0.0.1", port, backlog=1024, reuse_address=True)
     bound = server.sockets[0].getsockname()[1]
     stop = asyncio.Event()
@@ -246,10 +292,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="{}", help="payload sizes as JSON (payloads.Sizes)")
     parser.add_argument("--smoke", action="store_true", help="tiny payloads")
     parser.add_argument("--max-seconds", type=float, default=3600.0)
+    parser.add_argument("--lockstep", action="store_true", help="one client read per event")
     args = parser.parse_args()
     sizes = p.Sizes.smoke() if args.smoke else p.Sizes()
     sizes = p.Sizes.from_dict({**sizes.to_dict(), **json.loads(args.sizes)})
-    asyncio.run(serve(args.port, Routes(sizes), args.max_seconds))
+    asyncio.run(serve(args.port, Routes(sizes), args.max_seconds, args.lockstep))
 
 
 if __name__ == "__main__":

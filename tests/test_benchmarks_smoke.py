@@ -156,3 +156,54 @@ def test_instruction_counts_run_every_worker_and_divide_by_the_extra_operations(
     counts = json.loads(saved.read_text())
     assert counts["counter"] == "valgrind"
     assert counts["W2 blocking chat, per call"] == {"floor": 100.0, "sdk": 110.0}
+
+
+def test_a_lockstep_server_gives_one_read_per_event() -> None:
+    # The instruction counts of W7 are stable only if every contender reads each event alone:
+    # in lockstep the server writes an event once the client has read the one before, so even
+    # a client slower than the server finds exactly one chunk (one event) in each read.
+    if not os.path.exists("/proc/net/tcp"):
+        import pytest
+
+        pytest.skip("lockstep reads the receive queue from /proc/net/tcp (Linux)")
+    import socket
+    import time
+
+    script = ROOT / "benchmarks" / "server.py"
+    server = subprocess.Popen(
+        [sys.executable, str(script), "--smoke", "--lockstep", "--max-seconds", "60"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline().split()[1])
+        body = b'{"query":"q","user":"u","inputs":{},"response_mode":"streaming"}'
+        reads: list[bytes] = []
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"POST /v1/chat-messages HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body)
+            )
+            while not reads or not reads[-1].endswith(b"0\r\n\r\n"):
+                reads.append(sock.recv(1 << 20))
+                assert reads[-1], "the server closed the stream early"
+                time.sleep(0.002)  # slower than the server: free writes would pile up
+    finally:
+        assert server.stdin is not None
+        server.stdin.close()
+        server.wait(timeout=10)
+    head, *events, end = reads
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
+    assert end == b"0\r\n\r\n"
+    import importlib.util
+
+    where = ROOT / "benchmarks" / "payloads.py"
+    spec = importlib.util.spec_from_file_location("benchmark_payloads", where)
+    assert spec is not None and spec.loader is not None
+    payloads = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(payloads)
+    # each read holds one whole chunk, and each chunk one event of the stream, in order
+    sent = payloads.chat_stream(payloads.Sizes.smoke())
+    assert events == [b"%x\r\n%s\r\n" % (len(event), event) for event in sent]
