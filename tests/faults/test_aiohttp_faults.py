@@ -587,6 +587,74 @@ async def test_streams_read_to_their_end_share_one_connection(
     assert len(server.requests_to(CHAT)) == 6
 
 
+# -- the read timeout bounds each wait for data, not the stream -------------------------------
+
+READ = httpx.Timeout(3.0, connect=1.0, read=0.5)
+
+
+async def test_a_stream_longer_than_the_read_timeout_is_not_cut(server: FaultServer) -> None:
+    # An event every 0.2 s: the stream takes over three read timeouts, no wait one.
+    pieces = frames([*LONG[:8], {"event": "message_end", **WF}])
+    server.route("POST", CHAT, sse(pieces, pause=0.2))
+    async with aio(server, timeout=READ) as client:
+        started = time.monotonic()
+        stream = await client.chat.send(**ASK, stream=True)
+        events = [e async for e in stream]
+        assert time.monotonic() - started > 3 * 0.5
+    assert [getattr(e, "answer", None) for e in events] == [*map(str, range(8)), None]
+    assert server.accepted == 1
+
+
+@pytest.mark.parametrize("backend", ["aiohttp", "httpx"])
+async def test_a_consumer_slower_than_the_read_timeout_is_not_cut(
+    server: FaultServer, backend: str
+) -> None:
+    # The server is silent for 0.8 s, longer than the read timeout, while the consumer is busy
+    # with the first event for 1 s: its next read finds the next event waiting. The bound is on
+    # how long a read waits, as on httpx's own transport, not on how long the server is quiet.
+    def handler(ex: Exchange) -> None:
+        head = [("Content-Type", "text/event-stream"), ("Transfer-Encoding", "chunked")]
+        first, *rest = frames([*LONG[:3], {"event": "message_end", **WF}])
+        if ex.head(200, head) and ex.chunk(first):
+            time.sleep(0.8)
+            for piece in rest:
+                ex.chunk(piece)
+            ex.end_chunks()
+
+    server.route("POST", CHAT, handler)
+    options = client_options(server, backend=backend, timeout=READ)
+    async with AsyncClient(**options) as client:
+        stream = await client.chat.send(**ASK, stream=True)
+        answers = []
+        async for event in stream:
+            answers.append(getattr(event, "answer", None))
+            if len(answers) == 1:
+                await asyncio.sleep(1.0)
+    assert answers == ["0", "1", "2", None]
+
+
+async def test_a_stall_mid_stream_ends_one_read_timeout_after_the_last_data(
+    server: FaultServer,
+) -> None:
+    server.route("POST", CHAT, sse(frames(LONG[:2]), end="stall"))
+    server.route("GET", INFO, respond(json={"name": "still works"}))
+    async with aio(server, timeout=READ, max_retries=0) as client:
+        stream = await client.chat.send(**ASK, stream=True)
+        answers = []
+        last = time.monotonic()
+        with pytest.raises(APITimeoutError, match="stalled") as info:
+            async for event in stream:
+                answers.append(event.answer)
+                last = time.monotonic()
+        waited = time.monotonic() - last
+        assert answers == ["0", "1"] and info.value.partial is not None
+        assert info.value.partial.answer == "01"
+        assert 0.5 <= waited < 0.5 + 1.0, waited
+        # The timed-out connection is dropped, not handed to the next call.
+        assert (await client.dify.get_info()).name == "still works"
+    assert server.accepted == 2
+
+
 async def test_garbage_collected_responses_give_their_connection_back(
     server: FaultServer,
 ) -> None:

@@ -352,53 +352,55 @@ class AsyncStream(_StreamBase, Generic[E]):
 
     async def __anext__(self) -> E | UnknownEvent:
         pending = self._pending
-        while not pending:
-            if self._ended:
-                error, self._error = self._error, None
-                if error is not None:
-                    raise error
-                raise StopAsyncIteration
-            await self._read()
-        event: E | UnknownEvent = pending.popleft()
-        return event
-
-    async def _read(self) -> None:
-        """Read until an event is pending or the stream is over."""
-        lease = self._lease
-        # One store needs no lock: a close() that comes before it is answered by the lease
-        # it closed; one after it sees True and interrupts the read (see _close_request).
-        self._reading = True
-        try:
-            chunks = self._chunks
-            if chunks is None:
-                chunks = self._chunks = lease.achunks().__aiter__()
-            while True:
-                try:
-                    chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    chunk = None
-                except httpx.TransportError as exc:
-                    self._error = self._failure(exc)
-                    self._ended = True
-                    return
-                if self._take(chunk):
-                    self._ended = True
-                    if chunk is not None and self._decoder.state.finished:
-                        await lease.adrain(chunks)
-                    return
-                if self._pending:
-                    return
-        except BaseException as exc:
-            self._ended = True  # cancelled or failed mid-read: nothing more will be read
-            if self._on_end is not None:
-                self._over(exc)
-            raise
-        finally:
-            self._reading = False
-            if self._ended:  # over, or closed meanwhile
-                await lease.aclose()
-            if self._ended and self._on_end is not None:
-                self._over(self._error)
+        if pending:  # the hot path: events framed from one chunk
+            event: E | UnknownEvent = pending.popleft()
+            return event
+        if not self._ended:
+            # The read is here, not in a coroutine of its own: one call fewer per chunk.
+            lease = self._lease
+            # One store needs no lock: a close() that comes before it is answered by the
+            # lease it closed; one after it sees True and interrupts the read (see
+            # _close_request).
+            self._reading = True
+            try:
+                chunks = self._chunks
+                if chunks is None:
+                    chunks = self._chunks = lease.achunks().__aiter__()
+                while not pending:
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        chunk = None
+                    except httpx.TransportError as exc:
+                        self._error = self._failure(exc)
+                        self._ended = True
+                        break
+                    if self._take(chunk):
+                        self._ended = True
+                        if chunk is not None and self._decoder.state.finished:
+                            await lease.adrain(chunks)
+                        break
+            except BaseException as exc:
+                self._ended = True  # cancelled or failed mid-read: nothing more will be read
+                if self._on_end is not None:
+                    self._over(exc)
+                raise
+            finally:
+                self._reading = False
+                if self._ended:  # over, or closed meanwhile
+                    await lease.aclose()
+                if self._ended and self._on_end is not None:
+                    self._over(self._error)
+            # The raw bytes may hold a key the server echoed; the error raised below keeps
+            # this frame, and a traceback printer that shows locals would show them.
+            chunk = None
+            if pending:
+                event = pending.popleft()
+                return event
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+        raise StopAsyncIteration
 
     async def close(self) -> None:
         """Close the connection; from another thread, the read in progress ends at once."""

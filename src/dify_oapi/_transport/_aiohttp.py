@@ -21,7 +21,9 @@ import contextlib
 import ipaddress
 import re
 import ssl
+import time
 import urllib.request
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from contextvars import ContextVar
 from typing import Any, NoReturn
@@ -116,6 +118,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 upload = data = _Upload(data, _write_timeout(request))
         proxy = self._proxies.choose(url) if self._proxies is not None else None
         uploading = _UPLOADING.set(upload) if upload is not None else None
+        timeout = request.extensions.get("timeout")
         try:
             response = await session.request(
                 request.method,
@@ -126,7 +129,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 data=data,
                 allow_redirects=False,  # httpx follows redirects itself when asked
                 proxy=proxy,
-                timeout=self._timeout(request.extensions.get("timeout")),
+                timeout=self._timeout(timeout),
                 server_hostname=request.extensions.get("sni_hostname"),
             )
         except _FAILURES as exc:
@@ -139,7 +142,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             return httpx.Response(
                 response.status,
                 headers=response.raw_headers,
-                stream=_Body(response),
+                stream=_Body(response, timeout.get("read") if timeout else None, loop),
                 request=request,
                 extensions={"http_version": _http_version(response.version)},
             )
@@ -202,33 +205,67 @@ class _Body(httpx.AsyncByteStream):
 
     Its own iterator: a stream reads each chunk with one coroutine call, not through a
     generator (a sixth of the SDK's own work per event, measured in-process).
+
+    It bounds each wait for data by the read timeout itself, with one timer for the whole
+    body: aiohttp's own bound (``sock_read``) cancels and re-arms a timer on every chunk
+    that arrives, a fifth of the client's work per event of a token stream. The bound is
+    httpx's: the time one read waits, so a slow consumer is never timed out.
     """
 
-    __slots__ = ("_read", "_response", "ended")
+    __slots__ = ("_read", "_response", "_since", "_timer", "ended")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        read_timeout: float | None,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self._response = response
         self._read = response.content.readany
         #: The body was read to its end (aiohttp has given the connection back).
         self.ended = False
+        # When the read now waiting began (time.monotonic()); 0.0 between reads.
+        self._since = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        connection = response.connection
+        protocol = connection.protocol if connection is not None else None
+        if read_timeout is not None and protocol is not None and not response.content.is_eof():
+            protocol.read_timeout = None  # set again by aiohttp for the connection's next request
+            protocol.start_timeout()  # with no timeout: cancels the one armed for the head
+            ref = weakref.ref(self)
+            self._timer = loop.call_later(read_timeout, _watch, ref, read_timeout, loop)
 
     def __aiter__(self) -> _Body:
         return self
 
     async def __anext__(self) -> bytes:
+        self._since = _clock()
         try:
             chunk = await self._read()
         except _FAILURES as exc:
             error = _body_error(exc, self._response.url)
         else:
+            self._since = 0.0
             if chunk:
                 return chunk
             self.ended = True
+            if self._timer is not None:
+                self._timer.cancel()
             raise StopAsyncIteration
         _raise_alone(error)
 
+    def expire(self) -> None:
+        """End the read waiting for data: it waited the read timeout (on the loop's thread)."""
+        exc = aiohttp.ServerTimeoutError("timeout on reading data from socket")
+        connection = self._response.connection
+        if connection is not None and connection.protocol is not None:
+            connection.protocol.set_exception(exc)  # never back to the pool
+        self._response.content.set_exception(exc)
+
     async def aclose(self) -> None:
         # Back to the pool if the body was read to its end and framed well, else closed.
+        if self._timer is not None:
+            self._timer.cancel()
         self._response.release()
 
     def __del__(self) -> None:
@@ -270,6 +307,21 @@ class _Body(httpx.AsyncByteStream):
         with contextlib.suppress(AttributeError):
             self._response._closed = True
         return True
+
+
+_clock = time.monotonic  # asyncio's loop.time() reads this clock
+
+
+def _watch(ref: weakref.ref[_Body], timeout: float, loop: asyncio.AbstractEventLoop) -> None:
+    """The read timeout of one body: expire its read, or look again when one could be due."""
+    body = ref()
+    if body is None or body.ended or body._response.closed:
+        return  # weakly held: a body dropped unclosed is still collected
+    since, now = body._since, _clock()
+    if since and now - since >= timeout:
+        body.expire()
+        return
+    body._timer = loop.call_at((since or now) + timeout, _watch, ref, timeout, loop)
 
 
 class _Upload:
