@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -341,17 +342,51 @@ def test_proxy_rules_match_httpx(env: pytest.MonkeyPatch, variables: dict[str, s
 # -- one client, several event loops ---------------------------------------------------------
 
 
-def test_one_client_in_two_event_loops(fault_server: FaultServer) -> None:
+def test_one_client_in_two_event_loops(
+    fault_server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
     fault_server.route("GET", "/v1/info", respond(json={"name": "again"}))
     client = AsyncClient(api_key=KEY, base_url=fault_server.base_url, backend="aiohttp")
 
     async def ask() -> str:
         return (await client.dify.get_info()).name
 
-    assert asyncio.run(ask()) == "again"
-    assert asyncio.run(ask()) == "again"  # a new session in the new loop
-    asyncio.run(client.close())
-    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            assert asyncio.run(ask()) == "again"  # a new session in each loop
+            # asyncio.run() finished the loop's session before closing the loop: its pooled
+            # socket is closed then, not left open until a garbage collection.
+            assert fault_server.wait_idle(timeout=2.0), fault_server.open_connections
+        asyncio.run(client.close())
+        gc.collect()
+    assert len(fault_server.requests) == 2
+    assert fault_server.accepted == 2
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert "Unclosed" not in caplog.text
+
+
+def test_a_loop_closed_by_hand_leaves_no_error_behind(
+    fault_server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A loop closed without finishing its async generators cannot close the session it
+    # holds; the next loop's first call lets it go, and nothing tries to use the closed loop.
+    fault_server.route("GET", "/v1/info", respond(json={"name": "again"}))
+    client = AsyncClient(api_key=KEY, base_url=fault_server.base_url, backend="aiohttp")
+
+    async def ask() -> str:
+        return (await client.dify.get_info()).name
+
+    loop = asyncio.new_event_loop()
+    assert loop.run_until_complete(ask()) == "again"
+    loop.close()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert asyncio.run(ask()) == "again"
+        asyncio.run(client.close())
+        gc.collect()
+    assert "Event loop is closed" not in caplog.text
+    assert not [w for w in caught if "Event loop is closed" in str(w.message)]
     assert len(fault_server.requests) == 2
 
 

@@ -207,3 +207,17 @@ def test_a_lockstep_server_gives_one_read_per_event() -> None:
     # each read holds one whole chunk, and each chunk one event of the stream, in order
     sent = payloads.chat_stream(payloads.Sizes.smoke())
     assert events == [b"%x\r\n%s\r\n" % (len(event), event) for event in sent]
+
+
+def test_the_httpx_layer_bound_runs() -> None:
+    script = ROOT / "benchmarks" / "httpx_layer.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--calls", "50", "--rounds", "1", "--raw-aiohttp-us", "300"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    per = float(out.split("alone: ", 1)[1].split(" µs", 1)[0])
+    bound = float(out.split("at most ", 1)[1].split("x", 1)[0])
+    assert per > 0 and abs(bound - 300 / (300 + per)) <= 0.01

@@ -24,7 +24,7 @@ import ssl
 import time
 import urllib.request
 import weakref
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextvars import ContextVar
 from typing import Any, NoReturn
 
@@ -76,11 +76,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._proxies = _EnvProxies.read() if trust_env else None
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncGenerator[None, None] | None = None
         self._timeouts: dict[tuple[Any, ...], aiohttp.ClientTimeout] = {}
 
-    def _open(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+    async def _open(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
         # A session belongs to its loop; a client used in a later asyncio.run() gets a new one
-        # (the old loop's sockets cannot be used, or closed, from here).
+        # (the old loop's sockets cannot be used, or closed, from here). The old closer is
+        # dropped: the interpreter hands it to its loop if that is still open, which closes
+        # the old session; a loop closed without finishing it leaves the sockets to the
+        # garbage collector.
         connector = _Connector(
             limit=self._limit,
             limit_per_host=0,
@@ -97,14 +101,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         # SDK's retry policy is the only one, so a GET is retried exactly as configured.
         if hasattr(session, "_retry_connection"):
             session._retry_connection = False
-        self._session, self._loop = session, loop
+        closer = _closed_with_loop(session)
+        await closer.__anext__()  # now the loop's: it is finished before the loop closes
+        self._session, self._loop, self._closer = session, loop, closer
         return session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         loop = asyncio.get_running_loop()
         session = self._session if self._loop is loop else None
         if session is None:
-            session = self._open(loop)
+            session = await self._open(loop)
         url = request.url
         upload: _Upload | None = None
         try:
@@ -170,14 +176,25 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return known
 
     async def aclose(self) -> None:
-        session, self._session = self._session, None
-        if session is not None and not session.closed:
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is self._loop:
-                await session.close()
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        closer, same_loop = self._closer, running is self._loop
+        self._session = self._closer = None
+        if closer is not None and same_loop:
+            await closer.aclose()  # closes the session
+
+
+async def _closed_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Waits at its ``yield`` until the client closes, or its loop finishes its async
+    generators, as ``asyncio.run()`` does before closing the loop: either way the session
+    is closed while its loop still runs, and its sockets with it."""
+    try:
+        yield
+    finally:
+        if not session.closed:
+            await session.close()
 
 
 class _Connector(aiohttp.TCPConnector):
