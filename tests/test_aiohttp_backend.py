@@ -342,15 +342,21 @@ def test_proxy_rules_match_httpx(env: pytest.MonkeyPatch, variables: dict[str, s
 # -- one client, several event loops ---------------------------------------------------------
 
 
-def test_one_client_in_two_event_loops(
-    fault_server: FaultServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    fault_server.route("GET", "/v1/info", respond(json={"name": "again"}))
-    client = AsyncClient(api_key=KEY, base_url=fault_server.base_url, backend="aiohttp")
+def _asking(server: FaultServer) -> tuple[AsyncClient, Any]:
+    """An aiohttp client of ``server`` and a coroutine function asking for the app's name."""
+    server.route("GET", "/v1/info", respond(json={"name": "again"}))
+    client = AsyncClient(api_key=KEY, base_url=server.base_url, backend="aiohttp")
 
     async def ask() -> str:
         return (await client.dify.get_info()).name
 
+    return client, ask
+
+
+def test_one_client_in_two_event_loops(
+    fault_server: FaultServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    client, ask = _asking(fault_server)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(2):
@@ -371,12 +377,7 @@ def test_a_loop_closed_by_hand_leaves_no_error_behind(
 ) -> None:
     # A loop closed without finishing its async generators cannot close the session it
     # holds; the next loop's first call lets it go, and nothing tries to use the closed loop.
-    fault_server.route("GET", "/v1/info", respond(json={"name": "again"}))
-    client = AsyncClient(api_key=KEY, base_url=fault_server.base_url, backend="aiohttp")
-
-    async def ask() -> str:
-        return (await client.dify.get_info()).name
-
+    client, ask = _asking(fault_server)
     loop = asyncio.new_event_loop()
     assert loop.run_until_complete(ask()) == "again"
     loop.close()
