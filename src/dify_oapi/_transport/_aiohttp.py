@@ -225,8 +225,9 @@ class _Body(httpx.AsyncByteStream):
 
     It bounds each wait for data by the read timeout itself, with one timer for the whole
     body: aiohttp's own bound (``sock_read``) cancels and re-arms a timer on every chunk
-    that arrives, a fifth of the client's work per event of a token stream. The bound is
-    httpx's: the time one read waits, so a slow consumer is never timed out.
+    that arrives, which took 9% to half of the client's work per event of a token stream
+    (measured). The bound is httpx's: the time one read waits, so a slow consumer is never
+    timed out.
     """
 
     __slots__ = ("_read", "_response", "_since", "_timer", "ended")
